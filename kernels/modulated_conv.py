@@ -1,0 +1,163 @@
+"""Convolution with resampling, and StyleGAN2's modulated convolution.
+
+Padding and filter conventions follow NVlabs' PyTorch code so that stored weights and `resample_filter`
+buffers give identical numbers: `flip_weight=True` means a plain correlation (what `conv2d` does); the
+upsampling layers of StyleGAN2 use `flip_weight=False`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .upfirdn2d import _padding4, filter_size, upfirdn2d, upfirdn2d_reference
+
+
+def _conv(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
+    if not flip_weight and (w.shape[2] > 1 or w.shape[3] > 1):
+        w = w.flip([2, 3])
+    if transpose:
+        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def _resample_padding(f, up, down, padding):
+    fw, fh = filter_size(f)
+    px0, px1, py0, py1 = _padding4(padding)
+    if up > 1:
+        px0 += (fw + up - 1) // 2
+        px1 += (fw - up) // 2
+        py0 += (fh + up - 1) // 2
+        py1 += (fh - up) // 2
+    if down > 1:
+        px0 += (fw - down + 1) // 2
+        px1 += (fw - down) // 2
+        py0 += (fh - down + 1) // 2
+        py1 += (fh - down) // 2
+    return px0, px1, py0, py1
+
+
+def conv2d_resample_reference(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight=True, flip_filter=False):
+    """Upsample with the FIR filter, convolve, downsample: the plain composition of the three steps."""
+    px0, px1, py0, py1 = _resample_padding(f, up, down, padding)
+    x = upfirdn2d_reference(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up ** 2,
+                            flip_filter=flip_filter)
+    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if down > 1:
+        x = upfirdn2d_reference(x, f, down=down, flip_filter=flip_filter)
+    return x
+
+
+def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight=True, flip_filter=False):
+    """Same numbers as `conv2d_resample_reference`.
+
+    Upsampling runs as a strided transposed convolution followed by the FIR filter, so the convolution
+    never multiplies the zeros that upsampling inserts; downsampling filters first and strides the convolution.
+    """
+    out_channels, in_channels_per_group, kh, kw = w.shape
+    px0, px1, py0, py1 = _resample_padding(f, up, down, padding)
+
+    if kw == 1 and kh == 1 and down > 1 and up == 1:
+        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+        return _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if kw == 1 and kh == 1 and up > 1 and down == 1:
+        x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up ** 2, flip_filter=flip_filter)
+    if down > 1 and up == 1:
+        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+
+    if up > 1:
+        # conv_transpose2d wants [in, out/groups, kh, kw].
+        if groups == 1:
+            w = w.transpose(0, 1)
+        else:
+            w = w.reshape(groups, out_channels // groups, in_channels_per_group, kh, kw)
+            w = w.transpose(1, 2).reshape(groups * in_channels_per_group, out_channels // groups, kh, kw)
+        px0 -= kw - 1
+        px1 -= kw - up
+        py0 -= kh - 1
+        py1 -= kh - up
+        pxt = max(min(-px0, -px1), 0)
+        pyt = max(min(-py0, -py1), 0)
+        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up ** 2,
+                      flip_filter=flip_filter)
+        if down > 1:
+            x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
+        return x
+
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
+    x = upfirdn2d(x, None, padding=[px0, px1, py0, py1], flip_filter=flip_filter)
+    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if down > 1:
+        x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
+    return x
+
+
+def modulation_weights(weight, styles, demodulate=True):
+    """Per-sample weights w'[n] = weight * s[n] (over input channels), demodulated by rsqrt(sum w'^2 + 1e-8).
+
+    Returns ([N, out, in, kh, kw] weights, [N, out] demodulation coefficients or None).
+    """
+    w = weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1)
+    dcoefs = None
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        w = w * dcoefs.reshape(styles.shape[0], -1, 1, 1, 1)
+    return w, dcoefs
+
+
+def modulated_conv2d_reference(x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
+                               demodulate=True, flip_weight=True):
+    """One sample at a time: build that sample's modulated (and demodulated) kernel, convolve with it."""
+    w, _ = modulation_weights(weight, styles, demodulate)
+    outputs = [conv2d_resample_reference(x[n:n + 1], w[n], f=resample_filter, up=up, down=down, padding=padding,
+                                         flip_weight=flip_weight) for n in range(x.shape[0])]
+    x = torch.cat(outputs)
+    if noise is not None:
+        x = x + noise
+    return x
+
+
+def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
+                     demodulate=True, flip_weight=True, fused_modconv=True):
+    """Modulated convolution of a batch.
+
+    fused_modconv=True: the grouped batch path: one grouped convolution with a kernel per sample.
+    fused_modconv=False: the shared-kernel path: scale activations by the styles, convolve with the
+    shared kernel, scale the result by the demodulation coefficients (cheaper for large batches, and the
+    path gradients through the kernel are cheapest in).
+    Noise is added after the convolution (before the caller's bias and activation).
+    """
+    batch_size = x.shape[0]
+    out_channels, in_channels, kh, kw = weight.shape
+
+    # In float16 the raw sums overflow; normalising first leaves the demodulated result unchanged.
+    if x.dtype == torch.float16 and demodulate:
+        weight = weight * (1 / (in_channels * kh * kw) ** 0.5 / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+
+    if not fused_modconv:
+        dcoefs = None
+        if demodulate:
+            w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1)
+            dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
+                            flip_weight=flip_weight)
+        if dcoefs is not None:
+            x = x * dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    w, _ = modulation_weights(weight, styles, demodulate)
+    x = x.reshape(1, -1, *x.shape[2:])
+    w = w.reshape(-1, in_channels, kh, kw)
+    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
+                        groups=batch_size, flip_weight=flip_weight)
+    x = x.reshape(batch_size, -1, *x.shape[2:])
+    if noise is not None:
+        x = x + noise.to(x.dtype)
+    return x

@@ -1,0 +1,220 @@
+"""Upsample, FIR-filter, downsample: the resampling primitive of StyleGAN2 and StyleGAN3.
+
+`upfirdn2d(x, f, up, down, padding)` means: insert `up - 1` zeros between input pixels, pad (or crop, for
+negative values) by `padding`, convolve with the FIR filter `f` (a true convolution, so the filter is flipped
+before a correlation unless `flip_filter`), and keep every `down`-th pixel.
+
+`upfirdn2d_reference` does exactly that, step by step. `upfirdn2d` computes the same numbers faster:
+- a separable filter (1-D, or a 2-D outer product such as the stored [1,3,3,1] x [1,3,3,1] kernel) runs as two
+  1-D passes instead of one 2-D pass;
+- upsampling runs as a strided transposed convolution, so no arithmetic is spent on inserted zeros;
+- downsampling runs as a strided convolution, so no discarded pixel is computed.
+Every pass is depthwise (`groups=C`) over the [N, C, H, W] tensor: writing the blur as a one-channel
+convolution over N*C images instead was measured ~5x slower on CPU.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IntPair = Union[int, Sequence[int]]
+
+
+def _pair(value: IntPair) -> tuple[int, int]:
+    """(x, y) from an int or a pair."""
+    if isinstance(value, int):
+        return value, value
+    value = tuple(int(v) for v in value)
+    assert len(value) == 2
+    return value[0], value[1]
+
+
+def _padding4(padding: IntPair) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1) from an int, an (x, y) pair or four values."""
+    if isinstance(padding, int):
+        return padding, padding, padding, padding
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        return padding[0], padding[0], padding[1], padding[1]
+    assert len(padding) == 4
+    return padding[0], padding[1], padding[2], padding[3]
+
+
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """(width, height) of a 1-D or 2-D filter; None means the 1x1 identity filter."""
+    if f is None:
+        return 1, 1
+    if f.ndim == 1:
+        return f.shape[0], f.shape[0]
+    return f.shape[-1], f.shape[-2]
+
+
+def setup_filter(f, device=None, normalize: bool = True, flip_filter: bool = False, gain: float = 1,
+                 separable: bool | None = None) -> torch.Tensor:
+    """A float32 FIR filter tensor, as NVlabs' networks store it in their `resample_filter` buffers.
+
+    A 1-D filter of fewer than 8 taps becomes its 2-D outer product unless `separable` says otherwise.
+    """
+    if f is None:
+        f = 1
+    f = torch.as_tensor(f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f[np.newaxis]
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = f.outer(f)
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f.to(device=device)
+
+
+def _separable_factors(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(fy, fx) with f == outer(fy, fx), or None when the 2-D filter is not rank one."""
+    if f.ndim == 1:
+        return f, f
+    # Take the row and column through the largest tap; f is rank one when their outer product
+    # divided by that tap reproduces it.
+    flat_index = int(f.abs().argmax())
+    i, j = divmod(flat_index, f.shape[1])
+    pivot = f[i, j]
+    if pivot == 0:
+        return None
+    fy = f[:, j] / pivot
+    fx = f[i, :]
+    if not torch.allclose(fy.outer(fx), f, rtol=1e-6, atol=1e-8 * float(f.abs().max())):
+        return None
+    return fy, fx
+
+
+def _pad_or_crop(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """Pad with zeros where a value is positive, crop where it is negative."""
+    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    return x[:, :, max(-y0, 0): x.shape[2] - max(-y1, 0), max(-x0, 0): x.shape[3] - max(-x1, 0)]
+
+
+def _prepare(f, x, flip_filter, gain):
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    assert isinstance(f, torch.Tensor) and f.ndim in (1, 2)
+    f = f.to(dtype=x.dtype, device=x.device)
+    f = f * (gain ** (f.ndim / 2))
+    if not flip_filter:
+        # A convolution, not a correlation: flip before handing to conv2d.
+        f = f.flip(list(range(f.ndim)))
+    return f
+
+
+def upfirdn2d_reference(x: torch.Tensor, f: torch.Tensor | None, up: IntPair = 1, down: IntPair = 1,
+                        padding: IntPair = 0, flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
+    """The definition, one step at a time: insert zeros, pad, convolve with the full filter, subsample."""
+    upx, upy = _pair(up)
+    downx, downy = _pair(down)
+    padx0, padx1, pady0, pady1 = _padding4(padding)
+    batch_size, num_channels, in_height, in_width = x.shape
+
+    x = x.reshape([batch_size, num_channels, in_height, 1, in_width, 1])
+    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+    x = x.reshape([batch_size, num_channels, in_height * upy, in_width * upx])
+
+    x = _pad_or_crop(x, padx0, padx1, pady0, pady1)
+
+    f = _prepare(f, x, flip_filter, gain)
+    if f.ndim == 1:
+        f = f.outer(f)  # a 1-D filter applies along both axes
+    weight = f[np.newaxis, np.newaxis].repeat([num_channels, 1, 1, 1])
+    x = F.conv2d(x, weight, groups=num_channels)
+
+    return x[:, :, ::downy, ::downx]
+
+
+def _depthwise_1d(x, taps, axis, stride, transpose):
+    """One depthwise pass of a 1-D filter along H (axis=2) or W (axis=3)."""
+    channels = x.shape[1]
+    if axis == 3:
+        weight = taps.reshape(1, 1, 1, -1)
+        stride2 = (1, stride)
+    else:
+        weight = taps.reshape(1, 1, -1, 1)
+        stride2 = (stride, 1)
+    weight = weight.expand(channels, 1, *weight.shape[2:])
+    if transpose:
+        return F.conv_transpose2d(x, weight, stride=stride2, groups=channels)
+    return F.conv2d(x, weight, stride=stride2, groups=channels)
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: IntPair = 1, down: IntPair = 1,
+              padding: IntPair = 0, flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
+    """Same result as `upfirdn2d_reference`, computed without wasted work (see the module docstring)."""
+    upx, upy = _pair(up)
+    downx, downy = _pair(down)
+    padx0, padx1, pady0, pady1 = _padding4(padding)
+    f = _prepare(f, x, flip_filter, gain)
+    if f.ndim == 1:
+        factors = (f, f)
+    else:
+        factors = _separable_factors(f)
+    channels = x.shape[1]
+
+    if upx == 1 and upy == 1:
+        x = _pad_or_crop(x, padx0, padx1, pady0, pady1)
+        if factors is None:
+            weight = f[np.newaxis, np.newaxis].expand(channels, 1, *f.shape)
+            return F.conv2d(x, weight, stride=(downy, downx), groups=channels)
+        fy, fx = factors
+        x = _depthwise_1d(x, fx, axis=3, stride=downx, transpose=False)
+        return _depthwise_1d(x, fy, axis=2, stride=downy, transpose=False)
+
+    # Upsampling. A transposed convolution with stride `up` computes, for every output index i,
+    # sum_j x[j] * g[i - j*up] where g is the correlation kernel flipped back, i.e. the full
+    # "zero-insert and convolve" result; the reference's window then starts at (taps - 1 - pad0).
+    fw, fh = filter_size(f)
+    in_height, in_width = x.shape[2], x.shape[3]
+    if factors is None:
+        weight = f.flip([0, 1])[np.newaxis, np.newaxis].expand(channels, 1, *f.shape)
+        x = F.conv_transpose2d(x, weight, stride=(upy, upx), groups=channels)
+    else:
+        fy, fx = factors
+        x = _depthwise_1d(x, fx.flip(0), axis=3, stride=upx, transpose=True)
+        x = _depthwise_1d(x, fy.flip(0), axis=2, stride=upy, transpose=True)
+    out_height = in_height * upy + pady0 + pady1 - fh + 1
+    out_width = in_width * upx + padx0 + padx1 - fw + 1
+    start_y, start_x = fh - 1 - pady0, fw - 1 - padx0
+    end_y, end_x = start_y + out_height, start_x + out_width
+    x = _pad_or_crop(x, -start_x, end_x - x.shape[3], -start_y, end_y - x.shape[2])
+    if downx > 1 or downy > 1:
+        x = x[:, :, ::downy, ::downx]
+    return x
+
+
+def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl=upfirdn2d):
+    """Filter with `f`, padding so that the output keeps the input's size."""
+    padx0, padx1, pady0, pady1 = _padding4(padding)
+    fw, fh = filter_size(f)
+    p = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
+    return impl(x, f, padding=p, flip_filter=flip_filter, gain=gain)
+
+
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl=upfirdn2d):
+    """Upsample by `up` with the FIR filter `f`; the gain up**2 keeps the signal's magnitude."""
+    upx, upy = _pair(up)
+    padx0, padx1, pady0, pady1 = _padding4(padding)
+    fw, fh = filter_size(f)
+    p = [padx0 + (fw + upx - 1) // 2, padx1 + (fw - upx) // 2, pady0 + (fh + upy - 1) // 2, pady1 + (fh - upy) // 2]
+    return impl(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy)
+
+
+def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl=upfirdn2d):
+    """Low-pass with `f`, then keep every `down`-th pixel."""
+    downx, downy = _pair(down)
+    padx0, padx1, pady0, pady1 = _padding4(padding)
+    fw, fh = filter_size(f)
+    p = [padx0 + (fw - downx + 1) // 2, padx1 + (fw - downx) // 2, pady0 + (fh - downy + 1) // 2,
+         pady1 + (fh - downy) // 2]
+    return impl(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)
