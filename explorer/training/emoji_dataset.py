@@ -176,21 +176,31 @@ DEFAULT_SUBGROUPS: tuple[str, ...] = (
     "person-fantasy",
 )
 
-#: Regular expressions (case-insensitive, searched in the CLDR label, e.g.
-#: "pregnant woman: light skin tone") of emoji that sit in a selected
-#: subgroup but are not drawn as a head.
-DEFAULT_EXCLUDE: tuple[str, ...] = (
-    r"^pile of poo\b",
-    r"^ghost\b",
-    r"^alien monster\b",
-    r"^skull and crossbones\b",
-    r"\bpregnant\b",
-    r"\bbreast-feeding\b",
-    r"\bfeeding baby\b",
-    r"\bfairy\b",
-    r"\bmerperson\b|\bmerman\b|\bmermaid\b",
-    r"\bgenie\b",
-)
+#: Emoji that sit in a selected subgroup but are not drawn as a head (full
+#: bodies, a baby in the arms, a hand in front of the face, a poo, ...).
+#: Keys are set prefixes ("*": every set); values are regular expressions
+#: searched (case-insensitively) in the CLDR label, e.g.
+#: "pregnant woman: light skin tone".  Chosen by looking at the renders.
+DEFAULT_EXCLUDE: dict[str, tuple[str, ...]] = {
+    "*": (
+        r"^pile of poo\b",
+        r"^ghost\b",
+        r"^alien monster\b",
+        r"^skull and crossbones\b",
+        r"\bpregnant\b",
+        r"\bbreast-feeding\b",
+        r"\bfeeding baby\b",
+        r"\bfairy\b",
+        r"\bmerperson\b|\bmerman\b|\bmermaid\b",
+        r"\bgenie\b",
+        r"\btroll\b",
+        r"\bhairy creature\b",
+    ),
+    # noto draws superheroes/villains as full bodies in flight; in noto and
+    # fluent "deaf person" is a big hand at the ear with the face cut off
+    "noto": (r"\bsuperhero\b", r"\bsupervillain\b", r"\bdeaf\b"),
+    "fluent-emoji-flat": (r"\bdeaf\b",),
+}
 
 _RSVG_HINT = (
     "rsvg-convert not found on PATH. Install librsvg's command line tool: "
@@ -382,7 +392,13 @@ class Selected:
     label: str
 
 
-def _compile(patterns: Iterable[str]) -> list[re.Pattern]:
+def _compile(exclude, prefix: str) -> list[re.Pattern]:
+    """Patterns for one set: a plain sequence applies to every set, a mapping
+    is keyed by set prefix with ``"*"`` for all sets."""
+    if isinstance(exclude, Mapping):
+        patterns = [*exclude.get("*", ()), *exclude.get(prefix, ())]
+    else:
+        patterns = list(exclude)
     return [re.compile(p, re.IGNORECASE) for p in patterns]
 
 
@@ -390,7 +406,7 @@ def select_icons(
     iconset: IconSet,
     table: SubgroupTable,
     subgroups: Iterable[str] = DEFAULT_SUBGROUPS,
-    exclude: Iterable[str] = DEFAULT_EXCLUDE,
+    exclude: Mapping[str, Sequence[str]] | Sequence[str] = DEFAULT_EXCLUDE,
     name_to_seq: Mapping[str, str] | None = None,
 ) -> list[Selected]:
     """Icons of ``iconset`` whose emoji lies in one of ``subgroups``.
@@ -402,7 +418,7 @@ def select_icons(
     / icon order.
     """
     wanted = set(subgroups)
-    excl = _compile(exclude)
+    excl = _compile(exclude, iconset.prefix)
     known = _known_names(iconset)
 
     pairs: list[tuple[str, str]] = []  # (name, seq)
@@ -438,11 +454,17 @@ def _known_names(iconset: IconSet) -> set[str]:
 
 
 def _name_to_seq(sets: Iterable[IconSet]) -> dict[str, str]:
-    """Reverse of all sets' chars.json (first set wins)."""
+    """Icon name -> code points from all sets' chars.json (first set wins),
+    plus the sets' plain aliases (old names such as ``dizzy-face``)."""
+    sets = list(sets)
     out: dict[str, str] = {}
     for s in sets:
         for seq, name in s.chars.items():
             out.setdefault(name, _norm_hex(seq))
+    for s in sets:
+        for alias, data in s.icons.get("aliases", {}).items():
+            if set(data) == {"parent"} and data["parent"] in out:
+                out.setdefault(alias, out[data["parent"]])
     return out
 
 
@@ -663,7 +685,7 @@ def build_dataset(
     size: int = 64,
     sets: Sequence[str] = tuple(ICON_SETS),
     subgroups: Sequence[str] = DEFAULT_SUBGROUPS,
-    exclude: Sequence[str] = DEFAULT_EXCLUDE,
+    exclude: Mapping[str, Sequence[str]] | Sequence[str] = DEFAULT_EXCLUDE,
     workers: int = 2,
     allow_fetch: bool = True,
     attribution: Path | str | None = None,
@@ -747,7 +769,8 @@ def build_dataset(
         "sets": per_set,
         "unicode_data": table.source,
         "subgroups": list(subgroups),
-        "exclude": list(exclude),
+        "exclude": {k: list(v) for k, v in exclude.items()} if isinstance(exclude, Mapping)
+        else list(exclude),
         "background": "white",
         "renderer": "rsvg-convert",
     }

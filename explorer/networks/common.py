@@ -1,0 +1,223 @@
+"""What every generator family shares: the layer description, the per-call synthesis controls, the result,
+equalized-learning-rate dense layers and the mapping network.
+
+Every generator here (StyleGAN, StyleGAN2, StyleGAN3) has
+    G.mapping(z, c, truncation_psi=1, truncation_cutoff=None) -> ws [N, num_ws, w_dim]
+    G.synthesis(ws, noise_mode=..., noise_strength=..., noise_seed=..., style_deltas=..., capture=...,
+                stop_after=..., resume=...) -> SynthesisOutput
+    G.synthesis.layers -> list[LayerInfo], in execution order
+    G(z, c, truncation_psi, truncation_cutoff, **synthesis_controls) -> SynthesisOutput
+and `G.config`, the constructor arguments, so that a network can be written out and rebuilt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Collection, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from kernels import bias_act
+
+NOISE_MODES = ("const", "random", "none")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One named layer of a synthesis network."""
+    name: str                 # NVlabs naming: 'b64.conv1', 'b64.torgb', 'L3_52_1024', 'b8.conv0'
+    kind: str                 # 'conv', 'torgb', 'skip', 'input'
+    channels: int             # output channels
+    height: int               # output size
+    width: int
+    w_index: int | None       # index into ws of the w that styles this layer; None when unstyled
+    style_channels: int = 0   # size of the affine output s that modulates the layer (0: no style)
+    has_noise: bool = False
+
+
+@dataclass
+class SynthesisState:
+    """Everything the rest of the network needs after layer `after`: the way to resume a synthesis."""
+    after: str
+    x: torch.Tensor | None
+    img: torch.Tensor | None = None
+    block_input: torch.Tensor | None = None   # StyleGAN2 resnet blocks add a skip from the block's input
+
+
+@dataclass
+class SynthesisOutput:
+    image: torch.Tensor | None                       # [N, C, H, W] raw (not clamped); None when stopped early
+    activations: dict[str, torch.Tensor] = field(default_factory=dict)   # the captured layers, by name
+    state: SynthesisState | None = None              # set when `stop_after` stopped the synthesis
+
+
+class StopSynthesis(Exception):
+    """Raised inside a synthesis when the requested last layer has run; carries the state to resume from."""
+
+    def __init__(self, state: SynthesisState):
+        super().__init__(state.after)
+        self.state = state
+
+
+class LayerControls:
+    """The per-call controls of one synthesis, looked up by layer name.
+
+    noise_mode: one of NOISE_MODES, or a mapping layer name -> mode (missing layers use 'const').
+    noise_strength: mapping layer name -> multiplier of that layer's learned noise strength (default 1).
+    noise_seed: None draws random noise from torch's global generator; an int makes it repeatable, per layer.
+    style_deltas: mapping layer name -> tensor [C] or [N, C] added to that layer's affine output s.
+    capture: layer names whose outputs to return (the string 'all' captures every layer).
+    stop_after: a layer name; the synthesis stops after it and returns its state.
+    resume: a state from an earlier stop; the layers up to and including `resume.after` are skipped.
+    """
+
+    def __init__(self, layer_names: Sequence[str], noise_mode: str | Mapping[str, str] = "const",
+                 noise_strength: Mapping[str, float] | None = None, noise_seed: int | None = None,
+                 style_deltas: Mapping[str, torch.Tensor] | None = None, capture: Collection[str] | str = (),
+                 stop_after: str | None = None, resume: SynthesisState | None = None):
+        known = list(layer_names)
+        self.layer_index = {name: i for i, name in enumerate(known)}
+        if isinstance(noise_mode, str):
+            self._check_mode(noise_mode)
+            self.default_noise_mode, self.noise_modes = noise_mode, {}
+        else:
+            self.default_noise_mode, self.noise_modes = "const", dict(noise_mode)
+            for mode in self.noise_modes.values():
+                self._check_mode(mode)
+        self.noise_strength = dict(noise_strength or {})
+        self.noise_seed = noise_seed
+        self.style_deltas = dict(style_deltas or {})
+        self.capture = set(known) if capture == "all" else set(capture)
+        self.stop_after = stop_after
+        self.resume = resume
+        for name in [*self.noise_modes, *self.noise_strength, *self.style_deltas, *self.capture,
+                     *([stop_after] if stop_after else []), *([resume.after] if resume else [])]:
+            if name not in self.layer_index:
+                raise KeyError(f"no layer named {name!r}; layers: {', '.join(known)}")
+        self.activations: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _check_mode(mode):
+        if mode not in NOISE_MODES:
+            raise ValueError(f"noise mode must be one of {NOISE_MODES}, not {mode!r}")
+
+    def skipped(self, name: str) -> bool:
+        """True for layers that already ran before the resumed state."""
+        return self.resume is not None and self.layer_index[name] <= self.layer_index[self.resume.after]
+
+    def noise(self, name: str, stored: torch.Tensor | None, strength: torch.Tensor, shape, device, dtype):
+        """The noise image a layer adds, already scaled: None when it adds nothing."""
+        mode = self.noise_modes.get(name, self.default_noise_mode)
+        multiplier = float(self.noise_strength.get(name, 1.0))
+        if mode == "none" or multiplier == 0:
+            return None
+        if mode == "const":
+            if stored is None:
+                return None
+            base = stored
+        elif self.noise_seed is None:
+            base = torch.randn(shape, device=device, dtype=dtype)
+        else:
+            # One generator per layer, so a layer's noise does not depend on which layers ran before it.
+            generator = torch.Generator().manual_seed(int(self.noise_seed) * 100_003 + self.layer_index[name])
+            base = torch.randn(shape, generator=generator).to(device=device, dtype=dtype)
+        return base * (strength * multiplier)
+
+    def styles(self, name: str, styles: torch.Tensor) -> torch.Tensor:
+        delta = self.style_deltas.get(name)
+        if delta is None:
+            return styles
+        return styles + delta.to(device=styles.device, dtype=styles.dtype)
+
+    def finished(self, name: str, output: torch.Tensor, state: SynthesisState) -> None:
+        """Called after every layer: records captures, raises StopSynthesis at the last requested layer."""
+        if name in self.capture:
+            self.activations[name] = output
+        if name == self.stop_after:
+            raise StopSynthesis(state)
+
+
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+class FullyConnectedLayer(nn.Module):
+    """Dense layer with equalized learning rate: weights stored as N(0, 1/lr^2), scaled by lr/sqrt(fan_in)."""
+
+    def __init__(self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1.0, bias_init=0.0):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / np.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x):
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, act=self.activation)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+
+
+class MappingNetwork(nn.Module):
+    """z (and a class label c) -> w, broadcast to num_ws; truncation pulls w toward the tracked w_avg."""
+
+    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, embed_features=None, layer_features=None,
+                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.998):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+        if embed_features is None:
+            embed_features = w_dim
+        if c_dim == 0:
+            embed_features = 0
+        if layer_features is None:
+            layer_features = w_dim
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for idx in range(num_layers):
+            setattr(self, f"fc{idx}", FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
+                                                          lr_multiplier=lr_multiplier))
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+        x = None
+        if self.z_dim > 0:
+            x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError(f"this network is conditional: give a class label c of size {self.c_dim}")
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1) if x is not None else y
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        if update_emas and self.w_avg_beta is not None:
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if self.num_ws is not None:
+            x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            x = truncate(x, self.w_avg, truncation_psi, truncation_cutoff)
+        return x
+
+
+def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
+    """w_avg + psi * (w - w_avg) for the first `cutoff` layers (all when None)."""
+    if ws.ndim == 2:
+        return w_avg.lerp(ws, psi)
+    ws = ws.clone()
+    ws[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi)
+    return ws

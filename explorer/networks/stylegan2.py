@@ -1,0 +1,318 @@
+"""StyleGAN2 generator (Karras et al. 2020), parameter for parameter the layout of NVlabs' PyTorch Generator
+(training/networks_stylegan2.py of the stylegan3 repository; training/networks.py of stylegan2-ada-pytorch),
+so that their state dicts load unchanged.
+
+Per layer: styles s = A(w); weights modulated by s and demodulated by rsqrt(sum w'^2 + 1e-8); noise, bias and
+the activation are applied outside the modulated convolution. The output image is the sum of the ToRGB
+outputs of every resolution (skip), of the last block only (orig), with residual blocks (resnet) optionally.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
+
+from .common import (FullyConnectedLayer, LayerControls, LayerInfo, MappingNetwork, StopSynthesis,
+                     SynthesisOutput, SynthesisState)
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+class Conv2dLayer(nn.Module):
+    """Plain convolution with equalized learning rate; the resnet skip path uses it (1x1, up=2, no bias)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation="linear", up=1, down=1,
+                 resample_filter=(1, 3, 3, 1), conv_clamp=None, channels_last=False):
+        super().__init__()
+        self.activation = activation
+        self.up, self.down = up, down
+        self.conv_clamp = conv_clamp
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
+        self.act_gain = default_gain(activation)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+
+    def forward(self, x, gain=1):
+        w = self.weight * self.weight_gain
+        b = self.bias.to(x.dtype) if self.bias is not None else None
+        x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
+                            padding=self.padding, flip_weight=(self.up == 1))
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 convolution (optionally upsampling 2x), noise, bias, leaky ReLU, clamp."""
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, kernel_size=3, up=1, use_noise=True,
+                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, channels_last=False):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.padding = kernel_size // 2
+        self.act_gain = default_gain(activation)
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x, w, controls: LayerControls, name: str, fused_modconv=True, gain=1):
+        styles = controls.styles(name, self.affine(w))
+        noise = None
+        if self.use_noise:
+            noise = controls.noise(name, self.noise_const, self.noise_strength,
+                                   [x.shape[0], 1, self.resolution, self.resolution], x.device, x.dtype)
+        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
+                             fused_modconv=fused_modconv)
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """1x1 modulated convolution to image channels; not demodulated, styles scaled by 1/sqrt(fan_in)."""
+
+    def __init__(self, in_channels, out_channels, w_dim, kernel_size=1, conv_clamp=None, channels_last=False):
+        super().__init__()
+        self.in_channels = in_channels
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
+
+    def forward(self, x, w, controls: LayerControls, name: str, fused_modconv=True):
+        styles = controls.styles(name, self.affine(w)) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: [const or conv0 (up 2x)], conv1, [torgb]; resnet blocks add a scaled 1x1 skip."""
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture="skip",
+                 resample_filter=(1, 3, 3, 1), conv_clamp=256, use_fp16=False, fp16_channels_last=False,
+                 fused_modconv_default=True, **layer_kwargs):
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {architecture!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.is_last = is_last
+        self.architecture = architecture
+        self.use_fp16 = use_fp16
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.num_conv = 0
+        self.num_torgb = 0
+
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
+                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
+                                    conv_clamp=conv_clamp, **layer_kwargs)
+        self.num_conv += 1
+        if is_last or architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+            self.num_torgb += 1
+        if in_channels != 0 and architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=resample_filter)
+
+    def layer_names(self, prefix):
+        names = []
+        if self.in_channels != 0:
+            if self.architecture == "resnet":
+                names.append(f"{prefix}.skip")
+            names.append(f"{prefix}.conv0")
+        names.append(f"{prefix}.conv1")
+        if hasattr(self, "torgb"):
+            names.append(f"{prefix}.torgb")
+        return names
+
+    def forward(self, x, img, ws, controls: LayerControls, prefix: str, dtype, fused_modconv=True):
+        """Runs the block's layers that the controls do not skip; returns (x, img)."""
+        w_conv0, w_conv1, w_torgb = self._split_ws(ws)
+        block_input = None
+
+        if self.in_channels == 0:
+            if not controls.skipped(f"{prefix}.conv1"):
+                x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+        else:
+            x = x.to(dtype) if x is not None else None
+
+        if self.architecture == "resnet" and self.in_channels != 0:
+            name = f"{prefix}.skip"
+            if controls.skipped(name):
+                block_input = controls.resume.block_input
+            else:
+                block_input = self.skip(x, gain=np.sqrt(0.5))
+                controls.finished(name, block_input, SynthesisState(name, x, img, block_input))
+
+        if self.in_channels != 0:
+            name = f"{prefix}.conv0"
+            if not controls.skipped(name):
+                x = self.conv0(x, w_conv0, controls, name, fused_modconv=fused_modconv)
+                controls.finished(name, x, SynthesisState(name, x, img, block_input))
+
+        name = f"{prefix}.conv1"
+        if not controls.skipped(name):
+            gain = np.sqrt(0.5) if block_input is not None else 1
+            layer_output = self.conv1(x, w_conv1, controls, name, fused_modconv=fused_modconv, gain=gain)
+            # The captured activation is the layer's own output (what NVlabs' hooks see), before the skip add.
+            x = block_input.add(layer_output) if block_input is not None else layer_output
+            controls.finished(name, layer_output, SynthesisState(name, x, img))
+
+        if hasattr(self, "torgb"):
+            name = f"{prefix}.torgb"
+            if not controls.skipped(name):
+                if img is not None:
+                    img = upsample2d(img, self.resample_filter)
+                y = self.torgb(x, w_torgb, controls, name, fused_modconv=fused_modconv)
+                y = y.to(torch.float32)
+                img = img.add(y) if img is not None else y
+                controls.finished(name, y, SynthesisState(name, x, img))
+        elif img is not None and not controls.skipped(f"{prefix}.conv1"):
+            img = upsample2d(img, self.resample_filter)
+        return x, img
+
+    def _split_ws(self, ws):
+        ws = list(ws.unbind(1))
+        w_conv0 = ws.pop(0) if self.in_channels != 0 else None
+        w_conv1 = ws.pop(0)
+        w_torgb = ws.pop(0) if self.num_torgb else None
+        return w_conv0, w_conv1, w_torgb
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] -> image; ToRGB of block R shares its w with conv0 of block 2R."""
+
+    def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=4,
+                 **block_kwargs):
+        super().__init__()
+        assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_resolution_log2 = int(np.log2(img_resolution))
+        self.img_channels = img_channels
+        self.num_fp16_res = num_fp16_res
+        self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
+        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
+
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = channels[res // 2] if res > 4 else 0
+            is_last = res == img_resolution
+            block = SynthesisBlock(in_channels, channels[res], w_dim=w_dim, resolution=res,
+                                   img_channels=img_channels, is_last=is_last, use_fp16=(res >= fp16_resolution),
+                                   **block_kwargs)
+            self.num_ws += block.num_conv
+            if is_last:
+                self.num_ws += block.num_torgb
+            setattr(self, f"b{res}", block)
+        self.layers = self._describe_layers(channels)
+        self.layer_names = [layer.name for layer in self.layers]
+
+    def _describe_layers(self, channels):
+        layers, w_idx = [], 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            for name in block.layer_names(f"b{res}"):
+                kind = name.split(".")[1]
+                if kind == "skip":
+                    layers.append(LayerInfo(name, "skip", channels[res], res, res, None))
+                    continue
+                if kind == "torgb":
+                    layers.append(LayerInfo(name, "torgb", self.img_channels, res, res, w_idx + block.num_conv,
+                                            style_channels=channels[res]))
+                    continue
+                layer = getattr(block, kind)
+                layers.append(LayerInfo(name, "conv", channels[res], res, res, w_idx + (kind == "conv1" and
+                                                                                         block.in_channels != 0),
+                                        style_channels=layer.in_channels, has_noise=layer.use_noise))
+            w_idx += block.num_conv
+        return layers
+
+    def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
+                stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
+                ) -> SynthesisOutput:
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}")
+        controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
+                                 noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
+                                 stop_after=stop_after, resume=resume)
+        if not force_fp32 and ws.device.type != "cuda":
+            force_fp32 = True  # float16 convolutions are slow or missing on CPU
+        x = img = None
+        if resume is not None:
+            x, img = resume.x, resume.img
+        w_idx = 0
+        try:
+            for res in self.block_resolutions:
+                block = getattr(self, f"b{res}")
+                block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+                w_idx += block.num_conv
+                prefix = f"b{res}"
+                if resume is not None and all(controls.skipped(n) for n in block.layer_names(prefix)):
+                    continue
+                dtype = torch.float16 if block.use_fp16 and not force_fp32 else torch.float32
+                x, img = block(x, img, block_ws, controls, prefix, dtype, fused_modconv=fused_modconv)
+        except StopSynthesis as stop:
+            return SynthesisOutput(image=None, activations=controls.activations, state=stop.state)
+        return SynthesisOutput(image=img, activations=controls.activations)
+
+
+class Generator(nn.Module):
+    """z, c -> w (mapping) -> image (synthesis). `config` holds the constructor arguments."""
+
+    family = "stylegan2"
+
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
+        super().__init__()
+        self.config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                           img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                                          **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
+                                      **(mapping_kwargs or {}))
+
+    @property
+    def architecture(self) -> str:
+        return self.config.get("architecture", "skip")
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_controls):
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, **synthesis_controls)
+
+
+def config_f(resolution: int, z_dim: int = 512, w_dim: int = 512, c_dim: int = 0) -> dict:
+    """Constructor arguments of the paper's config F at a given resolution (the FFHQ networks)."""
+    return dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=resolution, img_channels=3,
+                mapping_kwargs=dict(num_layers=8), channel_base=32768, channel_max=512, num_fp16_res=4,
+                conv_clamp=256, architecture="skip")
+
+
+def layer_count(resolution: int) -> int:
+    """num_ws of a StyleGAN2 generator: two per resolution from 8 px up, one at 4 px, one extra for ToRGB."""
+    return 2 * int(math.log2(resolution)) - 2
