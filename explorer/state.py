@@ -1,0 +1,978 @@
+"""The explorer's session state: plain dataclass sections that validate every change and report it.
+
+    session = Session()
+    session.events.connect(on_change)          # on_change(StateChange(section, field, old, new))
+    session.truncation.psi = 0.7               # validated; listeners hear ('truncation', 'psi', 1.0, 0.7)
+    session.truncation.psi = 0.7               # nothing changed: nobody hears anything
+    session.truncation.psi = 5                 # ValueError: truncation.psi must be between -1 and 2, not 5
+    request = session.render_request("ffhq")   # the frozen explorer.render.RenderRequest
+
+Panels and the viewer change the state only by assigning fields or calling the sections' methods; both go
+through the same validation and emit one StateChange per field that changed. The loaded generator itself is
+not state (the worker holds it); what validation needs to know about it (num_ws, layer names, c_dim) is a
+`NetworkFacts`, given with `session.set_facts(...)` when a network loads.
+
+The whole state saves to JSON and loads back (`to_json`, `from_json`, `load_json`); view-only settings (zoom,
+pan, fullscreen) are saved too, but they are not part of the render request.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import numbers
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, ClassVar, Iterator
+
+from .latents import SEED_LIMIT, seed_at, seed_weights
+from .render import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
+                     LayerViewRequest, RenderRequest, StyleDelta, WCopy, WOffset)
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+# Allowed ranges. Each says why it stops where it does.
+PSI_RANGE = (-1.0, 2.0)                    # beyond these, images are garbage on every network we know
+POSITION_LIMIT = float(2 ** 40)            # seed-space coordinates; seeds wrap at 2**32 anyway
+SPEED_RANGE = (-100.0, 100.0)              # seeds per second while animating
+NOISE_STRENGTH_RANGE = (0.0, 10.0)         # multiples of the learned noise strength
+OFFSET_STRENGTH_RANGE = (-100.0, 100.0)    # in units of the offset direction (see explorer.render.WOffset)
+STYLE_DELTA_RANGE = (-100.0, 100.0)        # added to a style s, which trained networks keep around +-10
+SCALE_DB_RANGE = (-60.0, 60.0)             # a factor 1000 either way
+FFT_RANGE_DB = (10.0, 120.0)
+MAX_VIEW_CHANNELS = 1024                   # more than any StyleGAN layer has
+ZOOM_RANGE = (1, 32)                       # integer zoom factors
+FPS_LIMIT_RANGE = (0, 240)                 # 0: no limit
+DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+# Style-mixing presets by resolution (StyleGAN paper, section 3.1): coarse 4-8 px, middle 16-32 px, fine 64 px up.
+MIX_PRESETS = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, 1 << 30)}
+
+
+class StateError(ValueError):
+    """A value that the state does not accept; the message names the field and what it allows."""
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One field changed: listeners get (section, field, old, new)."""
+    section: str
+    field: str
+    old: Any
+    new: Any
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the state needs to know about the loaded network.
+
+@dataclass(frozen=True)
+class LayerFacts:
+    name: str
+    kind: str                 # 'conv', 'torgb', 'skip', 'input', ...
+    channels: int
+    height: int
+    width: int
+    w_index: int | None
+    style_channels: int       # size of the style s a StyleDelta can edit (0: none)
+    has_noise: bool
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """The facts of a loaded network that the state is validated against."""
+    family: str
+    z_dim: int
+    w_dim: int
+    c_dim: int
+    num_ws: int
+    img_resolution: int
+    img_channels: int
+    layers: tuple[LayerFacts, ...]
+
+    @classmethod
+    def from_generator(cls, G) -> NetworkFacts:
+        layers = tuple(LayerFacts(l.name, l.kind, l.channels, l.height, l.width, l.w_index, l.style_channels,
+                                  l.has_noise) for l in G.synthesis.layers)
+        return cls(getattr(G, "family", "unknown"), int(G.z_dim), int(G.w_dim), int(G.c_dim), int(G.num_ws),
+                   int(G.img_resolution), int(G.img_channels), layers)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(l.name for l in self.layers)
+
+    @property
+    def noise_layers(self) -> tuple[str, ...]:
+        return tuple(l.name for l in self.layers if l.has_noise)
+
+    def layer(self, name: str) -> LayerFacts:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def w_resolution(self, w_index: int) -> int:
+        """The resolution a w index styles: the smallest feature map among the layers it styles."""
+        sizes = [l.height for l in self.layers if l.w_index == w_index]
+        return min(sizes) if sizes else 4 * 2 ** (w_index // 2)
+
+    def preset_range(self, preset: str) -> tuple[int, int]:
+        """The w indices [start, stop) of a mixing preset ('coarse', 'middle', 'fine')."""
+        low, high = MIX_PRESETS[preset]
+        inside = [i for i in range(self.num_ws) if low <= self.w_resolution(i) <= high]
+        return (inside[0], inside[-1] + 1) if inside else (0, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Listeners.
+
+class StateEvents:
+    """The listeners of one session. A listener that raises is logged and the others still run."""
+
+    def __init__(self):
+        self._callbacks: list[Callable[[StateChange], None]] = []
+
+    def connect(self, callback: Callable[[StateChange], None]) -> Callable[[StateChange], None]:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+        return callback
+
+    def disconnect(self, callback: Callable[[StateChange], None]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, change: StateChange) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(change)
+            except Exception:
+                log.exception("state listener %r failed on %s", callback, change)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Value checks. Each returns the normalised value or raises StateError naming the field.
+
+def _real(where: str, value, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise StateError(f"{where} must be a number, not {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise StateError(f"{where} must be a finite number, not {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise StateError(f"{where} must be between {low:g} and {high:g}, not {value:g}")
+    return value
+
+
+def _integer(where: str, value, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise StateError(f"{where} must be a whole number, not {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise StateError(f"{where} must be at least {low}" + (f" and at most {high}" if high is not None else "")
+                         + f", not {value}")
+    if high is not None and value > high:
+        raise StateError(f"{where} must be at most {high}" + (f" and at least {low}" if low is not None else "")
+                         + f", not {value}")
+    return value
+
+
+def _seed(where: str, value) -> int:
+    return _integer(where, value, 0, SEED_LIMIT - 1)
+
+
+def _flag(where: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise StateError(f"{where} must be true or false, not {value!r}")
+    return value
+
+
+def _choice(where: str, value, choices) -> Any:
+    if value not in choices:
+        raise StateError(f"{where} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+    return value
+
+
+def _text(where: str, value) -> str:
+    if not isinstance(value, str):
+        raise StateError(f"{where} must be text, not {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sections.
+
+_MISSING = object()
+
+
+class Section:
+    """Base of the state sections: a dataclass whose fields are checked by `_check_<field>` on every
+    assignment (also in __init__), and whose changes are reported to the owning session."""
+
+    name: ClassVar[str] = ""
+
+    def __setattr__(self, key, value):
+        if key.startswith("_"):
+            object.__setattr__(self, key, value)
+            return
+        if key not in self.field_names():
+            raise AttributeError(f"{self.name} has no setting {key!r}; it has {', '.join(self.field_names())}")
+        value = getattr(self, f"_check_{key}")(value)
+        old = self.__dict__.get(key, _MISSING)
+        if old is not _MISSING and type(old) is type(value) and old == value:
+            return
+        object.__setattr__(self, key, value)
+        if old is not _MISSING:
+            self._emit(key, old, value)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @property
+    def facts(self) -> NetworkFacts | None:
+        owner = self.__dict__.get("_owner")
+        return owner.facts if owner is not None else None
+
+    def where(self, key: str) -> str:
+        return f"{self.name}.{key}"
+
+    def revalidate(self) -> None:
+        """Check every field again (after the facts changed); raises StateError at the first bad one."""
+        for key in self.field_names():
+            getattr(self, f"_check_{key}")(getattr(self, key))
+
+    def repair(self) -> list[str]:
+        """Make every field valid for the current facts; returns one note per value that had to change."""
+        notes = []
+        for key in self.field_names():
+            check = getattr(self, f"_check_{key}")
+            old = getattr(self, key)
+            try:
+                check(old)
+            except StateError as error:
+                fixed = getattr(self, f"_repair_{key}", None)
+                new = check(fixed() if fixed else getattr(type(self)(), key))
+                notes.append(f"{error}; reset to {new!r}")
+                object.__setattr__(self, key, new)
+                self._emit(key, old, new)
+        return notes
+
+    def _emit(self, key, old, new) -> None:
+        owner = self.__dict__.get("_owner")
+        if owner is not None:
+            owner.events.emit(StateChange(self.name, key, old, new))
+        after = getattr(self, f"_after_{key}", None)
+        if after is not None:
+            after()
+
+    def to_dict(self) -> dict:
+        return {key: _to_jsonable(getattr(self, key)) for key in self.field_names()}
+
+
+def _to_jsonable(value):
+    if isinstance(value, tuple):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, (WOffset, WCopy, StyleDelta)):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return value
+
+
+@dataclass(eq=True)
+class NetworkSection(Section):
+    """path: the network file shown (None: none loaded). The generator itself lives with the worker."""
+    name: ClassVar[str] = "network"
+    path: str | None = None
+
+    def _check_path(self, value):
+        return None if value is None else _text(self.where("path"), value)
+
+
+@dataclass(eq=True)
+class LatentSection(Section):
+    """The main latent as a position in seed space.
+
+    The integer point (ix, iy) is seed (ix + 100 * iy) mod 2**32; a fractional position blends the 4
+    neighbouring seeds bilinearly, in z or in w (`space`). Dragging moves x and y; animation moves x by
+    `speed` seeds per second (see Session.advance). class_index: for conditional networks (None: each seed
+    draws its class, as NVlabs' visualizer does).
+    """
+    name: ClassVar[str] = "latent"
+    x: float = 0.0
+    y: float = 0.0
+    animate: bool = False
+    speed: float = 0.25
+    space: str = "w"
+    class_index: int | None = None
+
+    def _check_x(self, value):
+        return _real(self.where("x"), value, -POSITION_LIMIT, POSITION_LIMIT)
+
+    def _check_y(self, value):
+        return _real(self.where("y"), value, -POSITION_LIMIT, POSITION_LIMIT)
+
+    def _check_animate(self, value):
+        return _flag(self.where("animate"), value)
+
+    def _check_speed(self, value):
+        return _real(self.where("speed"), value, *SPEED_RANGE)
+
+    def _check_space(self, value):
+        return _choice(self.where("space"), value, LATENT_SPACES)
+
+    def _check_class_index(self, value):
+        if value is None:
+            return None
+        facts = self.facts
+        if facts is not None and facts.c_dim == 0:
+            raise StateError(f"{self.where('class_index')}: this network is unconditional; it must be None")
+        return _integer(self.where("class_index"), value, 0, facts.c_dim - 1 if facts else None)
+
+    @property
+    def seed(self) -> int:
+        """The seed of the nearest integer point."""
+        return seed_at(round(self.x), round(self.y))
+
+    def set_seed(self, seed: int) -> None:
+        """Jump to a seed: x = seed, y = 0."""
+        seed = _seed(self.where("seed"), seed)
+        self.x = float(seed)
+        self.y = 0.0
+
+    def drag(self, dx: float, dy: float) -> None:
+        """Move the position by (dx, dy) seeds."""
+        self.x = self.x + _real(self.where("x"), dx)
+        self.y = self.y + _real(self.where("y"), dy)
+
+    def snap(self) -> None:
+        """Round the position to the nearest integer point."""
+        self.x = float(round(self.x))
+        self.y = float(round(self.y))
+
+    def seed_weights(self) -> tuple[tuple[int, float], ...]:
+        return seed_weights(self.x, self.y)
+
+
+@dataclass(eq=True)
+class TruncationSection(Section):
+    """psi in [-1, 2]; cutoff: truncate the w indices below it (None: all; at most num_ws)."""
+    name: ClassVar[str] = "truncation"
+    psi: float = 1.0
+    cutoff: int | None = None
+
+    def _check_psi(self, value):
+        return _real(self.where("psi"), value, *PSI_RANGE)
+
+    def _check_cutoff(self, value):
+        if value is None:
+            return None
+        facts = self.facts
+        return _integer(self.where("cutoff"), value, 0, facts.num_ws if facts else None)
+
+
+@dataclass(eq=True)
+class MixingSection(Section):
+    """Style mixing: `sources` are seeds; `layer_sources[i]` picks for w index i the main latent (None) or
+    source k (an index into `sources`). Entries missing at the end are None. Presets and ranges are methods."""
+    name: ClassVar[str] = "mixing"
+    sources: tuple[int, ...] = ()
+    layer_sources: tuple[int | None, ...] = ()
+
+    def _check_sources(self, value):
+        where = self.where("sources")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list of seeds, not {value!r}")
+        return tuple(_seed(f"{where}[{k}]", seed) for k, seed in enumerate(value))
+
+    def _check_layer_sources(self, value):
+        where = self.where("layer_sources")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list (one entry per w index), not {value!r}")
+        facts = self.facts
+        if facts is not None and len(value) > facts.num_ws:
+            extra = [v for v in value[facts.num_ws:] if v is not None]
+            if extra:
+                raise StateError(f"{where} has {len(value)} entries but the network has {facts.num_ws} w indices")
+        count = len(self.__dict__.get("sources", ()))
+        checked = []
+        for i, v in enumerate(value):
+            if v is None:
+                checked.append(None)
+            elif count == 0:
+                raise StateError(f"{where}[{i}] is {v!r} but there are no mixing sources; add a source first")
+            else:
+                checked.append(_integer(f"{where}[{i}]", v, 0, count - 1))
+        while checked and checked[-1] is None:
+            checked.pop()
+        if facts is not None:
+            checked = checked[:facts.num_ws]
+        return tuple(checked)
+
+    def _repair_layer_sources(self):
+        facts, count = self.facts, len(self.sources)
+        kept = [v if v is not None and v < count else None for v in self.layer_sources]
+        return tuple(kept[:facts.num_ws] if facts else kept)
+
+    def _after_sources(self):
+        # Layers that used a source that no longer exists go back to the main latent.
+        count = len(self.sources)
+        if any(v is not None and v >= count for v in self.layer_sources):
+            self.layer_sources = tuple(v if v is not None and v < count else None for v in self.layer_sources)
+
+    def add_source(self, seed: int) -> int:
+        """Adds a source seed; returns its index k."""
+        self.sources = self.sources + (_seed(self.where("sources"), seed),)
+        return len(self.sources) - 1
+
+    def set_source_seed(self, k: int, seed: int) -> None:
+        self._source_index(k)
+        sources = list(self.sources)
+        sources[k] = seed
+        self.sources = tuple(sources)
+
+    def remove_source(self, k: int) -> None:
+        """Removes source k; layers that used it go back to the main latent, later sources shift down."""
+        self._source_index(k)
+        layer_sources = tuple(None if v == k else (v - 1 if v is not None and v > k else v)
+                              for v in self.layer_sources)
+        # The remapped indices are valid for the old sources too, so every intermediate state is consistent.
+        self.layer_sources = layer_sources
+        self.sources = self.sources[:k] + self.sources[k + 1:]
+
+    def set_layer_source(self, w_index: int, k: int | None) -> None:
+        w_index = self._w_index(w_index)
+        if k is not None:
+            self._source_index(k)
+        layer_sources = list(self.layer_sources) + [None] * max(0, w_index + 1 - len(self.layer_sources))
+        layer_sources[w_index] = k
+        self.layer_sources = tuple(layer_sources)
+
+    def set_range(self, k: int | None, start: int, stop: int) -> None:
+        """w indices [start, stop) take source k (None: the main latent); the others keep theirs."""
+        num_ws = self._num_ws()
+        start = _integer(self.where("start"), start, 0, num_ws)
+        stop = _integer(self.where("stop"), stop, start, num_ws)
+        if k is not None:
+            self._source_index(k)
+        layer_sources = list(self.layer_sources) + [None] * max(0, stop - len(self.layer_sources))
+        for i in range(start, stop):
+            layer_sources[i] = k
+        self.layer_sources = tuple(layer_sources)
+
+    def apply_preset(self, preset: str, k: int) -> None:
+        """Source k styles the 'coarse', 'middle' or 'fine' layers; all other layers use the main latent."""
+        _choice(self.where("preset"), preset, tuple(MIX_PRESETS))
+        self._source_index(k)
+        start, stop = self._facts_needed("presets").preset_range(preset)
+        self.layer_sources = tuple(k if start <= i < stop else None for i in range(stop))
+
+    def range_of(self, k: int) -> tuple[int, int] | None:
+        """The w indices [start, stop) that use source k, when they are one contiguous run; else None."""
+        used = [i for i, v in enumerate(self.layer_sources) if v == k]
+        if not used or used[-1] - used[0] + 1 != len(used):
+            return None
+        return used[0], used[-1] + 1
+
+    def clear(self) -> None:
+        self.layer_sources = ()
+
+    def _source_index(self, k) -> int:
+        if not self.sources:
+            raise StateError(f"{self.name}: there are no mixing sources; add one first")
+        return _integer(f"{self.name} source index", k, 0, len(self.sources) - 1)
+
+    def _facts_needed(self, what: str) -> NetworkFacts:
+        if self.facts is None:
+            raise StateError(f"{self.name}: {what} need a loaded network")
+        return self.facts
+
+    def _num_ws(self) -> int:
+        return self._facts_needed("layer ranges").num_ws
+
+    def _w_index(self, w_index) -> int:
+        facts = self.facts
+        return _integer(f"{self.name} w index", w_index, 0, facts.num_ws - 1 if facts else None)
+
+
+@dataclass(eq=True)
+class StylesSection(Section):
+    """Per-layer W+ edits: an offset per w index (`WOffset`), copies of a w from another seed's layer
+    (`WCopy`), and the style-channel editor's deltas on single channels of a layer's style s (`StyleDelta`).
+    Kept sorted, at most one offset and one copy per w index and one delta per (layer, channel)."""
+    name: ClassVar[str] = "styles"
+    offsets: tuple[WOffset, ...] = ()
+    copies: tuple[WCopy, ...] = ()
+    style_deltas: tuple[StyleDelta, ...] = ()
+
+    def _w(self, where, value) -> int:
+        facts = self.facts
+        return _integer(where, value, 0, facts.num_ws - 1 if facts else None)
+
+    def _check_offsets(self, value):
+        where = self.where("offsets")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list of offsets, not {value!r}")
+        checked = {}
+        for n, item in enumerate(value):
+            item = _record(f"{where}[{n}]", item, WOffset)
+            at = f"{where}[{n}]"
+            offset = WOffset(self._w(f"{at}.w_index", item.w_index),
+                             _choice(f"{at}.direction", item.direction, OFFSET_DIRECTIONS),
+                             _seed(f"{at}.seed", item.seed),
+                             _real(f"{at}.strength", item.strength, *OFFSET_STRENGTH_RANGE))
+            if offset.w_index in checked:
+                raise StateError(f"{where}: two offsets for w index {offset.w_index}")
+            checked[offset.w_index] = offset
+        return tuple(checked[i] for i in sorted(checked))
+
+    def _check_copies(self, value):
+        where = self.where("copies")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list of copies, not {value!r}")
+        checked = {}
+        for n, item in enumerate(value):
+            item = _record(f"{where}[{n}]", item, WCopy)
+            at = f"{where}[{n}]"
+            copy = WCopy(self._w(f"{at}.w_index", item.w_index), _seed(f"{at}.seed", item.seed),
+                         self._w(f"{at}.from_w_index", item.from_w_index))
+            if copy.w_index in checked:
+                raise StateError(f"{where}: two copies into w index {copy.w_index}")
+            checked[copy.w_index] = copy
+        return tuple(checked[i] for i in sorted(checked))
+
+    def _check_style_deltas(self, value):
+        where = self.where("style_deltas")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list of style deltas, not {value!r}")
+        facts = self.facts
+        checked = {}
+        for n, item in enumerate(value):
+            item = _record(f"{where}[{n}]", item, StyleDelta)
+            at = f"{where}[{n}]"
+            layer = _text(f"{at}.layer", item.layer)
+            high = None
+            if facts is not None:
+                styled = {l.name: l.style_channels for l in facts.layers if l.style_channels > 0}
+                if layer not in styled:
+                    raise StateError(f"{at}.layer: {layer!r} has no style to edit; styled layers: "
+                                     f"{', '.join(styled)}")
+                high = styled[layer] - 1
+            delta = StyleDelta(layer, _integer(f"{at}.channel", item.channel, 0, high),
+                               _real(f"{at}.delta", item.delta, *STYLE_DELTA_RANGE))
+            if (delta.layer, delta.channel) in checked:
+                raise StateError(f"{where}: two deltas for channel {delta.channel} of {delta.layer}")
+            checked[(delta.layer, delta.channel)] = delta
+        order = {name: i for i, name in enumerate(facts.layer_names)} if facts else {}
+        return tuple(checked[key] for key in sorted(checked, key=lambda k: (order.get(k[0], -1), k[0], k[1])))
+
+    def _repair_offsets(self):
+        facts = self.facts
+        return tuple(o for o in self.offsets if facts is None or o.w_index < facts.num_ws)
+
+    def _repair_copies(self):
+        facts = self.facts
+        return tuple(c for c in self.copies
+                     if facts is None or (c.w_index < facts.num_ws and c.from_w_index < facts.num_ws))
+
+    def _repair_style_deltas(self):
+        kept = []
+        for delta in self.style_deltas:
+            try:
+                self._check_style_deltas((delta,))
+                kept.append(delta)
+            except StateError:
+                pass
+        return tuple(kept)
+
+    def set_offset(self, w_index: int, direction: str = "random", seed: int = 0, strength: float = 0.0) -> None:
+        """Sets (replaces) the offset of one w index."""
+        others = tuple(o for o in self.offsets if o.w_index != w_index)
+        self.offsets = others + (WOffset(w_index, direction, seed, strength),)
+
+    def remove_offset(self, w_index: int) -> None:
+        self.offsets = tuple(o for o in self.offsets if o.w_index != w_index)
+
+    def copy_layer(self, w_index: int, seed: int, from_w_index: int | None = None) -> None:
+        """w[w_index] becomes w[from_w_index] (default: the same index) of `seed`."""
+        from_w_index = w_index if from_w_index is None else from_w_index
+        others = tuple(c for c in self.copies if c.w_index != w_index)
+        self.copies = others + (WCopy(w_index, seed, from_w_index),)
+
+    def remove_copy(self, w_index: int) -> None:
+        self.copies = tuple(c for c in self.copies if c.w_index != w_index)
+
+    def set_style_delta(self, layer: str, channel: int, delta: float) -> None:
+        """Sets one channel's delta; a delta of 0 removes the entry."""
+        others = tuple(d for d in self.style_deltas if (d.layer, d.channel) != (layer, channel))
+        self.style_deltas = others + ((StyleDelta(layer, channel, delta),) if delta != 0 else ())
+
+    def reset_layer(self, w_index: int) -> None:
+        """Removes the offset and copy of a w index and the style deltas of the layers it styles."""
+        self.remove_offset(w_index)
+        self.remove_copy(w_index)
+        facts = self.facts
+        if facts is not None:
+            styled = {l.name for l in facts.layers if l.w_index == w_index}
+            self.style_deltas = tuple(d for d in self.style_deltas if d.layer not in styled)
+
+    def reset(self) -> None:
+        self.offsets = ()
+        self.copies = ()
+        self.style_deltas = ()
+
+
+def _record(where: str, item, cls):
+    """A record of type cls, from itself or from a dict with exactly its fields (JSON)."""
+    if isinstance(item, cls):
+        return item
+    names = [f.name for f in fields(cls)]
+    if not isinstance(item, dict):
+        raise StateError(f"{where} must be a {cls.__name__} ({', '.join(names)}), not {item!r}")
+    unknown = sorted(set(item) - set(names))
+    if unknown:
+        raise StateError(f"{where}: unknown field {unknown[0]!r}; a {cls.__name__} has {', '.join(names)}")
+    try:
+        return cls(**item)
+    except TypeError:
+        missing = [n for n in names if n not in item]
+        raise StateError(f"{where}: missing {', '.join(missing)}")
+
+
+@dataclass(eq=True)
+class NoiseSection(Section):
+    """mode 'const' / 'random' / 'none'; seed: the random noise's seed; strength: global multiplier of the
+    learned noise strengths; layer_strength: ((layer name, multiplier), ...), further per layer (default 1)."""
+    name: ClassVar[str] = "noise"
+    mode: str = "const"
+    seed: int = 0
+    strength: float = 1.0
+    layer_strength: tuple[tuple[str, float], ...] = ()
+
+    def _check_mode(self, value):
+        return _choice(self.where("mode"), value, NOISE_MODES)
+
+    def _check_seed(self, value):
+        return _seed(self.where("seed"), value)
+
+    def _check_strength(self, value):
+        return _real(self.where("strength"), value, *NOISE_STRENGTH_RANGE)
+
+    def _check_layer_strength(self, value):
+        where = self.where("layer_strength")
+        if isinstance(value, dict):
+            value = tuple(value.items())
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be pairs (layer name, multiplier), not {value!r}")
+        facts = self.facts
+        checked = {}
+        for n, pair in enumerate(value):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise StateError(f"{where}[{n}] must be a pair (layer name, multiplier), not {pair!r}")
+            name = _text(f"{where}[{n}] layer", pair[0])
+            if facts is not None and name not in facts.noise_layers:
+                raise StateError(f"{where}: {name!r} adds no noise; noise layers: {', '.join(facts.noise_layers)}")
+            checked[name] = _real(f"{where}[{name}]", pair[1], *NOISE_STRENGTH_RANGE)
+        order = {name: i for i, name in enumerate(facts.layer_names)} if facts else {}
+        return tuple((name, checked[name]) for name in sorted(checked, key=lambda n: (order.get(n, -1), n))
+                     if checked[name] != 1.0)
+
+    def _repair_layer_strength(self):
+        facts = self.facts
+        return tuple(p for p in self.layer_strength if facts is None or p[0] in facts.noise_layers)
+
+    def set_layer_strength(self, layer: str, multiplier: float) -> None:
+        """One layer's multiplier (1 removes the entry)."""
+        others = tuple(p for p in self.layer_strength if p[0] != layer)
+        self.layer_strength = others + ((layer, multiplier),)
+
+    def layer_multiplier(self, layer: str) -> float:
+        return dict(self.layer_strength).get(layer, 1.0)
+
+
+@dataclass(eq=True)
+class LayersSection(Section):
+    """The layer view: which layer (None: the output), which channels and how (see
+    explorer.render.LayerViewRequest for what each setting does)."""
+    name: ClassVar[str] = "layers"
+    layer: str | None = None
+    mode: str = "grid"
+    first_channel: int = 0
+    channel_count: int = 16
+    normalise: str = "channel"
+    scale_db: float = 0.0
+    fft: bool = False
+    fft_range_db: float = 50.0
+
+    def _check_layer(self, value):
+        if value is None:
+            return None
+        value = _text(self.where("layer"), value)
+        facts = self.facts
+        if facts is not None and value not in facts.layer_names:
+            raise StateError(f"{self.where('layer')}: no layer named {value!r}; layers: "
+                             f"{', '.join(facts.layer_names)}")
+        return value
+
+    def _check_mode(self, value):
+        return _choice(self.where("mode"), value, VIEW_MODES)
+
+    def _check_first_channel(self, value):
+        # Not limited by the selected layer's channels: switching layers would invalidate it; the renderer
+        # clips it instead and reports the channels it showed.
+        return _integer(self.where("first_channel"), value, 0, MAX_VIEW_CHANNELS - 1)
+
+    def _check_channel_count(self, value):
+        return _integer(self.where("channel_count"), value, 1, MAX_VIEW_CHANNELS)
+
+    def _check_normalise(self, value):
+        return _choice(self.where("normalise"), value, VIEW_NORMALISATIONS)
+
+    def _check_scale_db(self, value):
+        return _real(self.where("scale_db"), value, *SCALE_DB_RANGE)
+
+    def _check_fft(self, value):
+        return _flag(self.where("fft"), value)
+
+    def _check_fft_range_db(self, value):
+        return _real(self.where("fft_range_db"), value, *FFT_RANGE_DB)
+
+
+@dataclass(eq=True)
+class ViewerSection(Section):
+    """View only, never part of the render request: fit to the window, or an integer zoom (1 = 1:1);
+    pan in image pixels; fullscreen."""
+    name: ClassVar[str] = "viewer"
+    fit: bool = True
+    zoom: int = 1
+    pan_x: float = 0.0
+    pan_y: float = 0.0
+    fullscreen: bool = False
+
+    def _check_fit(self, value):
+        return _flag(self.where("fit"), value)
+
+    def _check_zoom(self, value):
+        return _integer(self.where("zoom"), value, *ZOOM_RANGE)
+
+    def _check_pan_x(self, value):
+        return _real(self.where("pan_x"), value, -POSITION_LIMIT, POSITION_LIMIT)
+
+    def _check_pan_y(self, value):
+        return _real(self.where("pan_y"), value, -POSITION_LIMIT, POSITION_LIMIT)
+
+    def _check_fullscreen(self, value):
+        return _flag(self.where("fullscreen"), value)
+
+
+@dataclass(eq=True)
+class PerformanceSection(Section):
+    """device: 'cpu', 'cuda', 'cuda:N' or 'mps'; dtype 'float32', or 'float16' on CUDA only; fps_limit: the
+    viewer's frame rate cap (0: none; not part of the render request)."""
+    name: ClassVar[str] = "performance"
+    device: str = "cpu"
+    dtype: str = "float32"
+    fps_limit: int = 60
+
+    def _check_device(self, value):
+        value = _text(self.where("device"), value)
+        if not DEVICE_PATTERN.match(value):
+            raise StateError(f"{self.where('device')} must be 'cpu', 'cuda', 'cuda:N' or 'mps', not {value!r}")
+        if not value.startswith("cuda") and self.__dict__.get("dtype") == "float16":
+            raise StateError(f"{self.where('device')}: float16 runs on CUDA only; set performance.dtype to "
+                             f"'float32' before choosing {value!r}")
+        return value
+
+    def _check_dtype(self, value):
+        value = _choice(self.where("dtype"), value, DTYPES)
+        if value == "float16" and not self.__dict__.get("device", "cpu").startswith("cuda"):
+            raise StateError(f"{self.where('dtype')}: float16 runs on CUDA only (device is "
+                             f"{self.__dict__.get('device', 'cpu')!r})")
+        return value
+
+    def _check_fps_limit(self, value):
+        return _integer(self.where("fps_limit"), value, *FPS_LIMIT_RANGE)
+
+
+SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
+                                       StylesSection, NoiseSection, LayersSection, ViewerSection,
+                                       PerformanceSection)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The session.
+
+class Session:
+    """All sections, the network facts and the listeners. Attribute per section: session.latent, ..."""
+
+    network: NetworkSection
+    latent: LatentSection
+    truncation: TruncationSection
+    mixing: MixingSection
+    styles: StylesSection
+    noise: NoiseSection
+    layers: LayersSection
+    viewer: ViewerSection
+    performance: PerformanceSection
+
+    def __init__(self, facts: NetworkFacts | None = None, **sections: Section):
+        self.events = StateEvents()
+        self._facts = facts
+        unknown = set(sections) - {cls.name for cls in SECTIONS}
+        if unknown:
+            raise StateError(f"unknown state section {sorted(unknown)[0]!r}")
+        for cls in SECTIONS:
+            section = sections.get(cls.name) or cls()
+            if not isinstance(section, cls):
+                raise StateError(f"section {cls.name} must be a {cls.__name__}")
+            section._owner = self
+            object.__setattr__(self, cls.name, section)
+        if facts is not None:
+            for section in self.sections():
+                section.revalidate()
+
+    def __setattr__(self, key, value):
+        if key in {cls.name for cls in SECTIONS}:
+            raise AttributeError(f"change the fields of session.{key}, not the section itself")
+        object.__setattr__(self, key, value)
+
+    def sections(self) -> Iterator[Section]:
+        for cls in SECTIONS:
+            yield getattr(self, cls.name)
+
+    def section(self, name: str) -> Section:
+        if name not in {cls.name for cls in SECTIONS}:
+            raise StateError(f"unknown state section {name!r}")
+        return getattr(self, name)
+
+    def __eq__(self, other):
+        return isinstance(other, Session) and all(a == b for a, b in zip(self.sections(), other.sections()))
+
+    # -- network facts ------------------------------------------------------------------------------------------
+
+    @property
+    def facts(self) -> NetworkFacts | None:
+        return self._facts
+
+    def set_facts(self, facts: NetworkFacts | None) -> list[str]:
+        """A network was loaded (or unloaded with None): values the new network cannot take (a layer it does
+        not have, a cutoff above its num_ws, ...) are reset, each with a change event; returns one note per
+        value reset."""
+        self._facts = facts
+        notes = []
+        for section in self.sections():
+            notes += section.repair()
+        return notes
+
+    # -- requests -----------------------------------------------------------------------------------------------
+
+    def render_request(self, network_key: str) -> RenderRequest:
+        """The frozen request for the current state."""
+        mixing = self.mixing
+        layer_seeds = tuple(mixing.sources[k] if k is not None and k < len(mixing.sources) else None
+                            for k in mixing.layer_sources)
+        noise = self.noise
+        layers = self.layers
+        return RenderRequest(
+            network_key=network_key,
+            seed_weights=self.latent.seed_weights(),
+            latent_space=self.latent.space,
+            class_index=self.latent.class_index,
+            truncation_psi=self.truncation.psi,
+            truncation_cutoff=self.truncation.cutoff,
+            layer_seeds=layer_seeds,
+            w_copies=self.styles.copies,
+            w_offsets=self.styles.offsets,
+            style_deltas=self.styles.style_deltas,
+            noise_mode=noise.mode,
+            noise_seed=noise.seed,
+            noise_strength=noise.strength,
+            layer_noise_strength=noise.layer_strength,
+            view=LayerViewRequest(layer=layers.layer, mode=layers.mode, first_channel=layers.first_channel,
+                                  channel_count=layers.channel_count, normalise=layers.normalise,
+                                  scale_db=layers.scale_db, fft=layers.fft, fft_range_db=layers.fft_range_db),
+            device=self.performance.device,
+            dtype=self.performance.dtype,
+        )
+
+    def advance(self, dt: float) -> None:
+        """One frame of animation, dt seconds long: moves the latent along x when animation is on."""
+        if self.latent.animate and dt > 0:
+            self.latent.x = self.latent.x + self.latent.speed * dt
+
+    # -- JSON ---------------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {"version": STATE_VERSION, **{section.name: section.to_dict() for section in self.sections()}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data, facts: NetworkFacts | None = None) -> Session:
+        if not isinstance(data, dict):
+            raise StateError("a state file holds one JSON object")
+        version = data.get("version")
+        if version is None:
+            raise StateError("the state has no 'version' field; it is not an explorer state file")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise StateError(f"version must be a whole number, not {version!r}")
+        if version > STATE_VERSION:
+            raise StateError(f"the state was saved by a newer explorer (version {version}; this one reads up to "
+                             f"{STATE_VERSION})")
+        if version < 1:
+            raise StateError(f"unknown state version {version}")
+        by_name = {section_cls.name: section_cls for section_cls in SECTIONS}
+        session = cls(facts=facts)
+        for name, values in data.items():
+            if name == "version":
+                continue
+            if name not in by_name:
+                raise StateError(f"unknown state section {name!r}; sections: {', '.join(by_name)}")
+            if not isinstance(values, dict):
+                raise StateError(f"{name} must be an object of settings, not {values!r}")
+            section = getattr(session, name)
+            for key in values:
+                if key not in section.field_names():
+                    raise StateError(f"unknown setting {name}.{key}; {name} has "
+                                     f"{', '.join(section.field_names())}")
+            # In declaration order, whatever the file's order: cross-field checks (mixing sources before
+            # layer_sources, device before dtype) rely on it.
+            for key in section.field_names():
+                if key not in values:
+                    continue
+                value = values[key]
+                if isinstance(value, list):
+                    value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+                setattr(section, key, value)
+        return session
+
+    @classmethod
+    def from_json(cls, text: str, facts: NetworkFacts | None = None) -> Session:
+        """A session from JSON; StateError (a ValueError) with one clear line when anything is wrong. Missing
+        settings keep their defaults."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise StateError(f"the state is not valid JSON: {error}")
+        return cls.from_dict(data, facts)
+
+    def load_json(self, text: str) -> None:
+        """Replaces this session's values with those of a JSON state, emitting a change per field that changed.
+        Checked in full first: on error nothing changes."""
+        loaded = Session.from_json(text, facts=self.facts)
+        self.assign(loaded)
+
+    def assign(self, other: Session) -> None:
+        """Takes every value of `other`, checked against this session's facts first (on error nothing
+        changes), emitting one change per field that changed."""
+        checked = Session.from_dict(other.to_dict(), facts=self.facts)
+        for mine, theirs in zip(self.sections(), checked.sections()):
+            for key in mine.field_names():
+                old, new = getattr(mine, key), getattr(theirs, key)
+                if type(old) is type(new) and old == new:
+                    continue
+                object.__setattr__(mine, key, new)
+                self.events.emit(StateChange(mine.name, key, old, new))
