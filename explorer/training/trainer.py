@@ -1,0 +1,361 @@
+"""StyleGAN2 training, as the StyleGAN2 paper describes it, small enough to run on a CPU.
+
+    python -m explorer.training.trainer --data data/emoji64.npz --outdir runs/sg2 [--resume CKPT] [--kimg N]
+
+- losses: non-saturating logistic; R1 on reals every 16 minibatches; path length regularisation every 4
+  minibatches (both "lazy": their Adam hyperparameters are adjusted so that the regularised steps weigh what
+  they would if taken every step);
+- style-mixing regularisation with probability 0.9; an EMA generator (half-life in kimg with a ramp-up);
+- x-flips of the data; adaptive augmentation (translation, brightness, contrast) whose probability follows
+  the sign of D on reals toward a target of 0.6, since a few thousand images overfit D quickly.
+A checkpoint holds everything the next step depends on (networks, optimisers, RNG states, counters), so a
+run resumes bit-exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..networks.stylegan2 import Generator
+from .discriminator import Discriminator
+
+
+@dataclass
+class TrainingOptions:
+    resolution: int = 64
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 2          # CIFAR-style: a short mapping suffices at this size and trains faster
+    channel_base: int = 4096
+    channel_max: int = 64
+    batch: int = 16
+    lr: float = 0.0025
+    betas: tuple = (0.0, 0.99)
+    r1_gamma: float = 0.05           # NVlabs' heuristic 0.0002 * res^2 / batch
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+    style_mixing_prob: float = 0.9
+    ema_kimg: float = 5.0            # batch * 10 / 32 as NVlabs' auto config, in kimg
+    ema_rampup: float = 0.05
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 100.0          # how fast p can move: from 0 to 1 over this many kimg
+    augment: bool = True
+    seed: int = 0
+
+    def generator_kwargs(self) -> dict:
+        return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution, img_channels=3,
+                    mapping_kwargs=dict(num_layers=self.mapping_layers), channel_base=self.channel_base,
+                    channel_max=self.channel_max, num_fp16_res=0, conv_clamp=256, architecture="skip")
+
+    def discriminator_kwargs(self) -> dict:
+        return dict(img_resolution=self.resolution, img_channels=3, channel_base=self.channel_base,
+                    channel_max=self.channel_max, conv_clamp=256, mbstd_group_size=4)
+
+
+@dataclass
+class Progress:
+    nimg: int = 0                 # real images shown to D
+    step: int = 0                 # minibatches done
+    pl_mean: float = 0.0
+    augment_p: float = 0.0
+    ada_sign_sum: float = 0.0     # running sum of sign(D(real)) since the last p update
+    ada_count: int = 0
+    wall_seconds: float = 0.0     # training time over all sessions
+
+
+def load_images(path: str) -> torch.Tensor:
+    """uint8 [N, 3, H, W] from a dataset .npz (images: uint8 [N, H, W, 3])."""
+    with np.load(path, allow_pickle=False) as data:
+        images = data["images"]
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 images [N, H, W, 3], found {images.dtype} {list(images.shape)}")
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+
+def augment(images: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Differentiable augmentations, each applied per sample with probability p (ADA's 'bgc'-like subset):
+    integer translation by up to 1/8 of the size (reflected), brightness and contrast changes."""
+    if p <= 0:
+        return images
+    n, _, h, w = images.shape
+    device = images.device
+
+    def chosen():
+        return (torch.rand([n, 1, 1, 1], generator=generator) < p).to(device=device, dtype=images.dtype)
+
+    shift = (torch.rand([n, 2], generator=generator) * 2 - 1) * 0.125
+    apply = chosen()[:, :, 0, 0]
+    shift = (shift * apply).mul(torch.tensor([w, h])).round().long()
+    pad = max(h, w) // 8
+    padded = F.pad(images, [pad, pad, pad, pad], mode="reflect")
+    rows = (torch.arange(h)[None, :] + pad - shift[:, 1:2]).to(device)
+    cols = (torch.arange(w)[None, :] + pad - shift[:, 0:1]).to(device)
+    images = padded[torch.arange(n, device=device)[:, None, None, None], torch.arange(3, device=device)[None, :, None, None],
+                    rows[:, None, :, None], cols[:, None, None, :]]
+    brightness = torch.randn([n, 1, 1, 1], generator=generator).to(device) * 0.2
+    images = images + brightness * chosen()
+    contrast = torch.exp2(torch.randn([n, 1, 1, 1], generator=generator) * 0.5).to(device)
+    mean = images.mean(dim=[1, 2, 3], keepdim=True)
+    c = chosen()
+    images = (images - mean) * (contrast * c + (1 - c)) + mean
+    return images
+
+
+class Trainer:
+    def __init__(self, options: TrainingOptions, images: torch.Tensor, device="cpu"):
+        self.options = options
+        self.device = torch.device(device)
+        self.images = images
+        torch.manual_seed(options.seed)
+        self.G = Generator(**options.generator_kwargs()).to(self.device).train()
+        self.D = Discriminator(**options.discriminator_kwargs()).to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_G = self._adam(self.G, options.pl_interval)
+        self.opt_D = self._adam(self.D, options.r1_interval)
+        self.progress = Progress()
+        self.rng = torch.Generator().manual_seed(options.seed + 1)   # data, latents, augmentation
+
+    def _adam(self, net, interval):
+        # Lazy regularisation: the optimiser takes the regularised step only every `interval` minibatches.
+        ratio = interval / (interval + 1)
+        betas = tuple(b ** ratio for b in self.options.betas)
+        return torch.optim.Adam(net.parameters(), lr=self.options.lr * ratio, betas=betas, eps=1e-8)
+
+    # -- data and latents ---------------------------------------------------------------------------------------
+
+    def real_batch(self, batch):
+        index = torch.randint(len(self.images), [batch], generator=self.rng)
+        x = self.images[index].to(torch.float32) / 127.5 - 1
+        flip = torch.rand([batch], generator=self.rng) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x.to(self.device)
+
+    def latents(self, batch):
+        return torch.randn([batch, self.options.z_dim], generator=self.rng).to(self.device)
+
+    def generate(self, batch, update_emas=False):
+        """Images and the ws they came from, with style mixing at a random layer for 90% of the batch."""
+        G = self.G
+        ws = G.mapping(self.latents(batch), None, update_emas=update_emas)
+        if self.options.style_mixing_prob > 0:
+            cutoff = int(torch.randint(1, G.num_ws, [], generator=self.rng))
+            mix = (torch.rand([batch], generator=self.rng) < self.options.style_mixing_prob).to(self.device)
+            cutoff_per_sample = torch.where(mix, cutoff, G.num_ws)
+            layer = torch.arange(G.num_ws, device=self.device)[None, :]
+            other = G.mapping(self.latents(batch), None)
+            ws = torch.where((layer >= cutoff_per_sample[:, None])[:, :, None], other, ws)
+        noise_seed = int(torch.randint(2 ** 31, [], generator=self.rng))
+        image = G.synthesis(ws, noise_mode="random", noise_seed=noise_seed, fused_modconv=False).image
+        return image, ws
+
+    def discriminate(self, images):
+        if self.options.augment:
+            images = augment(images, self.progress.augment_p, self.rng)
+        return self.D(images)
+
+    # -- one minibatch ------------------------------------------------------------------------------------------
+
+    def step(self) -> dict[str, float]:
+        o, p = self.options, self.progress
+        stats = {}
+
+        # G main: non-saturating logistic loss.
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        fake, _ = self.generate(o.batch, update_emas=True)
+        loss_G = F.softplus(-self.discriminate(fake)).mean()
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        stats["loss_G"] = loss_G.item()
+
+        # G regularisation: path length, every pl_interval minibatches.
+        if o.pl_weight > 0 and p.step % o.pl_interval == 0:
+            fake, ws = self.generate(max(o.batch // o.pl_batch_shrink, 1))
+            noise = torch.randn(fake.shape, generator=self.rng).to(self.device) / math.sqrt(fake.shape[2] * fake.shape[3])
+            (grads,) = torch.autograd.grad((fake * noise).sum(), ws, create_graph=True)
+            lengths = grads.square().sum(2).mean(1).sqrt()
+            p.pl_mean = p.pl_mean + (lengths.mean().item() - p.pl_mean) * o.pl_decay
+            penalty = (lengths - p.pl_mean).square().mean()
+            self.opt_G.zero_grad(set_to_none=True)
+            (penalty * o.pl_weight * o.pl_interval).backward()
+            self.opt_G.step()
+            stats["pl_penalty"] = penalty.item()
+
+        # D main.
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        with torch.no_grad():
+            fake, _ = self.generate(o.batch)
+        real = self.real_batch(o.batch)
+        logits_fake = self.discriminate(fake)
+        logits_real = self.discriminate(real)
+        loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        stats["loss_D"] = loss_D.item()
+        p.ada_sign_sum += logits_real.detach().sign().sum().item()
+        p.ada_count += o.batch
+
+        # D regularisation: R1 on reals, every r1_interval minibatches.
+        if o.r1_gamma > 0 and p.step % o.r1_interval == 0:
+            real = self.real_batch(o.batch).requires_grad_(True)
+            (grads,) = torch.autograd.grad(self.discriminate(real).sum(), real, create_graph=True)
+            penalty = grads.square().sum([1, 2, 3]).mean()
+            self.opt_D.zero_grad(set_to_none=True)
+            (penalty * (o.r1_gamma / 2) * o.r1_interval).backward()
+            self.opt_D.step()
+            stats["r1_penalty"] = penalty.item()
+
+        p.nimg += o.batch
+        p.step += 1
+        self.update_ema()
+        if o.augment and p.step % o.ada_interval == 0 and p.ada_count:
+            rt = p.ada_sign_sum / p.ada_count
+            adjust = np.sign(rt - o.ada_target) * p.ada_count / (o.ada_kimg * 1000)
+            p.augment_p = float(min(max(p.augment_p + adjust, 0.0), 1.0))
+            p.ada_sign_sum, p.ada_count = 0.0, 0
+        stats["augment_p"] = p.augment_p
+        return stats
+
+    def update_ema(self):
+        o = self.options
+        ema_nimg = o.ema_kimg * 1000
+        if o.ema_rampup:
+            ema_nimg = min(ema_nimg, self.progress.nimg * o.ema_rampup)
+        beta = 0.5 ** (o.batch / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.detach().lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
+    # -- checkpoints ----------------------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {
+            "options": asdict(self.options), "progress": asdict(self.progress),
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, path: str | os.PathLike):
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        torch.save(self.state(), partial)
+        os.replace(partial, path)   # never a half-written checkpoint under the real name
+
+    @classmethod
+    def resume(cls, path, images, device="cpu") -> "Trainer":
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        options = state["options"]
+        options["betas"] = tuple(options["betas"])
+        trainer = cls(TrainingOptions(**options), images, device)
+        trainer.G.load_state_dict(state["G"])
+        trainer.D.load_state_dict(state["D"])
+        trainer.G_ema.load_state_dict(state["G_ema"])
+        trainer.opt_G.load_state_dict(state["opt_G"])
+        trainer.opt_D.load_state_dict(state["opt_D"])
+        trainer.progress = Progress(**state["progress"])
+        trainer.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        return trainer
+
+    # -- samples and export -----------------------------------------------------------------------------------------
+
+    def sample_grid(self, path, columns=8, rows=4):
+        G = self.G_ema
+        z = torch.from_numpy(np.stack([np.random.RandomState(seed).randn(G.z_dim) for seed in range(columns * rows)]))
+        with torch.no_grad():
+            images = G(z.float().to(self.device), None, noise_mode="const").image
+        images = (images * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+        _, c, h, w = images.shape
+        grid = images.reshape(rows, columns, c, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, columns * w, c)
+        from PIL import Image
+        Image.fromarray(grid.numpy()).save(path)
+
+    def export(self, path, overwrite=False):
+        from ..formats.native import save_network
+        o, p = self.options, self.progress
+        extra = {"source": "trained by stylegan-explorer's trainer", "images_seen": p.nimg,
+                 "training_hours": round(p.wall_seconds / 3600, 2), "options": asdict(o),
+                 "notes": [f"EMA generator after {p.nimg:,} images ({p.wall_seconds / 3600:.1f} h)"]}
+        generator = copy.deepcopy(self.G_ema).cpu()
+        return save_network(generator, path, extra=extra, overwrite=overwrite)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Train a small StyleGAN2 (see the module docstring).")
+    parser.add_argument("--data", required=True, help="dataset .npz (images uint8 [N, H, W, 3])")
+    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--resume", help="checkpoint to continue from")
+    parser.add_argument("--kimg", type=float, default=1000, help="stop after this many thousand real images")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--checkpoint-minutes", type=float, default=10)
+    parser.add_argument("--sample-minutes", type=float, default=10)
+    parser.add_argument("--export-default", help="write the EMA generator of --resume to this file and exit")
+    parser.add_argument("--no-augment", action="store_true")
+    args = parser.parse_args(argv)
+
+    images = load_images(args.data)
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        trainer = Trainer.resume(args.resume, images, args.device)
+    else:
+        options = TrainingOptions(resolution=images.shape[2], batch=args.batch, augment=not args.no_augment,
+                                  r1_gamma=0.0002 * images.shape[2] ** 2 / args.batch)
+        trainer = Trainer(options, images, args.device)
+    if args.export_default:
+        trainer.export(args.export_default)
+        print(f"wrote {args.export_default}")
+        return 0
+
+    checkpoint = outdir / "checkpoint.pt"
+    log = open(outdir / "log.jsonl", "a")
+    last_checkpoint = last_sample = last_report = time.time()
+    window_start, window_nimg = time.time(), trainer.progress.nimg
+    while trainer.progress.nimg < args.kimg * 1000:
+        start = time.time()
+        stats = trainer.step()
+        trainer.progress.wall_seconds += time.time() - start
+        now = time.time()
+        if now - last_report > 60:
+            rate = (trainer.progress.nimg - window_nimg) / (now - window_start)
+            record = dict(nimg=trainer.progress.nimg, images_per_s=round(rate, 2),
+                          hours=round(trainer.progress.wall_seconds / 3600, 3), **{k: round(v, 4) for k, v in stats.items()})
+            print(json.dumps(record), flush=True)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            last_report, window_start, window_nimg = now, now, trainer.progress.nimg
+        if now - last_sample > args.sample_minutes * 60:
+            trainer.sample_grid(outdir / f"samples-{trainer.progress.nimg // 1000:06d}k.png")
+            last_sample = now
+        if now - last_checkpoint > args.checkpoint_minutes * 60:
+            trainer.save(checkpoint)
+            last_checkpoint = now
+    trainer.save(checkpoint)
+    trainer.sample_grid(outdir / f"samples-{trainer.progress.nimg // 1000:06d}k.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The trainer on a tiny network and a tiny fixed dataset."""
+import numpy as np
+import pytest
+import torch
+
+from explorer.formats import load_network
+from explorer.training.discriminator import MinibatchStd
+from explorer.training.trainer import Trainer, TrainingOptions, augment, load_images
+
+torch.set_num_threads(1)
+
+
+def _options(**overrides):
+    base = dict(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, batch=4,
+                ema_kimg=0.01, seed=3)
+    base.update(overrides)
+    return TrainingOptions(**base)
+
+
+def _images(count=12, size=16):
+    generator = np.random.RandomState(0)
+    images = np.full([count, size, size, 3], 255, np.uint8)
+    for i in range(count):  # a coloured square on white: something D can tell from noise
+        x, y = generator.randint(0, size // 2, 2)
+        images[i, y:y + size // 2, x:x + size // 2] = generator.randint(0, 255, 3)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+
+def _parameters(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def test_a_generator_step_lowers_its_loss_on_a_fixed_batch():
+    trainer = Trainer(_options(augment=False, style_mixing_prob=0), _images())
+    z = torch.randn([4, 8], generator=torch.Generator().manual_seed(0))
+
+    def loss():
+        image = trainer.G(z, None, noise_mode="const", fused_modconv=False).image
+        return torch.nn.functional.softplus(-trainer.D(image)).mean()
+
+    optimizer = torch.optim.Adam(trainer.G.parameters(), lr=0.002, betas=(0.0, 0.99))
+    before = loss().item()
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    assert loss().item() < before - 1e-3
+
+
+def test_a_discriminator_step_lowers_its_loss_on_a_fixed_batch():
+    trainer = Trainer(_options(augment=False), _images())
+    real = trainer.images[:4].float() / 127.5 - 1
+    fake = torch.randn([4, 3, 16, 16], generator=torch.Generator().manual_seed(1)) * 0.5
+
+    def loss():
+        return (torch.nn.functional.softplus(trainer.D(fake)) + torch.nn.functional.softplus(-trainer.D(real))).mean()
+
+    optimizer = torch.optim.Adam(trainer.D.parameters(), lr=0.002, betas=(0.0, 0.99))
+    before = loss().item()
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    assert loss().item() < before - 1e-3
+
+
+def test_full_steps_run_all_terms_with_sensible_values():
+    trainer = Trainer(_options(r1_interval=1, pl_interval=1), _images())
+    stats = trainer.step()
+    assert stats["r1_penalty"] > 0 and stats["pl_penalty"] > 0   # squared norms: positive, and not vanishing
+    assert stats["loss_G"] > 0 and stats["loss_D"] > 0
+    assert trainer.progress.pl_mean > 0
+    assert trainer.progress.nimg == 4 and trainer.progress.step == 1
+
+
+def test_ema_moves_toward_g():
+    trainer = Trainer(_options(), _images())
+    before_distance = (_parameters(trainer.G_ema) - _parameters(trainer.G)).abs().sum()
+    ema_before = _parameters(trainer.G_ema).clone()
+    trainer.step()
+    ema_after = _parameters(trainer.G_ema)
+    g_after = _parameters(trainer.G)
+    assert not torch.equal(ema_before, ema_after)
+    # The EMA lies between where it was and where G is now.
+    assert (ema_after - g_after).abs().sum() < (ema_before - g_after).abs().sum()
+    assert before_distance == 0  # it starts as a copy of G
+
+
+def test_checkpoint_round_trip_resumes_bit_exactly(tmp_path):
+    images = _images()
+    trainer = Trainer(_options(r1_interval=2, pl_interval=2), images)
+    trainer.step()
+    trainer.step()
+    trainer.save(tmp_path / "ck.pt")
+    trainer.step()
+    continued = [_parameters(trainer.G), _parameters(trainer.D), _parameters(trainer.G_ema)]
+    resumed = Trainer.resume(tmp_path / "ck.pt", images)
+    resumed.step()
+    again = [_parameters(resumed.G), _parameters(resumed.D), _parameters(resumed.G_ema)]
+    for a, b in zip(continued, again):
+        assert torch.equal(a, b)
+    assert resumed.progress == trainer.progress
+
+
+def test_augment_keeps_images_at_p0_and_changes_them_at_p1():
+    images = torch.rand([4, 3, 16, 16]) * 2 - 1
+    assert torch.equal(augment(images, 0.0, torch.Generator().manual_seed(0)), images)
+    changed = augment(images, 1.0, torch.Generator().manual_seed(0))
+    assert changed.shape == images.shape and (changed - images).abs().max() > 0.05
+
+
+def test_minibatch_std_adds_the_group_spread():
+    x = torch.zeros([4, 2, 4, 4])
+    x[1] = 2.0
+    y = MinibatchStd(group_size=4)(x)
+    assert y.shape == (4, 3, 4, 4)
+    # Values 0,2,0,0 in every position: population std = sqrt(0.75).
+    assert torch.allclose(y[:, 2], torch.full([4, 4, 4], 0.75 ** 0.5), atol=1e-4)
+
+
+def test_export_writes_a_network_the_explorer_opens(tmp_path):
+    trainer = Trainer(_options(), _images())
+    trainer.step()
+    path = trainer.export(tmp_path / "default.safetensors")
+    loaded = load_network(path)
+    z = torch.randn([1, 8])
+    expected = trainer.G_ema(z, None, noise_mode="const").image
+    assert torch.allclose(loaded.generator(z, None, noise_mode="const").image, expected, atol=1e-6)
+    with pytest.raises(FileExistsError):
+        trainer.export(tmp_path / "default.safetensors")
+
+
+def test_load_images_checks_layout(tmp_path):
+    np.savez(tmp_path / "bad.npz", images=np.zeros([2, 3, 8, 8], np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        load_images(str(tmp_path / "bad.npz"))
