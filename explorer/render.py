@@ -15,9 +15,18 @@ Then the synthesis runs with the noise settings and the style-channel deltas, ca
 """
 from __future__ import annotations
 
+import hashlib
+import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import torch
+
+from .latents import SEED_LIMIT, blend, z_and_class_from_seed, z_from_seed
+from .networks.common import truncate
 
 LATENT_SPACES = ("z", "w")
 NOISE_MODES = ("const", "random", "none")
@@ -186,3 +195,470 @@ class RenderResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cache.
+
+MAPPING_CACHE_SEEDS = 512            # ws of this many seeds (36 KiB each at config F): a few MiB
+STATE_CACHE_BYTES = 512 * 2 ** 20    # synthesis states kept for resuming: at most this much memory
+
+
+@dataclass
+class _Checkpoint:
+    """A synthesis state after layer `position`, valid while the layers up to it get the same inputs."""
+    position: int
+    prefix: bytes           # digest of the inputs of layers 0..position
+    state: Any
+    nbytes: int
+
+
+@dataclass
+class _FinishedRun:
+    """The last complete synthesis: reused as a whole when only view settings changed."""
+    prefix: bytes
+    image: torch.Tensor
+    captured: str | None
+    activation: torch.Tensor | None
+
+
+class RenderCache:
+    """What render() keeps between calls: the mapping results (ws per seed) and the synthesis states at
+    resolution boundaries, so that a change that only touches finer layers (a fine-layer mix, a noise
+    change at 64 px) resumes from the last unchanged boundary instead of running the coarse layers again.
+
+    The cache is tied to one generator, device and dtype; a request for another clears it. Not thread-safe:
+    give each thread its own (the worker owns one).
+    """
+
+    def __init__(self, mapping_seeds: int = MAPPING_CACHE_SEEDS, state_bytes: int = STATE_CACHE_BYTES):
+        self.mapping_seeds = mapping_seeds
+        self.state_bytes = state_bytes
+        self.clear()
+
+    def clear(self) -> None:
+        self._token = None
+        self._ws: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._checkpoints: dict[int, _Checkpoint] = {}
+        self._finished: _FinishedRun | None = None
+
+    def _bind(self, token) -> None:
+        if token != self._token:
+            self.clear()
+            self._token = token
+
+    def _mapped(self, key, compute) -> tuple[torch.Tensor, bool]:
+        """The ws under `key`, computed on a miss; returns (ws, hit)."""
+        if key in self._ws:
+            self._ws.move_to_end(key)
+            return self._ws[key], True
+        ws = compute()
+        self._ws[key] = ws
+        while len(self._ws) > self.mapping_seeds:
+            self._ws.popitem(last=False)
+        return ws, False
+
+    @property
+    def state_nbytes(self) -> int:
+        return sum(c.nbytes for c in self._checkpoints.values())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# render()
+
+GRID_GAP = 1          # pixels of black between the tiles of the channel grid, so neighbouring maps stay apart
+NORM_FLOOR = 1e-8     # divisor floor when normalising an all-zero channel
+
+
+def render(generator, request: RenderRequest, cache: RenderCache | None = None) -> RenderResult:
+    """Renders `request` with `generator`; errors (bad values, layers the network lacks, out of memory) come
+    back in RenderResult.error. `cache` (optional) makes repeated renders faster and never changes pixels."""
+    started = time.perf_counter()
+    try:
+        with torch.no_grad():
+            return _Render(generator, request, cache, started).run()
+    except Exception as error:   # noqa: BLE001 - every failure becomes a value for the caller to show
+        if cache is not None:
+            cache.clear()
+        if _is_out_of_memory(error):
+            _free_device_memory()
+            message = (f"out of memory on {request.device} ({_first_line(error)}); try a smaller layer view, "
+                       f"float16 or another device")
+        elif isinstance(error, (ValueError, KeyError)):
+            message = _first_line(error)
+        else:
+            message = f"{type(error).__name__}: {_first_line(error)}"
+        return RenderResult(request, error=message,
+                            timings=RenderTimings(total_s=time.perf_counter() - started))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, MemoryError):
+        return True
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(error, oom)) or "out of memory" in str(error).lower()
+
+
+def _free_device_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _check_request(request: RenderRequest) -> None:
+    for name, value, choices in (("latent_space", request.latent_space, LATENT_SPACES),
+                                 ("noise_mode", request.noise_mode, NOISE_MODES), ("dtype", request.dtype, DTYPES),
+                                 ("view.mode", request.view.mode, VIEW_MODES),
+                                 ("view.normalise", request.view.normalise, VIEW_NORMALISATIONS)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    if not request.seed_weights:
+        raise ValueError("seed_weights is empty: the main latent needs at least one seed")
+    for offset in request.w_offsets:
+        if offset.direction not in OFFSET_DIRECTIONS:
+            raise ValueError(f"offset direction must be one of {', '.join(OFFSET_DIRECTIONS)}, "
+                             f"not {offset.direction!r}")
+    if request.dtype == "float16" and not request.device.startswith("cuda"):
+        raise ValueError(f"float16 runs on CUDA only, not on {request.device}")
+
+
+def _device(request: RenderRequest, generator) -> torch.device:
+    device = torch.device(request.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {request.device}: CUDA is not available on this machine")
+    held = next(iter(generator.parameters())).device
+    if held.type != device.type or (device.index is not None and held.index != device.index):
+        raise ValueError(f"the network is on {held}, the request asks for {request.device}; move the network "
+                         f"first (the worker does this)")
+    return held
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Render:
+    """One render: a small object so the steps can share the request, the device and the counters."""
+
+    def __init__(self, G, request: RenderRequest, cache: RenderCache | None, started: float):
+        self.G, self.request, self.started = G, request, started
+        self.cache = cache if cache is not None else RenderCache(state_bytes=0)
+        self.hits = self.misses = 0
+
+    def run(self) -> RenderResult:
+        request, G = self.request, self.G
+        _check_request(request)
+        self.device = _device(request, G)
+        self.cache._bind((request.network_key, id(G), str(self.device), request.dtype))
+
+        t0 = time.perf_counter()
+        ws = self.build_ws()
+        _sync(self.device)
+        t1 = time.perf_counter()
+        image, activation, layers_run, resumed_after = self.synthesize(ws)
+        _sync(self.device)
+        t2 = time.perf_counter()
+
+        raw = image[0].to(torch.float32)
+        shown = activation[0].to(torch.float32) if activation is not None else raw
+        layer_image, fft_image, stats = layer_view(shown, request.view)
+        t3 = time.perf_counter()
+        timings = RenderTimings(mapping_s=t1 - t0, synthesis_s=t2 - t1, view_s=t3 - t2,
+                                total_s=time.perf_counter() - self.started, layers_run=layers_run,
+                                layers_total=len(G.synthesis.layers), resumed_after=resumed_after,
+                                mapping_cache_hits=self.hits, mapping_cache_misses=self.misses)
+        return RenderResult(request, image=to_uint8_rgb(raw), raw=raw.cpu().numpy(), layer_image=layer_image,
+                            fft_image=fft_image, stats=stats, timings=timings)
+
+    # -- latents ------------------------------------------------------------------------------------------------
+
+    def _class_vector(self, seed: int) -> torch.Tensor | None:
+        c_dim = self.G.c_dim
+        if c_dim == 0:
+            return None
+        index = self.request.class_index
+        if index is None:
+            index = z_and_class_from_seed(seed, self.G.z_dim, c_dim)[1]
+        if not 0 <= index < c_dim:
+            raise ValueError(f"class_index {index} is out of range (0 to {c_dim - 1})")
+        c = torch.zeros([1, c_dim], device=self.device)
+        c[0, index] = 1
+        return c
+
+    def _count(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    def seed_ws(self, seed: int) -> torch.Tensor:
+        """The untruncated ws [1, num_ws, w_dim] of one seed."""
+        if not 0 <= seed < SEED_LIMIT:
+            raise ValueError(f"seed {seed} is out of range (0 to 2**32 - 1)")
+        class_index = self.request.class_index if self.G.c_dim else None
+
+        def compute():
+            z = z_from_seed(seed, self.G.z_dim).to(self.device)
+            return self.G.mapping(z, self._class_vector(seed))
+
+        ws, hit = self.cache._mapped(("seed", seed, class_index), compute)
+        self._count(hit)
+        return ws
+
+    def main_ws(self) -> torch.Tensor:
+        weights = self.request.seed_weights
+        if len(weights) == 1 or self.request.latent_space == "w":
+            return blend([self.seed_ws(seed) for seed, _ in weights], [w for _, w in weights])
+        class_index = self.request.class_index if self.G.c_dim else None
+
+        def compute():
+            z = blend([z_from_seed(seed, self.G.z_dim) for seed, _ in weights], [w for _, w in weights])
+            cs = [self._class_vector(seed) for seed, _ in weights]
+            c = blend(cs, [w for _, w in weights]) if cs[0] is not None else None
+            return self.G.mapping(z.to(self.device), c)
+
+        ws, hit = self.cache._mapped(("z-blend", weights, class_index), compute)
+        self._count(hit)
+        return ws
+
+    def truncated(self, ws: torch.Tensor) -> torch.Tensor:
+        psi, cutoff = self.request.truncation_psi, self.request.truncation_cutoff
+        if psi == 1:
+            return ws
+        return truncate(ws, self.G.mapping.w_avg, psi, cutoff)
+
+    def build_ws(self) -> torch.Tensor:
+        request, num_ws = self.request, self.G.num_ws
+        ws = self.truncated(self.main_ws()).clone()
+        if len(request.layer_seeds) > num_ws and any(s is not None for s in request.layer_seeds[num_ws:]):
+            raise ValueError(f"layer_seeds has {len(request.layer_seeds)} entries; the network has {num_ws} ws")
+        for i, seed in enumerate(request.layer_seeds[:num_ws]):
+            if seed is not None:
+                ws[:, i] = self.truncated(self.seed_ws(seed))[:, i]
+        for copy in request.w_copies:
+            self._check_w_index(copy.w_index, "copy")
+            self._check_w_index(copy.from_w_index, "copy source")
+            ws[:, copy.w_index] = self.truncated(self.seed_ws(copy.seed))[:, copy.from_w_index]
+        for offset in request.w_offsets:
+            self._check_w_index(offset.w_index, "offset")
+            if offset.direction == "random":
+                direction = torch.from_numpy(np.random.RandomState(offset.seed).randn(self.G.w_dim))
+                direction = direction.to(device=self.device, dtype=ws.dtype)
+            else:
+                direction = self.truncated(self.seed_ws(offset.seed))[:, offset.w_index] - ws[:, offset.w_index]
+            ws[:, offset.w_index] = ws[:, offset.w_index] + offset.strength * direction
+        return ws
+
+    def _check_w_index(self, index: int, what: str) -> None:
+        if not 0 <= index < self.G.num_ws:
+            raise ValueError(f"{what} w index {index} is out of range (0 to {self.G.num_ws - 1})")
+
+    # -- synthesis ----------------------------------------------------------------------------------------------
+
+    def controls(self) -> dict:
+        """The synthesis keyword arguments of the request (without capture / stop / resume)."""
+        request, layers = self.request, self.G.synthesis.layers
+        names = {layer.name for layer in layers}
+        noise_layers = [layer.name for layer in layers if layer.has_noise]
+        per_layer = dict(request.layer_noise_strength)
+        for name in per_layer:
+            if name not in noise_layers:
+                raise ValueError(f"layer {name!r} adds no noise; noise layers: {', '.join(noise_layers)}")
+        strength = {name: request.noise_strength * per_layer.get(name, 1.0) for name in noise_layers}
+        style_channels = {layer.name: layer.style_channels for layer in layers}
+        deltas: dict[str, torch.Tensor] = {}
+        for delta in request.style_deltas:
+            if delta.layer not in names:
+                raise ValueError(f"style delta: no layer named {delta.layer!r}")
+            size = style_channels[delta.layer]
+            if not 0 <= delta.channel < size:
+                raise ValueError(f"style delta: {delta.layer} has {size} style channels; channel {delta.channel} "
+                                 f"is out of range")
+            if delta.layer not in deltas:
+                deltas[delta.layer] = torch.zeros([size], device=self.device)
+            deltas[delta.layer][delta.channel] += delta.delta
+        kwargs = dict(noise_mode=request.noise_mode, noise_strength=strength,
+                      noise_seed=request.noise_seed if request.noise_mode == "random" else None,
+                      style_deltas=deltas)
+        if request.dtype == "float16":
+            kwargs["force_fp32"] = False
+        return kwargs
+
+    def prefixes(self, ws: torch.Tensor, kwargs: dict) -> list[bytes]:
+        """prefixes[p]: a digest of everything that decides the synthesis state after layer p."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr((self.request.network_key, self.request.dtype, kwargs["noise_mode"],
+                            kwargs["noise_seed"], tuple(ws.shape))).encode())
+        out = []
+        w_bytes = ws[0].detach().to(torch.float32).cpu().numpy()
+        for layer in self.G.synthesis.layers:
+            digest.update(layer.name.encode())
+            if layer.w_index is not None:
+                digest.update(w_bytes[layer.w_index].tobytes())
+            if layer.has_noise:
+                digest.update(np.float64(kwargs["noise_strength"].get(layer.name, 1.0)).tobytes())
+            delta = kwargs["style_deltas"].get(layer.name)
+            if delta is not None:
+                digest.update(delta.cpu().numpy().tobytes())
+            out.append(digest.copy().digest())
+        return out
+
+    def synthesize(self, ws: torch.Tensor):
+        """Runs the synthesis, resuming from the deepest cached state whose layers' inputs are unchanged.
+        Returns (image, captured activation or None, layers run, resumed-after layer name or None)."""
+        G, cache = self.G, self.cache
+        layers = G.synthesis.layers
+        names = [layer.name for layer in layers]
+        captured = self.request.view.layer
+        if captured is not None and captured not in names:
+            raise ValueError(f"no layer named {captured!r}; layers: {', '.join(names)}")
+        kwargs = self.controls()
+        prefixes = self.prefixes(ws, kwargs)
+
+        finished = cache._finished
+        if finished is not None and finished.prefix == prefixes[-1] and finished.captured == captured:
+            return finished.image, finished.activation, 0, names[-1]
+
+        # The deepest resume point: its inputs unchanged and before the layer we need to capture.
+        limit = names.index(captured) if captured is not None else len(names)
+        start = None
+        for position in sorted(cache._checkpoints, reverse=True):
+            checkpoint = cache._checkpoints[position]
+            if position < limit and checkpoint.prefix == prefixes[position]:
+                start = checkpoint
+                break
+        # Keep only the checkpoints that are still valid; the rest are rebuilt by this run.
+        cache._checkpoints = {p: c for p, c in cache._checkpoints.items() if c.prefix == prefixes[p]}
+
+        boundaries = [p for p in _boundaries(layers) if start is None or p > start.position]
+        state = start.state if start is not None else None
+        activation = None
+        budget = cache.state_bytes - cache.state_nbytes
+        for position in boundaries:
+            if position in cache._checkpoints or budget <= 0:
+                continue
+            out = G.synthesis(ws, capture=[captured] if captured else (), stop_after=names[position],
+                              resume=state, **kwargs)
+            activation = out.activations.get(captured, activation)
+            state = out.state
+            nbytes = _state_nbytes(state)
+            if nbytes > budget:
+                budget = 0
+            else:
+                budget -= nbytes
+                cache._checkpoints[position] = _Checkpoint(position, prefixes[position], state, nbytes)
+        out = G.synthesis(ws, capture=[captured] if captured else (), resume=state, **kwargs)
+        activation = out.activations.get(captured, activation)
+        image = out.image
+        cache._finished = _FinishedRun(prefixes[-1], image, captured, activation)
+        layers_run = len(names) - (start.position + 1 if start is not None else 0)
+        return image, activation, layers_run, names[start.position] if start is not None else None
+
+
+def _boundaries(layers) -> list[int]:
+    """Positions after which the feature-map size changes: the cheapest places to keep a state (one per
+    resolution), not counting the last layer."""
+    return [p for p in range(len(layers) - 1) if layers[p + 1].height != layers[p].height]
+
+
+def _state_nbytes(state) -> int:
+    total = 0
+    for tensor in (getattr(state, "x", None), getattr(state, "img", None), getattr(state, "block_input", None)):
+        if isinstance(tensor, torch.Tensor):
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pixels.
+
+def to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
+    """[C, H, W] float in about [-1, 1] -> uint8 [H, W, 3], as NVlabs writes images: x * 127.5 + 128, clamped.
+    One channel becomes grey; a fourth channel (alpha) is dropped."""
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    image = image[:3]
+    return (image * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def _shown_channels(channels: int, view: LayerViewRequest) -> tuple[int, int]:
+    """[first, stop) of the channels shown, clipped to the layer (the state does not know every layer's size)."""
+    if view.mode == "rgb" and channels >= 3:
+        first = min(view.first_channel, channels - 3)
+        return first, first + 3
+    first = min(view.first_channel, channels - 1)
+    count = 1 if view.mode in ("single", "rgb") else view.channel_count
+    return first, min(first + count, channels)
+
+
+def _stats(values: torch.Tensor) -> ActivationStats:
+    flat = values.reshape(-1).to(torch.float64)
+    abs_values = flat.abs()
+    mean_abs = abs_values.mean().item()
+    max_abs = abs_values.max().item()
+    return ActivationStats(mean=flat.mean().item(), std=flat.std(unbiased=False).item(), max_abs=max_abs,
+                           mean_abs=mean_abs, peak_to_mean=max_abs / mean_abs if mean_abs > 0 else 0.0)
+
+
+def layer_view(activation: torch.Tensor, view: LayerViewRequest):
+    """(layer image, fft image or None, LayerStats) of one layer's activation [C, H, W] (float)."""
+    activation = activation.to(torch.float32)
+    channels, height, width = activation.shape
+    first, stop = _shown_channels(channels, view)
+    selected = activation[first:stop]
+
+    peak = int(activation.abs().reshape(-1).argmax().item())
+    stats = LayerStats(layer=view.layer, shape=(channels, height, width), channels=(first, stop),
+                       all=_stats(activation), selected=_stats(selected), peak_channel=peak // (height * width),
+                       peak_y=(peak // width) % height, peak_x=peak % width)
+
+    shown = selected
+    if view.normalise == "channel":
+        shown = shown / shown.abs().amax(dim=(1, 2), keepdim=True).clamp_min(NORM_FLOOR)
+    elif view.normalise == "global":
+        shown = shown / shown.abs().max().clamp_min(NORM_FLOOR)
+    shown = shown * 10 ** (view.scale_db / 20)
+    grey = (shown * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    if view.mode == "rgb" and grey.shape[0] == 3:
+        image = grey.permute(1, 2, 0)
+    elif grey.shape[0] == 1:
+        image = grey[0, :, :, None].expand(-1, -1, 3)
+    else:
+        image = _grid(grey)
+    fft_image = _spectrum(selected, view.fft_range_db) if view.fft else None
+    return np.ascontiguousarray(image.cpu().numpy()), fft_image, stats
+
+
+def _grid(tiles: torch.Tensor) -> torch.Tensor:
+    """[n, h, w] uint8 -> [H, W, 3]: the tiles row by row in a near-square grid, GRID_GAP black between them."""
+    count, height, width = tiles.shape
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    out = torch.zeros([rows * (height + GRID_GAP) - GRID_GAP, cols * (width + GRID_GAP) - GRID_GAP],
+                      dtype=torch.uint8, device=tiles.device)
+    for index in range(count):
+        top = (index // cols) * (height + GRID_GAP)
+        left = (index % cols) * (width + GRID_GAP)
+        out[top:top + height, left:left + width] = tiles[index]
+    return out[:, :, None].expand(-1, -1, 3)
+
+
+def _spectrum(channels: torch.Tensor, range_db: float) -> np.ndarray:
+    """Power spectrum of the channels (summed), centred, in dB relative to its mean: 0 dB is mid grey,
+    +-range_db/2 are white and black. The mean is removed and a Hann window applied first, so the image
+    edges and the DC term do not swamp the spectrum."""
+    _, height, width = channels.shape
+    signal = channels - channels.mean(dim=(1, 2), keepdim=True)
+    window = (torch.hann_window(height, periodic=False, device=signal.device)[:, None]
+              * torch.hann_window(width, periodic=False, device=signal.device)[None, :]) if min(height, width) > 1 \
+        else torch.ones([height, width], device=signal.device)
+    power = torch.fft.fft2(signal * window).abs().square().sum(dim=0)
+    power = torch.fft.fftshift(power)
+    decibels = 10 * torch.log10(power / power.mean().clamp_min(NORM_FLOOR) + NORM_FLOOR)
+    grey = ((decibels / range_db + 0.5) * 255).clamp(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(grey[:, :, None].expand(-1, -1, 3).cpu().numpy())
