@@ -75,6 +75,7 @@ class RenderWorker:
         self._pending_render: _Render | None = None
         self._pending_loads: list[_Load] = []
         self._busy = False
+        self._current: RenderRequest | None = None
         self._stopping = False
         self._result: RenderResult | None = None
         self._load_result: LoadResult | None = None
@@ -132,6 +133,12 @@ class RenderWorker:
             return self._facts
 
     @property
+    def current(self) -> RenderRequest | None:
+        """The request being rendered right now, if any."""
+        with self._cond:
+            return self._current
+
+    @property
     def busy(self) -> bool:
         """True while a job runs or waits."""
         with self._cond:
@@ -182,12 +189,14 @@ class RenderWorker:
         while True:
             with self._cond:
                 self._busy = False
+                self._current = None
                 self._cond.notify_all()      # wake wait_idle
                 self._cond.wait_for(lambda: self._stopping or self._pending_render or self._pending_loads)
                 if self._stopping:
                     return
                 job = self._next_job()
                 self._busy = True
+                self._current = job.request if isinstance(job, _Render) else None
             try:
                 if isinstance(job, _Load):
                     self._run_load(job)
