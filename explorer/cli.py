@@ -308,4 +308,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, so that its UserError is the class the subcommands raise.
+    from explorer.cli import main as imported_main
+    sys.exit(imported_main())
