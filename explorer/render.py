@@ -223,9 +223,10 @@ class _FinishedRun:
 
 
 class RenderCache:
-    """What render() keeps between calls: the mapping results (ws per seed) and the synthesis states at
-    resolution boundaries, so that a change that only touches finer layers (a fine-layer mix, a noise
-    change at 64 px) resumes from the last unchanged boundary instead of running the coarse layers again.
+    """What render() keeps between calls: the mapping results (ws per seed) and the synthesis state after
+    each layer (coarse first, up to `state_bytes`), so that a change that only touches finer layers (a
+    fine-layer mix, a noise change at 64 px) resumes right before the first changed layer instead of running
+    the unchanged ones again.
 
     The cache is tied to one generator, device and dtype; a request for another clears it. Not thread-safe:
     give each thread its own (the worker owns one).
@@ -521,8 +522,8 @@ class _Render:
         prefixes = self.prefixes(ws, kwargs)
 
         finished = cache._finished
-        if finished is not None and finished.prefix == prefixes[-1] and finished.captured == captured:
-            return finished.image, finished.activation, 0, names[-1]
+        if finished is not None and finished.prefix == prefixes[-1] and captured in (None, finished.captured):
+            return finished.image, finished.activation if captured else None, 0, names[-1]
 
         # The deepest resume point: its inputs unchanged and before the layer we need to capture.
         limit = names.index(captured) if captured is not None else len(names)
@@ -535,11 +536,11 @@ class _Render:
         # Keep only the checkpoints that are still valid; the rest are rebuilt by this run.
         cache._checkpoints = {p: c for p, c in cache._checkpoints.items() if c.prefix == prefixes[p]}
 
-        boundaries = [p for p in _boundaries(layers) if start is None or p > start.position]
+        points = [p for p in _resume_points(layers) if start is None or p > start.position]
         state = start.state if start is not None else None
         activation = None
         budget = cache.state_bytes - cache.state_nbytes
-        for position in boundaries:
+        for position in points:
             if position in cache._checkpoints or budget <= 0:
                 continue
             out = G.synthesis(ws, capture=[captured] if captured else (), stop_after=names[position],
@@ -560,10 +561,10 @@ class _Render:
         return image, activation, layers_run, names[start.position] if start is not None else None
 
 
-def _boundaries(layers) -> list[int]:
-    """Positions after which the feature-map size changes: the cheapest places to keep a state (one per
-    resolution), not counting the last layer."""
-    return [p for p in range(len(layers) - 1) if layers[p + 1].height != layers[p].height]
+def _resume_points(layers) -> list[int]:
+    """Positions after which a state is kept: every layer but the last (a change at w index i resumes right
+    before the first layer that w styles), coarse first, as far as the memory budget goes."""
+    return list(range(len(layers) - 1))
 
 
 def _state_nbytes(state) -> int:

@@ -229,6 +229,8 @@ def test_cache_gives_the_uncached_pixels_and_runs_fewer_layers(G):
         req(3, layer_seeds=(None,) * 8 + (9, 9), view=LayerViewRequest(layer="b16.conv1")),     # earlier capture
         req(3, truncation_psi=0.5, view=LayerViewRequest(layer="b16.conv1")),                   # every w changes
         req(3, view=LayerViewRequest(layer="b64.conv0")),                                       # back to start
+        req(3),                                                                                 # output view
+        req(3, layer_seeds=(None,) * 8 + (9, 9)),                                               # fine mix
     ]
     runs = []
     for request in steps:
@@ -243,9 +245,11 @@ def test_cache_gives_the_uncached_pixels_and_runs_fewer_layers(G):
         (3, "b32.torgb"),      # only b64.conv0, b64.conv1, b64.torgb ran
         (3, "b32.torgb"),
         (0, "b64.torgb"),      # nothing ran: only the view changed
-        (9, "b8.torgb"),       # capturing b16.conv1 needs it to run: resumed from the state before it
+        (8, "b16.conv0"),      # capturing b16.conv1 needs it to run: resumed from the state before it
         (total, None),         # psi changes every w
         (total, None),         # the states of psi 1 were replaced by those of psi 0.5
+        (0, "b64.torgb"),      # same inputs, nothing to capture: the last image as it is
+        (2, "b64.conv0"),      # w 8 styles b64.conv1 first: b64.conv0 is kept
     ]
     assert cache.state_nbytes > 0
 
