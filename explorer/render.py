@@ -598,12 +598,13 @@ def _shown_channels(channels: int, view: LayerViewRequest) -> tuple[int, int]:
 
 
 def _stats(values: torch.Tensor) -> ActivationStats:
-    flat = values.reshape(-1).to(torch.float64)
+    flat = values.reshape(-1)
+    std, mean = torch.std_mean(flat, unbiased=False)
     abs_values = flat.abs()
     mean_abs = abs_values.mean().item()
     max_abs = abs_values.max().item()
-    return ActivationStats(mean=flat.mean().item(), std=flat.std(unbiased=False).item(), max_abs=max_abs,
-                           mean_abs=mean_abs, peak_to_mean=max_abs / mean_abs if mean_abs > 0 else 0.0)
+    return ActivationStats(mean=mean.item(), std=std.item(), max_abs=max_abs, mean_abs=mean_abs,
+                           peak_to_mean=max_abs / mean_abs if mean_abs > 0 else 0.0)
 
 
 def layer_view(activation: torch.Tensor, view: LayerViewRequest):

@@ -18,12 +18,11 @@ torch.set_num_threads(1)
 
 
 def tiny_generator(c_dim=0, architecture="skip", seed=0, resolution=64):
-    """A tiny StyleGAN2 with every weight random. Unlike tests/fixtures/networks.py, its mapping runs at
-    lr_multiplier 1, so different seeds give clearly different ws (at 0.01 random weights map every z to
-    nearly the same w), and its ToRGB weights are scaled so the output sits mostly inside [-1, 1]."""
+    """A tiny StyleGAN2 with every weight random (tests/fixtures/networks.py), its ToRGB weights scaled so
+    that the output sits mostly inside [-1, 1] and the uint8 pixels carry information."""
     torch.manual_seed(seed)
     G = Generator(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=resolution, img_channels=3,
-                  mapping_kwargs=dict(num_layers=2, lr_multiplier=1.0), channel_base=512, channel_max=32,
+                  mapping_kwargs=dict(num_layers=2), channel_base=512, channel_max=32,
                   num_fp16_res=0, conv_clamp=256, architecture=architecture)
     randomize_(G, seed).eval().requires_grad_(False)
     with torch.no_grad():
