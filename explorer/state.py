@@ -22,7 +22,7 @@ import logging
 import math
 import numbers
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar, Iterator
 
 from .latents import SEED_LIMIT, seed_at, seed_weights

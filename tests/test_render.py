@@ -72,7 +72,7 @@ def test_plain_seed_equals_the_generator_and_nvlabs_uint8(G):
     assert np.array_equal(result.raw, expected.numpy())
     nvlabs = (expected * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     assert result.image.dtype == np.uint8 and result.image.shape == (64, 64, 3)
-    assert np.array_equal(result.image, nvlabs)
+    assert np.array_equal(result.image, nvlabs) and np.array_equal(to_uint8_rgb(expected), nvlabs)
 
 
 def test_seed_change_changes_the_image(G):
