@@ -74,6 +74,13 @@ def _numpy_dtype(obj, align=False, copy=False):
     return dtype
 
 
+def _latin1_bytes(text, encoding="latin1"):
+    # Protocol-2 pickles spell bytes as _codecs.encode(text, 'latin1'); only that spelling is accepted.
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refused to load: _codecs.encode with {encoding!r}")
+    return str(text).encode("latin1")
+
+
 def _make_set(items=()):
     return set(items)
 
@@ -86,6 +93,7 @@ def _make_frozenset(items=()):
 DATA_GLOBALS: dict[tuple[str, str], Callable] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): _make_set,
+    ("_codecs", "encode"): _latin1_bytes,
     ("builtins", "frozenset"): _make_frozenset,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
