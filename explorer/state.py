@@ -213,6 +213,7 @@ class Section:
     assignment (also in __init__), and whose changes are reported to the owning session."""
 
     name: ClassVar[str] = ""
+    persist: ClassVar[bool] = True    # saved to session files
 
     def __setattr__(self, key, value):
         if key.startswith("_"):
@@ -796,9 +797,84 @@ class PerformanceSection(Section):
         return _integer(self.where("fps_limit"), value, *FPS_LIMIT_RANGE)
 
 
+RECORDING_FORMATS = ("mp4", "gif", "frames")
+CAPTURE_SOURCES = ("output", "viewer")   # the generator's output at native size, or the viewer as shown
+CAPTURE_FPS_RANGE = (1.0, 120.0)
+
+
+@dataclass(eq=True)
+class CaptureSection(Section):
+    """Where screenshots and recordings go and how recordings are made (see explorer.export)."""
+    name: ClassVar[str] = "capture"
+    folder: str = "captures"
+    format: str = "mp4"
+    source: str = "output"
+    fps: float = 30.0
+
+    def _check_folder(self, value):
+        return _text(self.where("folder"), value)
+
+    def _check_format(self, value):
+        return _choice(self.where("format"), value, RECORDING_FORMATS)
+
+    def _check_source(self, value):
+        return _choice(self.where("source"), value, CAPTURE_SOURCES)
+
+    def _check_fps(self, value):
+        return _real(self.where("fps"), value, *CAPTURE_FPS_RANGE)
+
+
+@dataclass(eq=True)
+class StatusSection(Section):
+    """What the app reports to the panels, and the one-shot requests panels make (a counter that goes up asks
+    once). Never saved: it describes this run, not the view."""
+    name: ClassVar[str] = "status"
+    persist: ClassVar[bool] = False
+    load_error: str | None = None
+    network_info: str = "no network loaded"
+    render_error: str | None = None
+    render_ms: float = 0.0
+    upload_ms: float = 0.0
+    panel_fps: float = 0.0
+    viewer_fps: float = 0.0
+    layer_stats: str = ""
+    capture_status: str = ""
+    recording: bool = False
+    screenshot_requests: int = 0
+    reload_requests: int = 0
+    save_state_requests: int = 0
+
+    def _check_load_error(self, value):
+        return None if value is None else str(value)
+
+    _check_render_error = _check_load_error
+
+    def _check_network_info(self, value):
+        return str(value)
+
+    _check_layer_stats = _check_network_info
+    _check_capture_status = _check_network_info
+
+    def _check_render_ms(self, value):
+        return _real(self.where("timing"), value, 0.0)
+
+    _check_upload_ms = _check_render_ms
+    _check_panel_fps = _check_render_ms
+    _check_viewer_fps = _check_render_ms
+
+    def _check_recording(self, value):
+        return _flag(self.where("recording"), value)
+
+    def _check_screenshot_requests(self, value):
+        return _integer(self.where("requests"), value, 0)
+
+    _check_reload_requests = _check_screenshot_requests
+    _check_save_state_requests = _check_screenshot_requests
+
+
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
                                        StylesSection, NoiseSection, LayersSection, ViewerSection,
-                                       PerformanceSection)
+                                       PerformanceSection, CaptureSection, StatusSection)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -848,7 +924,8 @@ class Session:
         return getattr(self, name)
 
     def __eq__(self, other):
-        return isinstance(other, Session) and all(a == b for a, b in zip(self.sections(), other.sections()))
+        return isinstance(other, Session) and all(a == b for a, b in zip(self.sections(), other.sections())
+                                                  if a.persist)
 
     # -- network facts ------------------------------------------------------------------------------------------
 
@@ -905,7 +982,8 @@ class Session:
     # -- JSON ---------------------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return {"version": STATE_VERSION, **{section.name: section.to_dict() for section in self.sections()}}
+        return {"version": STATE_VERSION, **{section.name: section.to_dict() for section in self.sections()
+                                             if section.persist}}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -929,8 +1007,9 @@ class Session:
         for name, values in data.items():
             if name == "version":
                 continue
-            if name not in by_name:
-                raise StateError(f"unknown state section {name!r}; sections: {', '.join(by_name)}")
+            if name not in by_name or not by_name[name].persist:
+                raise StateError(f"unknown state section {name!r}; sections: "
+                                 f"{', '.join(n for n, c in by_name.items() if c.persist)}")
             if not isinstance(values, dict):
                 raise StateError(f"{name} must be an object of settings, not {values!r}")
             section = getattr(session, name)
@@ -970,6 +1049,8 @@ class Session:
         changes), emitting one change per field that changed."""
         checked = Session.from_dict(other.to_dict(), facts=self.facts)
         for mine, theirs in zip(self.sections(), checked.sections()):
+            if not mine.persist:
+                continue
             for key in mine.field_names():
                 old, new = getattr(mine, key), getattr(theirs, key)
                 if type(old) is type(new) and old == new:
