@@ -843,6 +843,10 @@ class StatusSection(Section):
     screenshot_requests: int = 0
     reload_requests: int = 0
     save_state_requests: int = 0
+    recent_files: tuple[str, ...] = ()
+
+    def _check_recent_files(self, value):
+        return tuple(str(v) for v in value)
 
     def _check_load_error(self, value):
         return None if value is None else str(value)

@@ -1,0 +1,476 @@
+"""The explorer app: the session state, the render worker, the viewer process and the panels, wired.
+
+Data flow, one way each:
+  panels / viewer input  ->  Session (validated, emits StateChange)
+  Session changes        ->  a new RenderRequest for the worker (the newest wins) / a load for the worker
+  worker results         ->  the viewer (shared memory) and the status section the panels show
+Nothing heavy runs on the panel loop: rendering is on the worker thread, drawing in the viewer process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer import export
+from explorer.render import RenderResult
+from explorer.state import NetworkFacts, Session, StateChange, StateError, ZOOM_RANGE
+from explorer.worker import RenderWorker
+
+from .layout import Layout
+
+RECENT_FILES_KEPT = 10
+DRAG_SEEDS_PER_PIXEL = 0.01      # a drag across a 512-px window moves ~5 seeds
+PSI_KEY_STEP = 0.1
+LAYER_VIEW_GAP_PX = 4            # between the output and the layer grid in the viewer
+SCREENSHOT_SETTLE_FRAMES = 4     # Dear PyGui's frame buffer lags ~2 frames behind a change
+NOISE_MODE_CYCLE = ("const", "random", "none")
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "stylegan-explorer"
+
+
+def read_recent_files() -> tuple[str, ...]:
+    try:
+        data = json.loads((config_dir() / "recent.json").read_text())
+        return tuple(str(p) for p in data if isinstance(p, str))[:RECENT_FILES_KEPT]
+    except (OSError, ValueError):
+        return ()
+
+
+def write_recent_files(paths) -> None:
+    try:
+        config_dir().mkdir(parents=True, exist_ok=True)
+        temporary = config_dir() / "recent.json.partial"
+        temporary.write_text(json.dumps(list(paths)))
+        os.replace(temporary, config_dir() / "recent.json")
+    except OSError:
+        pass  # a read-only home only costs the recent list
+
+
+def compose_view(result: RenderResult) -> np.ndarray:
+    """The output, with the selected layer's grid (and spectrum) beside it at the same height."""
+    parts = [result.image]
+    for extra in (result.layer_image, result.fft_image):
+        if extra is None:
+            continue
+        height = result.image.shape[0]
+        factor = height / extra.shape[0]
+        rows = np.minimum((np.arange(height) / factor).astype(int), extra.shape[0] - 1)
+        width = max(int(round(extra.shape[1] * factor)), 1)
+        cols = np.minimum((np.arange(width) / factor).astype(int), extra.shape[1] - 1)
+        parts.append(np.zeros([height, LAYER_VIEW_GAP_PX, 3], np.uint8))
+        parts.append(extra[rows][:, cols])
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+class App:
+    def __init__(self, pkl: str | None = None, state_file: str | None = None, layout: Layout | None = None,
+                 viewer_size=(768, 768)):
+        import dearpygui.dearpygui as dpg
+
+        from renderer.process import ViewerProcess
+
+        from .capture_panel import CapturePanel
+        from .help_panel import HelpPanel
+        from .latent_panel import LatentPanel
+        from .layers_panel import LayersPanel
+        from .mixing_panel import MixingPanel
+        from .network_panel import NetworkPanel
+        from .noise_panel import NoisePanel
+        from .performance_panel import PerformancePanel
+        from .styles_panel import StylesPanel
+        from .truncation_panel import TruncationPanel
+
+        self.dpg = dpg
+        self.layout = layout or Layout()
+        self.session = Session()
+        self.session.status.recent_files = read_recent_files()
+        self.worker = RenderWorker()
+        self.viewer = ViewerProcess(size=viewer_size, position=(self.layout.viewer_x, 0))
+        self.panels = [cls(self.session, self.layout) for cls in (
+            NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, LayersPanel,
+            CapturePanel, PerformancePanel, HelpPanel)]
+        self.dirty = True                 # the state changed since the last request
+        self.result: RenderResult | None = None
+        self.view_frame: np.ndarray | None = None
+        self.frames_shown = 0             # results sent to the viewer
+        self.loaded_path: str | None = None
+        self.loading_path: str | None = None
+        self.recorder = None
+        self.seen_requests = {"screenshot_requests": 0, "reload_requests": 0, "save_state_requests": 0}
+        self.cursor_text = ""
+        self.last_frame_time = time.perf_counter()
+        self.frame_times: list[float] = []
+        self.state_file = state_file
+        self.pending_state = None
+        if state_file:
+            self.pending_state = self._read_state_file(state_file)
+            if pkl is None and self.pending_state is not None:
+                pkl = json.loads(self.pending_state).get("network", {}).get("path")
+
+        dpg.create_context()
+        dpg.configure_app(manual_callback_management=False)
+        dpg.create_viewport(title="stylegan-explorer", width=self.layout.panel_width,
+                            height=self.layout.panel_height, x_pos=0, y_pos=0)
+        with dpg.window(tag="panels", label="stylegan-explorer", no_close=True, no_collapse=True,
+                        width=self.layout.panel_width, height=self.layout.panel_height):
+            for panel in self.panels:
+                panel.build()
+        dpg.set_primary_window("panels", True)
+        dpg.setup_dearpygui()
+        dpg.show_viewport()
+        self.viewer.start()
+        self.session.events.connect(self.on_change)
+        if pkl:
+            self.session.network.path = str(pkl)
+
+    # -- state changes --------------------------------------------------------------------------------------------
+
+    def on_change(self, change: StateChange) -> None:
+        for panel in self.panels:
+            panel.on_change(change)
+        if change.section == "status":
+            return
+        if change.section == "network" and change.field == "path" and change.new and change.new != self.loaded_path:
+            self.load(change.new)
+        if change.section == "viewer":
+            self.send_view()
+        self.dirty = True
+
+    def load(self, path: str) -> None:
+        self.loading_path = path
+        self.session.status.network_info = f"loading {path} ..."
+        self.worker.load(path, self.session.performance.device)
+
+    def send_view(self) -> None:
+        from renderer import messages as msg
+        v = self.session.viewer
+        self.viewer.send(msg.ViewSettings(fit=v.fit, zoom=v.zoom, pan_x=v.pan_x, pan_y=v.pan_y,
+                                          fullscreen=v.fullscreen))
+
+    # -- one frame of the panel loop ------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """One frame: apply worker and viewer news, submit the newest request, draw the panels."""
+        dpg = self.dpg
+        now = time.perf_counter()
+        dt, self.last_frame_time = now - self.last_frame_time, now
+        self.frame_times = [t for t in self.frame_times if t > now - 1] + [now]
+        self.handle_loads()
+        self.handle_requests()
+        self.handle_viewer_events()
+        self.session.advance(dt)
+        if self.dirty and self.worker.network_key is not None:
+            self.dirty = False
+            self.worker.submit(self.session.render_request(self.worker.network_key))
+        self.handle_results()
+        status = self.session.status
+        status.panel_fps = float(len(self.frame_times))
+        dpg.render_dearpygui_frame()
+        return dpg.is_dearpygui_running() and not self.viewer.closed
+
+    def handle_loads(self) -> None:
+        from explorer.cli import describe, format_description
+        load = self.worker.poll_load()
+        while load is not None:
+            status = self.session.status
+            if load.error:
+                # The previous network stays on screen; the path shown goes back to it.
+                status.load_error = f"{load.path}: {load.error}"
+                self.loading_path = None
+                if self.loaded_path:
+                    self.session.network.path = self.loaded_path
+                status.network_info = "" if self.loaded_path is None else status.network_info
+            else:
+                self.loaded_path = load.path
+                status.load_error = None
+                self.session.set_facts(load.facts)
+                if self.pending_state is not None:
+                    self.apply_state(self.pending_state)
+                    self.pending_state = None
+                info = getattr(load, "description", None)
+                facts = load.facts
+                status.network_info = info or (
+                    f"{facts.family}, {facts.img_resolution}x{facts.img_resolution}, z {facts.z_dim}, "
+                    f"w {facts.w_dim}, {facts.num_ws} ws, {'classes ' + str(facts.c_dim) if facts.c_dim else 'unconditional'}"
+                    + ("".join(f"\nnote: {n}" for n in load.notes) if load.notes else ""))
+                recent = [load.path] + [p for p in status.recent_files if p != load.path]
+                status.recent_files = tuple(recent[:RECENT_FILES_KEPT])
+                write_recent_files(status.recent_files)
+                for panel in self.panels:
+                    panel.on_network()
+                self.dirty = True
+            load = self.worker.poll_load()
+
+    def apply_state(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+            if isinstance(data, dict) and not (data.get("network") or {}).get("path"):
+                # A session file without a network keeps the one just loaded.
+                data["network"] = {"path": self.loaded_path}
+                text = json.dumps(data)
+            self.session.load_json(text)
+        except (StateError, ValueError) as error:
+            self.session.status.load_error = f"session file: {error}"
+
+    def handle_results(self) -> None:
+        result = self.worker.poll()
+        if result is None:
+            return
+        status = self.session.status
+        if not result.ok:
+            status.render_error = result.error
+            status.capture_status = f"render failed: {result.error}"
+            return
+        status.render_error = None
+        self.result = result
+        self.view_frame = compose_view(result)
+        self.viewer.show(self.view_frame)
+        self.frames_shown += 1
+        status.render_ms = result.timings.total_s * 1000
+        if result.stats is not None:
+            a, sel = result.stats.all, result.stats.selected
+            status.layer_stats = (
+                f"{result.stats.layer or 'output'} {result.stats.shape}\n"
+                f"all:      mean {a.mean:+.3f}  std {a.std:.3f}  max|x| {a.max_abs:.3f}  peak/mean {a.peak_to_mean:.1f}\n"
+                f"selected: mean {sel.mean:+.3f}  std {sel.std:.3f}  max|x| {sel.max_abs:.3f}  "
+                f"peak/mean {sel.peak_to_mean:.1f}\n"
+                f"peak at channel {result.stats.peak_channel}, y {result.stats.peak_y}, x {result.stats.peak_x}")
+        if self.recorder is not None:
+            frame = result.image if self.session.capture.source == "output" else self.view_frame
+            if not self.recorder.write(frame):
+                status.recording = False
+            status.capture_status = self.recorder.progress
+        self.update_heads_up()
+
+    def update_heads_up(self) -> None:
+        from renderer import messages as msg
+        if self.result is None:
+            return
+        h, w = self.result.image.shape[:2]
+        s = self.session.status
+        text = f"{w}x{h}  render {s.render_ms:.0f} ms  viewer {s.viewer_fps:.0f} fps  seed {self.session.latent.seed}"
+        if self.cursor_text:
+            text += f"  {self.cursor_text}"
+        self.viewer.send(msg.HeadsUp(text))
+
+    def handle_requests(self) -> None:
+        status = self.session.status
+        if status.reload_requests != self.seen_requests["reload_requests"]:
+            self.seen_requests["reload_requests"] = status.reload_requests
+            if self.loaded_path:
+                self.load(self.loaded_path)
+        if status.screenshot_requests != self.seen_requests["screenshot_requests"]:
+            self.seen_requests["screenshot_requests"] = status.screenshot_requests
+            self.screenshot()
+        if status.save_state_requests != self.seen_requests["save_state_requests"]:
+            self.seen_requests["save_state_requests"] = status.save_state_requests
+            self.save_state()
+        if status.recording and self.recorder is None:
+            self.start_recording()
+        elif not status.recording and self.recorder is not None:
+            self.stop_recording()
+
+    def screenshot(self) -> Path | None:
+        status = self.session.status
+        if self.result is None:
+            status.capture_status = "nothing rendered yet"
+            return None
+        image = self.result.image if self.session.capture.source == "output" else self.view_frame
+        try:
+            path = export.save_screenshot(image, self.session.capture.folder, state_json=self.session.to_json())
+        except export.ExportError as error:
+            status.capture_status = f"screenshot failed: {error}"
+            return None
+        request = self.session.render_request(self.worker.network_key or "")
+        line = export.reproduce_command(request, self.loaded_path or "NETWORK", state_file=str(path))
+        status.capture_status = f"saved {path}\nreproduce: {line.command}"
+        return path
+
+    def save_state(self) -> None:
+        status = self.session.status
+        try:
+            path = export.reserve_path(self.session.capture.folder, "session", ".json")
+            path.write_text(self.session.to_json())
+            status.capture_status = f"saved session {path}"
+        except (export.ExportError, OSError) as error:
+            status.capture_status = f"saving the session failed: {error}"
+
+    def start_recording(self) -> None:
+        capture, status = self.session.capture, self.session.status
+        try:
+            self.recorder = export.open_recorder(capture.format, folder=capture.folder, fps=capture.fps)
+            status.capture_status = f"recording to {self.recorder.path}"
+        except export.ExportError as error:
+            status.capture_status = f"recording failed: {error}"
+            status.recording = False
+
+    def stop_recording(self) -> None:
+        self.recorder.close()
+        self.session.status.capture_status = self.recorder.progress
+        self.recorder = None
+
+    def handle_viewer_events(self) -> None:
+        from renderer import messages as msg
+        s = self.session
+        for event in self.viewer.poll():
+            try:
+                if isinstance(event, msg.Drag):
+                    s.latent.drag(-event.dx * DRAG_SEEDS_PER_PIXEL, -event.dy * DRAG_SEEDS_PER_PIXEL)
+                elif isinstance(event, msg.Pan):
+                    s.viewer.pan_x = s.viewer.pan_x + event.dx
+                    s.viewer.pan_y = s.viewer.pan_y + event.dy
+                elif isinstance(event, msg.Zoom):
+                    self.zoom(event.steps)
+                elif isinstance(event, msg.Key):
+                    self.key(event)
+                elif isinstance(event, msg.Dropped) and event.paths:
+                    s.network.path = event.paths[0]
+                elif isinstance(event, msg.Cursor):
+                    self.cursor_text = "" if event.rgb is None else f"({event.x}, {event.y}) = {event.rgb}"
+                    self.update_heads_up()
+                elif isinstance(event, msg.ViewerStats):
+                    s.status.viewer_fps = event.fps
+                    s.status.upload_ms = event.upload_ms
+            except (StateError, ValueError) as error:
+                s.status.capture_status = str(error)
+
+    def zoom(self, steps: int) -> None:
+        v = self.session.viewer
+        zoom = min(max((v.zoom if not v.fit else 1) + steps, ZOOM_RANGE[0]), ZOOM_RANGE[1])
+        v.fit = False
+        v.zoom = zoom
+
+    def key(self, event) -> None:
+        s = self.session
+        actions = {
+            "right": lambda: s.latent.set_seed(s.latent.seed + 1),
+            "left": lambda: s.latent.set_seed(max(s.latent.seed - 1, 0)),
+            "up": lambda: setattr(s.truncation, "psi", min(s.truncation.psi + PSI_KEY_STEP, 2.0)),
+            "down": lambda: setattr(s.truncation, "psi", max(s.truncation.psi - PSI_KEY_STEP, -1.0)),
+            "space": lambda: setattr(s.latent, "animate", not s.latent.animate),
+            "f": lambda: setattr(s.viewer, "fullscreen", not s.viewer.fullscreen),
+            "0": lambda: setattr(s.viewer, "fit", True),
+            "1": lambda: (setattr(s.viewer, "fit", False), setattr(s.viewer, "zoom", 1)),
+            "plus": lambda: self.zoom(+1),
+            "minus": lambda: self.zoom(-1),
+            "s": lambda: setattr(s.status, "screenshot_requests", s.status.screenshot_requests + 1),
+            "r": lambda: setattr(s.status, "recording", not s.status.recording),
+            "n": lambda: setattr(s.noise, "mode", NOISE_MODE_CYCLE[(NOISE_MODE_CYCLE.index(s.noise.mode) + 1) % 3]),
+            "l": self.toggle_layer_view,
+            "escape": self.dpg.stop_dearpygui,
+            "q": self.dpg.stop_dearpygui,
+        }
+        action = actions.get(event.name)
+        if action is not None:
+            action()
+
+    def toggle_layer_view(self) -> None:
+        s = self.session
+        if s.layers.layer is not None:
+            self._last_layer = s.layers.layer
+            s.layers.layer = None
+        else:
+            facts = s.facts
+            fallback = next((l.name for l in reversed(facts.layers) if l.kind == "conv"), None) if facts else None
+            s.layers.layer = getattr(self, "_last_layer", None) or fallback
+
+    # -- automation ----------------------------------------------------------------------------------------------
+
+    def _read_state_file(self, path) -> str | None:
+        try:
+            return export.read_state_file(path)
+        except export.ExportError as error:
+            self.session.status.load_error = f"session file: {error}"
+            return None
+
+    def wait_for_frame(self, timeout: float = 120.0) -> bool:
+        """Run frames until a render is on screen and nothing is pending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.step():
+                return False
+            if self.result is not None and not self.dirty and not self.worker.busy \
+                    and self.result.request == self.session.render_request(self.worker.network_key or ""):
+                return True
+            if self.session.status.load_error and self.loaded_path is None:
+                return False
+        return False
+
+    def capture_viewer(self, path: str, timeout: float = 10.0) -> bool:
+        from renderer import messages as msg
+        for _ in range(SCREENSHOT_SETTLE_FRAMES):
+            self.step()
+            time.sleep(0.02)
+        self.viewer.send(msg.CaptureWindow(path))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.viewer.poll():
+                if isinstance(event, msg.Captured):
+                    return event.error is None
+            self.dpg.render_dearpygui_frame()
+            time.sleep(0.01)
+        return False
+
+    def capture_panels(self, path: str) -> bool:
+        dpg = self.dpg
+        for _ in range(SCREENSHOT_SETTLE_FRAMES):
+            self.step()
+        dpg.output_frame_buffer(file=path)
+        for _ in range(SCREENSHOT_SETTLE_FRAMES):
+            self.step()
+        return Path(path).exists()
+
+    def capture_both(self, out: str) -> bool:
+        from PIL import Image
+        with tempfile.TemporaryDirectory() as folder:
+            panels, viewer = os.path.join(folder, "panels.png"), os.path.join(folder, "viewer.png")
+            if not (self.capture_panels(panels) and self.capture_viewer(viewer)):
+                return False
+            a, b = Image.open(panels).convert("RGB"), Image.open(viewer).convert("RGB")
+            gap = self.layout.em(1)
+            sheet = Image.new("RGB", (a.width + gap + b.width, max(a.height, b.height)), (20, 20, 20))
+            sheet.paste(a, (0, 0))
+            sheet.paste(b, (a.width + gap, 0))
+            sheet.save(out)
+        return True
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.stop_recording()
+        self.worker.shutdown()
+        self.viewer.stop()
+        self.dpg.destroy_context()
+
+
+def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: str | None = None,
+            quit_after: bool = False) -> int:
+    app = App(pkl=pkl, state_file=state_file)
+    try:
+        if screenshot:
+            if not app.wait_for_frame():
+                print(f"stylegan-explorer: nothing rendered: {app.session.status.load_error or 'timed out'}")
+                if quit_after:
+                    return 1
+            elif not app.capture_both(screenshot):
+                print("stylegan-explorer: the screenshot could not be taken")
+                if quit_after:
+                    return 1
+            else:
+                print(f"wrote {screenshot}")
+            if quit_after:
+                return 0
+        while app.step():
+            limit = app.session.performance.fps_limit
+            if limit:
+                time.sleep(max(0.0, 1 / limit - (time.perf_counter() - app.last_frame_time)))
+        return 0
+    finally:
+        app.close()

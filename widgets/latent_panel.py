@@ -1,0 +1,60 @@
+"""Latent: the seed, stepping, a random seed, the 2-D seed-space position, animation, Z/W blending, class."""
+from __future__ import annotations
+
+import random
+
+import dearpygui.dearpygui as dpg
+
+from explorer.latents import SEED_LIMIT
+from explorer.state import SPEED_RANGE
+
+from .panel import Panel
+
+POSITION_DRAG_SPEED = 0.01   # seeds per pixel of mouse drag on the position field
+
+
+class LatentPanel(Panel):
+    title = "Latent"
+    sections = ("latent",)
+
+    def build_items(self):
+        latent = self.session.latent
+        with dpg.group(horizontal=True):
+            self.seed_tag = dpg.add_input_int(label="seed", width=self.layout.number_width, step=0,
+                                              callback=lambda _, v: self.call(latent.set_seed, v))
+            dpg.add_button(label="-1", callback=lambda: self.step(-1))
+            dpg.add_button(label="+1", callback=lambda: self.step(+1))
+            dpg.add_button(label="random", callback=lambda: self.call(latent.set_seed,
+                                                                      random.randrange(SEED_LIMIT)))
+        self.position_tag = dpg.add_drag_floatx(label="position x, y", size=2, width=self.layout.slider_width,
+                                                speed=POSITION_DRAG_SPEED, callback=self.on_position)
+        with dpg.group(horizontal=True):
+            self.animate_tag = dpg.add_checkbox(label="animate", callback=lambda _, v: self.set("latent", "animate", v))
+            self.speed_tag = dpg.add_slider_float(label="speed", min_value=-2.0, max_value=2.0,
+                                                  width=self.layout.number_width * 2,
+                                                  callback=lambda _, v: self.set("latent", "speed", v))
+        self.space_tag = dpg.add_radio_button(["w", "z"], horizontal=True, label="blend in",
+                                              callback=lambda _, v: self.set("latent", "space", v))
+        self.class_tag = dpg.add_input_int(label="class (-1: from seed)", width=self.layout.number_width, step=1,
+                                           callback=lambda _, v: self.set("latent", "class_index",
+                                                                          None if v < 0 else v))
+
+    def step(self, delta):
+        latent = self.session.latent
+        self.call(latent.set_seed, (latent.seed + delta) % SEED_LIMIT)
+
+    def on_position(self, sender, value):
+        latent = self.session.latent
+        self.call(lambda: (setattr(latent, "x", float(value[0])), setattr(latent, "y", float(value[1]))))
+
+    def refresh(self):
+        latent = self.session.latent
+        self.put(self.seed_tag, latent.seed)
+        self.put(self.position_tag, [latent.x, latent.y, 0.0, 0.0])
+        self.put(self.animate_tag, latent.animate)
+        self.put(self.speed_tag, latent.speed)
+        self.put(self.space_tag, latent.space)
+        facts = self.session.facts
+        conditional = facts is not None and facts.c_dim > 0
+        dpg.configure_item(self.class_tag, show=conditional)
+        self.put(self.class_tag, -1 if latent.class_index is None else latent.class_index)

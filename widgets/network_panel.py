@@ -1,0 +1,48 @@
+"""Network: open a file (dialog or path), recent files, reload, what `info` says, and load errors."""
+from __future__ import annotations
+
+import dearpygui.dearpygui as dpg
+
+from .panel import Panel
+
+
+class NetworkPanel(Panel):
+    title = "Network"
+    sections = ("network", "status")
+
+    def build_items(self):
+        s = self.session
+        self.path_tag = dpg.add_input_text(label="file", width=self.layout.slider_width, on_enter=True,
+                                           callback=lambda _, value: self.set("network", "path", value or None))
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Open...", callback=lambda: dpg.show_item(self.dialog_tag))
+            dpg.add_button(label="Reload", callback=self.reload)
+        self.recent_tag = dpg.add_combo(label="recent", items=[], width=self.layout.slider_width,
+                                        callback=lambda _, value: self.set("network", "path", value))
+        self.error_text = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
+        self.info_tag = dpg.add_text("", wrap=self.layout.text_wrap)
+        with dpg.file_dialog(show=False, callback=self.on_dialog, width=self.layout.em(40),
+                             height=self.layout.em(28)) as self.dialog_tag:
+            for extension in (".pkl", ".pt", ".pth", ".safetensors", ".*"):
+                dpg.add_file_extension(extension)
+
+    def reload(self):
+        status = self.session.status
+        status.reload_requests = status.reload_requests + 1
+
+    def on_dialog(self, sender, app_data):
+        path = app_data.get("file_path_name") if isinstance(app_data, dict) else None
+        if path:
+            self.set("network", "path", path)
+
+    def refresh(self):
+        s = self.session
+        self.put(self.path_tag, s.network.path or "")
+        dpg.configure_item(self.recent_tag, items=list(s.status.recent_files))
+        error = s.status.load_error
+        self.put(self.error_text, f"could not load: {error}" if error else "")
+        if s.network.path is None and not error:
+            self.put(self.info_tag, "No network loaded: open a .pkl, .pt or .safetensors file (Open..., or drop it "
+                                    "on the viewer window).")
+        else:
+            self.put(self.info_tag, s.status.network_info)

@@ -1,0 +1,76 @@
+"""What every panel shares: it reads and writes the session state, and nothing else.
+
+A panel builds its Dear PyGui items once (`build`), writes the state from its callbacks (`set`, which turns a
+refused value into a message in the panel instead of an exception), and shows what the state holds when it
+changes (`on_change`), whoever changed it: another panel, the viewer, a loaded session file.
+"""
+from __future__ import annotations
+
+import dearpygui.dearpygui as dpg
+
+from explorer.state import Session, StateChange, StateError
+
+
+class Panel:
+    title = ""
+    sections: tuple[str, ...] = ()   # the state sections this panel shows; on_change hears only these
+
+    def __init__(self, session: Session, layout):
+        self.session = session
+        self.layout = layout
+        self.error_tag = None
+
+    def build(self) -> None:
+        with dpg.collapsing_header(label=self.title, default_open=self.open_by_default()):
+            self.build_items()
+            self.error_tag = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
+        self.refresh()
+
+    def open_by_default(self) -> bool:
+        return True
+
+    def build_items(self) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Show the whole current state."""
+
+    def on_change(self, change: StateChange) -> None:
+        if change.section in self.sections:
+            self.refresh()
+
+    def on_network(self) -> None:
+        """A network was loaded: rebuild what depends on its layers."""
+        self.refresh()
+
+    def set(self, section: str, field: str, value) -> bool:
+        """Write one setting; a refused value is shown in the panel, the state keeps its old value."""
+        try:
+            setattr(self.session.section(section), field, value)
+        except (StateError, ValueError, KeyError) as error:
+            self.show_error(str(error))
+            self.refresh()
+            return False
+        self.show_error("")
+        return True
+
+    def call(self, method, *args) -> bool:
+        """Call a section method (set_seed, apply_preset, ...); a refused call is shown in the panel."""
+        try:
+            method(*args)
+        except (StateError, ValueError, KeyError, IndexError) as error:
+            self.show_error(str(error))
+            self.refresh()
+            return False
+        self.show_error("")
+        return True
+
+    def show_error(self, text: str) -> None:
+        if self.error_tag is not None:
+            dpg.set_value(self.error_tag, text)
+
+    @staticmethod
+    def put(tag, value) -> None:
+        """Set an item's value when it differs, so that refreshing does not fight the user's edit."""
+        if tag is not None and dpg.does_item_exist(tag) and dpg.get_value(tag) != value:
+            dpg.set_value(tag, value)

@@ -1,0 +1,37 @@
+"""Performance: device, dtype, the frame-rate limit, and the measured render, upload and frame times."""
+from __future__ import annotations
+
+import dearpygui.dearpygui as dpg
+
+from explorer.render import DTYPES
+from explorer.state import FPS_LIMIT_RANGE
+
+from .panel import Panel
+
+DEVICES = ("cpu", "cuda")
+
+
+class PerformancePanel(Panel):
+    title = "Performance"
+    sections = ("performance", "status")
+
+    def open_by_default(self):
+        return False
+
+    def build_items(self):
+        self.device_tag = dpg.add_radio_button(list(DEVICES), horizontal=True,
+                                               callback=lambda _, v: self.set("performance", "device", v))
+        self.dtype_tag = dpg.add_radio_button(list(DTYPES), horizontal=True,
+                                              callback=lambda _, v: self.set("performance", "dtype", v))
+        self.fps_tag = dpg.add_slider_int(label="fps limit (0: none)", min_value=FPS_LIMIT_RANGE[0],
+                                          max_value=FPS_LIMIT_RANGE[1], width=self.layout.slider_width,
+                                          callback=lambda _, v: self.set("performance", "fps_limit", v))
+        self.timings_tag = dpg.add_text("", wrap=self.layout.text_wrap)
+
+    def refresh(self):
+        p, s = self.session.performance, self.session.status
+        self.put(self.device_tag, p.device)
+        self.put(self.dtype_tag, p.dtype)
+        self.put(self.fps_tag, p.fps_limit)
+        self.put(self.timings_tag, f"render {s.render_ms:.1f} ms   upload {s.upload_ms:.2f} ms\n"
+                                   f"panels {s.panel_fps:.0f} fps   viewer {s.viewer_fps:.0f} fps")
