@@ -57,7 +57,9 @@ def write_recent_files(paths) -> None:
 def compose_view(result: RenderResult) -> np.ndarray:
     """The output, with the selected layer's grid (and spectrum) beside it at the same height."""
     parts = [result.image]
-    for extra in (result.layer_image, result.fft_image):
+    view = result.request.view
+    extras = ([result.layer_image] if view.layer is not None else []) + ([result.fft_image] if view.fft else [])
+    for extra in extras:
         if extra is None:
             continue
         height = result.image.shape[0]

@@ -17,9 +17,9 @@ class MixingPanel(Panel):
         mixing = self.session.mixing
         with dpg.group(horizontal=True):
             self.new_seed_tag = dpg.add_input_int(label="seed", width=self.layout.number_width, step=0)
-            dpg.add_button(label="add source", callback=lambda: self.call(mixing.add_source,
-                                                                          dpg.get_value(self.new_seed_tag)))
-            dpg.add_button(label="clear", callback=lambda: self.call(mixing.clear))
+            dpg.add_button(label="add source", tag="mixing.add_source",
+                           callback=lambda: self.call(mixing.add_source, dpg.get_value(self.new_seed_tag)))
+            dpg.add_button(label="clear layers", tag="mixing.clear", callback=lambda: self.call(mixing.clear))
         self.sources_group = dpg.add_group()
         self.table_group = dpg.add_group()
 
@@ -33,7 +33,7 @@ class MixingPanel(Panel):
         for k, seed in enumerate(mixing.sources):
             with dpg.group(horizontal=True, parent=self.sources_group):
                 dpg.add_input_int(label=f"source {k}", default_value=seed, width=self.layout.number_width, step=0,
-                                  callback=lambda _, v, k=k: self.call(mixing.set_source_seed, k, v))
+                                  user_data=k, callback=lambda _, v, k: self.call(mixing.set_source_seed, k, v))
                 for preset in ("coarse", "middle", "fine"):
                     dpg.add_button(label=preset, callback=lambda _, __, u: self.call(mixing.apply_preset, *u),
                                    user_data=(preset, k))
@@ -42,8 +42,8 @@ class MixingPanel(Panel):
                 current = mixing.range_of(k) or (0, 0)
                 dpg.add_drag_intx(label=f"w range {k}", size=2, parent=self.sources_group, min_value=0,
                                   max_value=facts.num_ws, default_value=[current[0], current[1], 0, 0],
-                                  width=self.layout.slider_width,
-                                  callback=lambda _, v, k=k: self.call(mixing.set_range, k, v[0], v[1]))
+                                  width=self.layout.slider_width, user_data=k,
+                                  callback=lambda _, v, k: self.call(mixing.set_range, k, v[0], v[1]))
         if facts is None:
             return
         choices = [MAIN] + [self.source_label(k) for k in range(len(mixing.sources))]

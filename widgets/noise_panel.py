@@ -36,8 +36,8 @@ class NoisePanel(Panel):
         for name in (facts.noise_layers if facts else ()):
             self.layer_tags[name] = dpg.add_slider_float(
                 label=name, min_value=0.0, max_value=STRENGTH_SLIDER_MAX, width=self.layout.slider_width,
-                parent=self.layers_group, tag=f"noise.layer.{name}",
-                callback=lambda _, v, name=name: self.call(self.session.noise.set_layer_strength, name, v))
+                parent=self.layers_group, tag=f"noise.layer.{name}", user_data=name,
+                callback=lambda _, v, layer: self.call(self.session.noise.set_layer_strength, layer, v))
         self.refresh()
 
     def refresh(self):

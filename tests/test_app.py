@@ -1,0 +1,283 @@
+"""The explorer window under a real X server: panels driven through their callbacks, pixels read back from the
+viewer window (glReadPixels in the viewer process)."""
+import inspect
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from explorer.formats.native import save_network
+from explorer.render import RenderRequest, render
+from tests.fixtures.networks import tiny_stylegan2
+
+VIEWER_SIZE = (320, 320)
+
+
+@pytest.fixture(scope="session")
+def app(xvfb, tmp_path_factory):
+    import os
+    folder = tmp_path_factory.mktemp("app")
+    os.environ["XDG_CONFIG_HOME"] = str(folder / "config")
+    network = folder / "net.safetensors"
+    save_network(tiny_stylegan2("sg2_skip_64"), network)
+    from widgets.app import App
+    application = App(pkl=str(network), viewer_size=VIEWER_SIZE)
+    application.session.capture.folder = str(folder / "captures")
+    assert application.wait_for_frame(), application.session.status.load_error
+    application.network_file = network
+    application.folder = folder
+    yield application
+    application.close()
+
+
+def fire(tag, value, user_data=None):
+    """What a user's edit does: Dear PyGui calls the item's callback (set_value alone fires nothing)."""
+    import dearpygui.dearpygui as dpg
+    if value is not None:
+        dpg.set_value(tag, value)
+    callback = dpg.get_item_callback(tag)
+    count = len(inspect.signature(callback).parameters)
+    args = (tag, value, user_data)[:count]
+    callback(*args)
+
+
+def panel(app, name):
+    return next(p for p in app.panels if type(p).__name__ == name)
+
+
+def settle(app):
+    assert app.wait_for_frame()
+
+
+def viewer_pixels(app, tmp_path, name="view.png"):
+    """The image as the viewer window shows it at 1:1 zoom, read back from the window."""
+    app.session.viewer.fit = False
+    app.session.viewer.zoom = 1
+    settle(app)
+    path = tmp_path / name
+    assert app.capture_viewer(str(path))
+    window = np.asarray(Image.open(path).convert("RGB"))
+    h, w = app.view_frame.shape[:2]
+    top, left = (window.shape[0] - h) // 2, (window.shape[1] - w) // 2
+    return window[top:top + h, left:left + w]
+
+
+def expected_image(app, **overrides):
+    G = app.worker._generator
+    request = RenderRequest(app.worker.network_key, **overrides)
+    result = render(G, request)
+    assert result.ok, result.error
+    return result.image
+
+
+def test_the_viewer_shows_the_rendered_image_exactly(app, tmp_path):
+    fire(panel(app, "LatentPanel").seed_tag, 0)
+    settle(app)
+    shown = viewer_pixels(app, tmp_path)
+    assert np.array_equal(shown, app.result.image)
+    assert np.array_equal(shown, expected_image(app, seed_weights=((0, 1.0),)))
+
+
+def test_a_seed_change_changes_the_image(app, tmp_path):
+    latent = panel(app, "LatentPanel")
+    fire(latent.seed_tag, 5)
+    settle(app)
+    a = viewer_pixels(app, tmp_path, "a.png")
+    fire(latent.seed_tag, 6)
+    settle(app)
+    b = viewer_pixels(app, tmp_path, "b.png")
+    assert app.session.latent.seed == 6
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5
+    assert np.array_equal(b, expected_image(app, seed_weights=((6, 1.0),)))
+
+
+def test_psi_zero_gives_the_w_avg_image_for_every_seed(app, tmp_path):
+    truncation, latent = panel(app, "TruncationPanel"), panel(app, "LatentPanel")
+    fire(truncation.psi_tag, 0.0)
+    fire(latent.seed_tag, 11)
+    settle(app)
+    a = viewer_pixels(app, tmp_path, "a.png")
+    fire(latent.seed_tag, 12)
+    settle(app)
+    b = viewer_pixels(app, tmp_path, "b.png")
+    assert np.array_equal(a, b)
+    G = app.worker._generator
+    with torch.no_grad():
+        ws = G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+        raw = G.synthesis(ws, noise_mode="const").image
+    direct = (raw[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    assert np.array_equal(a, direct)
+    fire(truncation.psi_tag, 1.0)
+    settle(app)
+
+
+def test_mixing_a_layer_range_changes_what_it_should_and_nothing_else(app, tmp_path):
+    mixing, latent = panel(app, "MixingPanel"), panel(app, "LatentPanel")
+    fire(latent.seed_tag, 2)
+    import dearpygui.dearpygui as dpg
+    dpg.set_value(mixing.new_seed_tag, 9)
+    fire("mixing.add_source", None)
+    settle(app)
+    assert app.session.mixing.sources == (9,)
+    fire("mixing.layer.8", "0: seed 9", 8)
+    fire("mixing.layer.9", "0: seed 9", 9)
+    settle(app)
+    shown = viewer_pixels(app, tmp_path)
+    assert app.session.mixing.layer_sources[8:10] == (0, 0)
+    mixed = expected_image(app, seed_weights=((2, 1.0),), layer_seeds=(None,) * 8 + (9, 9))
+    plain = expected_image(app, seed_weights=((2, 1.0),))
+    assert np.array_equal(shown, mixed)
+    assert np.abs(shown.astype(int) - plain.astype(int)).max() > 0
+    # Only the finest layers changed: every activation before them is the same as without mixing.
+    G = app.worker._generator
+    from explorer.latents import z_from_seed
+    with torch.no_grad():
+        ws = G.mapping(z_from_seed(2, G.z_dim), None)
+        ws_mixed = ws.clone()
+        ws_mixed[:, 8:] = G.mapping(z_from_seed(9, G.z_dim), None)[:, 8:]
+        a = G.synthesis(ws, capture="all").activations
+        b = G.synthesis(ws_mixed, capture="all").activations
+    for layer in G.synthesis.layers:
+        same = torch.equal(a[layer.name], b[layer.name])
+        assert same == (layer.w_index is not None and layer.w_index < 8), layer.name
+    fire("mixing.clear", None)
+    settle(app)
+    assert app.session.mixing.layer_sources == ()
+
+
+def test_noise_strength_zero_equals_noise_mode_none(app, tmp_path):
+    noise = panel(app, "NoisePanel")
+    fire(noise.mode_tag, "none")
+    settle(app)
+    none = viewer_pixels(app, tmp_path, "none.png")
+    fire(noise.mode_tag, "const")
+    fire(noise.strength_tag, 0.0)
+    settle(app)
+    zero = viewer_pixels(app, tmp_path, "zero.png")
+    assert np.array_equal(none, zero)
+    fire(noise.strength_tag, 1.0)
+    settle(app)
+    const = viewer_pixels(app, tmp_path, "const.png")
+    assert np.abs(const.astype(int) - none.astype(int)).max() > 0
+    layer = next(iter(noise.layer_tags))
+    fire(noise.layer_tags[layer], 0.0, layer)
+    settle(app)
+    assert app.session.noise.layer_multiplier(layer) == 0.0
+    fire(noise.layer_tags[layer], 1.0, layer)
+    settle(app)
+
+
+def test_selecting_a_layer_shows_its_channels(app, tmp_path):
+    layers = panel(app, "LayersPanel")
+    labels = layers.labels()
+    label = next(l for l, name in labels.items() if name == "b32.conv1")
+    fire(layers.layer_tag, label)
+    fire(layers.count_tag, "4")
+    settle(app)
+    assert app.session.layers.layer == "b32.conv1"
+    shown = viewer_pixels(app, tmp_path)
+    assert shown.shape[1] > app.result.image.shape[1]          # the grid beside the output
+    assert np.array_equal(shown[:, :64], app.result.image)
+    grid = shown[:, 64 + 4:]
+    # The grid shows b32.conv1's channels: compare with the activations themselves.
+    assert app.result.layer_image is not None and app.result.stats.layer == "b32.conv1"
+    assert app.result.stats.shape == (16, 32, 32)
+    assert grid.std() > 5
+    assert "b32.conv1" in app.session.status.layer_stats
+    fire(layers.layer_tag, "output image")
+    settle(app)
+    assert viewer_pixels(app, tmp_path, "out.png").shape[1] == 64
+
+
+def test_a_bad_file_keeps_the_previous_network_and_shows_the_error(app, tmp_path):
+    before = viewer_pixels(app, tmp_path, "before.png")
+    bad = tmp_path / "broken.pkl"
+    bad.write_bytes(b"\x80\x04not really a pickle torch_utils.persistence")
+    network = panel(app, "NetworkPanel")
+    fire(network.path_tag, str(bad))
+    deadline = time.monotonic() + 30
+    while app.session.status.load_error is None and time.monotonic() < deadline:
+        app.step()
+    import dearpygui.dearpygui as dpg
+    assert "truncated or damaged" in app.session.status.load_error
+    assert "could not load" in dpg.get_value(network.error_text)
+    settle(app)
+    assert app.session.network.path == str(app.network_file)
+    after = viewer_pixels(app, tmp_path, "after.png")
+    assert np.array_equal(before, after)
+
+
+def test_drag_in_the_viewer_moves_the_latent_and_the_panel_shows_it(app):
+    from renderer import messages as msg
+    import dearpygui.dearpygui as dpg
+    latent = panel(app, "LatentPanel")
+    fire(latent.seed_tag, 20)
+    settle(app)
+    app.viewer.events.put(msg.Drag(dx=-150.0, dy=0.0))
+    deadline = time.monotonic() + 10
+    while app.session.latent.x == 20.0 and time.monotonic() < deadline:
+        app.step()
+    assert app.session.latent.x == pytest.approx(21.5)
+    assert dpg.get_value(latent.position_tag)[0] == pytest.approx(21.5)
+    settle(app)
+
+
+def test_screenshot_from_the_capture_panel_carries_the_state(app):
+    from explorer.export import read_state_from_png
+    capture = panel(app, "CapturePanel")
+    fire("capture.screenshot", None)
+    app.step()
+    status = app.session.status.capture_status
+    assert status.startswith("saved ")
+    path = status.split("\n")[0][len("saved "):]
+    assert np.array_equal(np.asarray(Image.open(path)), app.result.image)
+    assert '"latent"' in read_state_from_png(path)
+    assert "stylegan-explorer render" in status
+
+
+def test_panels_stay_fast_while_a_slow_network_renders(app):
+    G = app.worker._generator
+
+    class Slow(torch.nn.Module):
+        """The same network, one second a frame."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.mapping, self.z_dim, self.c_dim, self.w_dim = inner.mapping, inner.z_dim, inner.c_dim, inner.w_dim
+            self.num_ws, self.img_resolution, self.img_channels = inner.num_ws, inner.img_resolution, inner.img_channels
+            self.family = inner.family
+            outer = self
+
+            class Synthesis(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.inner = inner.synthesis
+                    self.layers, self.layer_names = inner.synthesis.layers, inner.synthesis.layer_names
+
+                def forward(self, *args, **kwargs):
+                    time.sleep(1.0)
+                    return self.inner(*args, **kwargs)
+
+            self.synthesis = Synthesis()
+
+    app.worker.set_network(Slow(G), key="slow")
+    latent = panel(app, "LatentPanel")
+    deadline = time.monotonic() + 10
+    while app.worker.network_key != "slow" and time.monotonic() < deadline:
+        app.step()
+    start, frames, seed = time.monotonic(), 0, 100
+    while time.monotonic() - start < 3.0:
+        if frames % 10 == 0:
+            seed += 1
+            fire(latent.seed_tag, seed)   # a new request every few frames, while renders take 1 s
+        app.step()
+        frames += 1
+    fps = frames / (time.monotonic() - start)
+    assert fps > 20, f"panels at {fps:.1f} fps while rendering"
+    app.worker.set_network(G, key="fast")
+    deadline = time.monotonic() + 10
+    while app.worker.network_key != "fast" and time.monotonic() < deadline:
+        app.step()
