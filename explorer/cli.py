@@ -181,6 +181,8 @@ def command_render(args) -> int:
     if args.trunc_cutoff is not None and not 0 <= args.trunc_cutoff <= G.num_ws:
         raise UserError(f"--trunc-cutoff {args.trunc_cutoff} is out of range (0 to {G.num_ws})")
     c = class_vector(G, args.class_index, device)
+    # StyleGAN (2019) truncates only the first 8 ws unless told otherwise, as the original does.
+    cutoff = args.trunc_cutoff if args.trunc_cutoff is not None else getattr(G, "default_truncation_cutoff", None)
     outdir = Path(args.outdir)
     outputs = []
     for seed in seeds:
@@ -199,7 +201,7 @@ def command_render(args) -> int:
     with torch.no_grad():
         for seed in seeds:
             z = torch.as_tensor(z_from_seed(seed, G.z_dim), dtype=torch.float32).reshape(1, -1).to(device)
-            ws = G.mapping(z, c, truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
+            ws = G.mapping(z, c, truncation_psi=args.trunc, truncation_cutoff=cutoff)
             out = G.synthesis(ws, noise_mode=args.noise_mode, noise_seed=seed if args.noise_mode == "random"
                               else None, capture="all" if args.dump_layers else ())
             base = outdir / f"seed{seed:04d}"
@@ -262,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--pkl", required=True)
     render.add_argument("--seeds", required=True, help="e.g. 0-3,7")
     render.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1)")
-    render.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N ws")
+    render.add_argument("--trunc-cutoff", type=int, default=None,
+                        help="truncate only the first N ws (default: all; 8 for StyleGAN 2019 networks, as the original)")
     render.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
     render.add_argument("--class", dest="class_index", type=int, default=None, help="class index")
     render.add_argument("--outdir", required=True)

@@ -9,3 +9,6 @@ __all__ = [
     "conv2d_resample_reference", "modulated_conv2d", "modulated_conv2d_reference", "downsample2d", "filter2d",
     "setup_filter", "upfirdn2d", "upfirdn2d_reference", "upsample2d",
 ]
+from .adain import adain, adain_reference, instance_norm_reference  # noqa: E402
+
+__all__ += ["adain", "adain_reference", "instance_norm_reference"]

@@ -1,0 +1,289 @@
+"""StyleGAN (Karras et al. 2019) generator, as the original TensorFlow graph computes it.
+
+Mapping: z (with the class embedding concatenated) -> pixel norm -> dense layers with learning-rate multiplier
+0.01, each followed by leaky ReLU 0.2 (the last one too).
+Synthesis, per layer ("epilogue"): add noise (one stored image per layer times a per-channel weight), add bias,
+leaky ReLU 0.2, instance norm, style modulation x * (s[:C] + 1) + s[C:] with s = A(w). The 4x4 block is the
+learned constant (layer 0) and a 3x3 conv (layer 1); every later block upsamples (nearest + 3x3 conv below
+128 px; a fused transposed 4x4 conv at 128 px and above), blurs with [1,2,1], then a second 3x3 conv.
+Weights are scaled at run time by gain / sqrt(fan_in): sqrt(2) for convs and mapping, 1 for styles and ToRGB.
+
+Layer names: b4.const, b4.conv, b8.conv0, b8.conv1, ..., torgb. The original truncates only the first 8 ws by
+default: `default_truncation_cutoff`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kernels import adain, filter2d, setup_filter
+
+from .common import LayerControls, LayerInfo, StopSynthesis, SynthesisOutput, SynthesisState, normalize_2nd_moment, truncate
+
+LRELU_SLOPE = 0.2
+TF_DEFAULT_TRUNCATION_CUTOFF = 8
+FUSED_UPSCALE_FROM = 128     # the original fuses upscale and conv from this output resolution up
+
+
+class Dense(nn.Module):
+    """x @ (W * gain * lrmul / sqrt(fan_in)) + b * lrmul, weights stored [out, in]."""
+
+    def __init__(self, in_features, out_features, gain=math.sqrt(2), lrmul=1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lrmul)
+        self.bias = nn.Parameter(torch.zeros([out_features]))
+        self.weight_gain = gain * lrmul / math.sqrt(in_features)
+        self.bias_gain = lrmul
+
+    def forward(self, x):
+        return torch.addmm(self.bias * self.bias_gain, x, (self.weight * self.weight_gain).t())
+
+
+class MappingNetwork(nn.Module):
+    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, layer_features=512, lr_multiplier=0.01):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, c_dim, w_dim, num_ws, num_layers
+        if c_dim:
+            # The original concatenates labels @ embed to z before the pixel norm.
+            self.embed = nn.Parameter(torch.randn([c_dim, z_dim]))
+        features = [z_dim * (2 if c_dim else 1)] + [layer_features] * (num_layers - 1) + [w_dim]
+        for i in range(num_layers):
+            setattr(self, f"fc{i}", Dense(features[i], features[i + 1], lrmul=lr_multiplier))
+        self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+        x = z.to(torch.float32)
+        if self.c_dim:
+            if c is None:
+                raise ValueError(f"this network is conditional: give a class label c of size {self.c_dim}")
+            x = torch.cat([x, c.to(torch.float32) @ self.embed], dim=1)
+        x = normalize_2nd_moment(x)
+        for i in range(self.num_layers):
+            x = F.leaky_relu(getattr(self, f"fc{i}")(x), LRELU_SLOPE)
+        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            ws = truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
+        return ws
+
+
+class StyledLayer(nn.Module):
+    """The part every synthesis layer ends with: noise, bias, leaky ReLU, instance norm, style modulation."""
+
+    def __init__(self, channels, w_dim, resolution):
+        super().__init__()
+        self.channels = channels
+        self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+        self.noise_strength = nn.Parameter(torch.zeros([channels]))
+        self.bias = nn.Parameter(torch.zeros([channels]))
+        self.affine = Dense(w_dim, 2 * channels, gain=1.0)
+        self.resolution = resolution
+
+    def epilogue(self, x, w, controls: LayerControls, name: str):
+        noise = controls.noise(name, self.noise_const, self.noise_strength.reshape(1, -1, 1, 1),
+                               [x.shape[0], 1, self.resolution, self.resolution], x.device, x.dtype)
+        if noise is not None:
+            x = x + noise
+        x = F.leaky_relu(x + self.bias.reshape(1, -1, 1, 1), LRELU_SLOPE)
+        style = controls.styles(name, self.affine(w))
+        return adain(x, style[:, :self.channels], style[:, self.channels:])
+
+
+class ConstLayer(StyledLayer):
+    def __init__(self, channels, w_dim):
+        super().__init__(channels, w_dim, 4)
+        self.const = nn.Parameter(torch.ones([channels, 4, 4]))
+
+    def forward(self, x, w, controls, name):
+        x = self.const.unsqueeze(0).repeat([w.shape[0], 1, 1, 1])
+        return self.epilogue(x, w, controls, name)
+
+
+class ConvLayer(StyledLayer):
+    """3x3 conv; with up=2 preceded by nearest upscaling, or fused into a transposed conv, then the blur."""
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, blur_filter=(1, 2, 1)):
+        super().__init__(out_channels, w_dim, resolution)
+        self.up = up
+        self.fused = up > 1 and resolution >= FUSED_UPSCALE_FROM
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+        self.weight_gain = math.sqrt(2) / math.sqrt(in_channels * 9)
+        # Derived from the config, not stored: files carry the taps as a setting, not as a tensor.
+        self.register_buffer("blur_filter", setup_filter(list(blur_filter)), persistent=False)
+
+    def forward(self, x, w, controls, name):
+        weight = self.weight * self.weight_gain
+        if self.up == 1:
+            x = F.conv2d(x, weight, padding=1)
+        elif not self.fused:
+            x = F.conv2d(x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3), weight, padding=1)
+        else:
+            # Upscale and conv in one transposed conv: the 3x3 kernel padded to 5x5, its four one-pixel shifts
+            # summed into a 4x4 kernel.
+            padded = F.pad(weight, [1, 1, 1, 1])
+            kernel = padded[:, :, 1:, 1:] + padded[:, :, :-1, 1:] + padded[:, :, 1:, :-1] + padded[:, :, :-1, :-1]
+            x = F.conv_transpose2d(x, kernel.transpose(0, 1), stride=2, padding=1)
+        if self.up > 1:
+            x = filter2d(x, self.blur_filter)
+        return self.epilogue(x, w, controls, name)
+
+
+class ToRGB(nn.Module):
+    def __init__(self, in_channels, img_channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([img_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([img_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.weight_gain) + self.bias.reshape(1, -1, 1, 1)
+
+
+class SynthesisBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, w_dim, resolution, blur_filter):
+        super().__init__()
+        self.resolution = resolution
+        if in_channels == 0:
+            self.const = ConstLayer(out_channels, w_dim)
+            self.conv = ConvLayer(out_channels, out_channels, w_dim, resolution)
+        else:
+            self.conv0 = ConvLayer(in_channels, out_channels, w_dim, resolution, up=2, blur_filter=blur_filter)
+            self.conv1 = ConvLayer(out_channels, out_channels, w_dim, resolution)
+
+    def layer_names(self):
+        return ["const", "conv"] if hasattr(self, "const") else ["conv0", "conv1"]
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(self, w_dim, img_resolution, img_channels, fmap_base=8192, fmap_decay=1.0, fmap_max=512,
+                 blur_filter=(1, 2, 1)):
+        super().__init__()
+        log2 = int(np.log2(img_resolution))
+        assert img_resolution == 2 ** log2 and img_resolution >= 4
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
+
+        def nf(stage):
+            return min(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_max)
+
+        layers, w_index = [], 0
+        for res in self.block_resolutions:
+            stage = int(np.log2(res)) - 1
+            in_channels = 0 if res == 4 else nf(stage - 1)
+            block = SynthesisBlock(in_channels, nf(stage), w_dim, res, blur_filter)
+            setattr(self, f"b{res}", block)
+            for kind in block.layer_names():
+                layer = getattr(block, kind)
+                layers.append(LayerInfo(f"b{res}.{kind}", "conv", layer.channels, res, res, w_index,
+                                        style_channels=2 * layer.channels, has_noise=True))
+                w_index += 1
+        self.num_ws = w_index
+        self.torgb = ToRGB(nf(log2 - 1), img_channels)
+        layers.append(LayerInfo("torgb", "torgb", img_channels, img_resolution, img_resolution, None))
+        self.layers = layers
+        self.layer_names = [l.name for l in layers]
+
+    def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
+                stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
+                ) -> SynthesisOutput:
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}")
+        controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
+                                 noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
+                                 stop_after=stop_after, resume=resume)
+        x = resume.x if resume is not None else None
+        try:
+            for info in self.layers[:-1]:
+                if controls.skipped(info.name):
+                    continue
+                block_name, kind = info.name.split(".")
+                layer = getattr(getattr(self, block_name), kind)
+                x = layer(x, ws[:, info.w_index], controls, info.name)
+                controls.finished(info.name, x, SynthesisState(info.name, x))
+            image = self.torgb(x)
+            controls.finished("torgb", image, SynthesisState("torgb", x, image))
+        except StopSynthesis as stop:
+            return SynthesisOutput(image=None, activations=controls.activations, state=stop.state)
+        return SynthesisOutput(image=image, activations=controls.activations)
+
+
+class Generator(nn.Module):
+    family = "stylegan"
+    architecture = "stylegan (AdaIN)"
+    default_truncation_cutoff = TF_DEFAULT_TRUNCATION_CUTOFF
+
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
+        super().__init__()
+        self.config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                           img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **controls):
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, **controls)
+
+
+# -- the TensorFlow pickle's names and layouts ---------------------------------------------------------------------
+
+TF_KWARGS = {"latent_size", "label_size", "dlatent_size", "resolution", "num_channels", "mapping_layers",
+             "mapping_fmaps", "mapping_lrmul", "fmap_base", "fmap_decay", "fmap_max", "blur_filter",
+             "mapping_nonlinearity", "nonlinearity", "use_wscale", "normalize_latents", "use_styles",
+             "const_input_layer", "use_noise", "use_pixel_norm", "fused_scale"}
+# Settings this module implements only at the original's defaults.
+TF_FIXED = {"mapping_nonlinearity": "lrelu", "nonlinearity": "lrelu", "use_wscale": True, "normalize_latents": True,
+            "use_styles": True, "const_input_layer": True, "use_noise": True, "use_pixel_norm": False,
+            "fused_scale": "auto"}
+
+
+def tf_config(kwargs: dict, variables: dict) -> dict:
+    from ..formats.errors import NetworkLoadError
+    for name, default in TF_FIXED.items():
+        if name in kwargs and kwargs[name] != default:
+            raise NetworkLoadError(f"this StyleGAN network sets {name}={kwargs[name]!r}; only {default!r} is "
+                                   f"supported")
+    return dict(z_dim=kwargs.get("latent_size", 512), c_dim=kwargs.get("label_size", 0),
+                w_dim=kwargs.get("dlatent_size", 512), img_resolution=kwargs.get("resolution", 1024),
+                img_channels=kwargs.get("num_channels", 3),
+                mapping_kwargs=dict(num_layers=kwargs.get("mapping_layers", 8),
+                                    layer_features=kwargs.get("mapping_fmaps", 512),
+                                    lr_multiplier=kwargs.get("mapping_lrmul", 0.01)),
+                fmap_base=kwargs.get("fmap_base", 8192), fmap_decay=kwargs.get("fmap_decay", 1.0),
+                fmap_max=kwargs.get("fmap_max", 512), blur_filter=list(kwargs.get("blur_filter", [1, 2, 1])))
+
+
+def tf_state(variables: dict, config: dict) -> dict:
+    """TF names and layouts -> ours (conv [kh, kw, in, out] -> [out, in, kh, kw], dense [in, out] -> [out, in])."""
+    state = {"mapping.w_avg": variables["dlatent_avg"]}
+    if config["c_dim"]:
+        state["mapping.embed"] = variables["mapping/LabelConcat/weight"]
+    for i in range(config["mapping_kwargs"]["num_layers"]):
+        state[f"mapping.fc{i}.weight"] = variables[f"mapping/Dense{i}/weight"].T
+        state[f"mapping.fc{i}.bias"] = variables[f"mapping/Dense{i}/bias"]
+    log2 = int(np.log2(config["img_resolution"]))
+
+    def epilogue(ours, tf, layer_index):
+        state[f"{ours}.noise_strength"] = variables[f"{tf}/Noise/weight"]
+        state[f"{ours}.bias"] = variables[f"{tf}/bias"]
+        state[f"{ours}.affine.weight"] = variables[f"{tf}/StyleMod/weight"].T
+        state[f"{ours}.affine.bias"] = variables[f"{tf}/StyleMod/bias"]
+        state[f"{ours}.noise_const"] = variables[f"synthesis/noise{layer_index}"][0, 0]
+
+    state["synthesis.b4.const.const"] = variables["synthesis/4x4/Const/const"][0]
+    epilogue("synthesis.b4.const", "synthesis/4x4/Const", 0)
+    state["synthesis.b4.conv.weight"] = variables["synthesis/4x4/Conv/weight"].transpose(3, 2, 0, 1)
+    epilogue("synthesis.b4.conv", "synthesis/4x4/Conv", 1)
+    for res_log in range(3, log2 + 1):
+        r = 2 ** res_log
+        for kind, tf_kind, index in (("conv0", "Conv0_up", 2 * res_log - 4), ("conv1", "Conv1", 2 * res_log - 3)):
+            state[f"synthesis.b{r}.{kind}.weight"] = variables[f"synthesis/{r}x{r}/{tf_kind}/weight"].transpose(3, 2, 0, 1)
+            epilogue(f"synthesis.b{r}.{kind}", f"synthesis/{r}x{r}/{tf_kind}", index)
+    state["synthesis.torgb.weight"] = variables["synthesis/ToRGB_lod0/weight"].transpose(3, 2, 0, 1)
+    state["synthesis.torgb.bias"] = variables["synthesis/ToRGB_lod0/bias"]
+    return state
