@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stylegan-explorer: interrupted", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:   # output piped into head and the like: not an error of ours
+        return 0
 
 
 if __name__ == "__main__":
