@@ -281,3 +281,28 @@ def test_panels_stay_fast_while_a_slow_network_renders(app):
     deadline = time.monotonic() + 10
     while app.worker.network_key != "fast" and time.monotonic() < deadline:
         app.step()
+
+
+def test_automation_flags_capture_both_windows_and_exit(xvfb, tmp_path):
+    """`--state FILE --screenshot OUT.png --quit` as a user runs it: a separate process, real windows."""
+    import json
+    import os
+    import subprocess
+    import sys
+    network = tmp_path / "net.safetensors"
+    save_network(tiny_stylegan2("sg2_orig_32"), network)
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"version": 1, "network": {"path": str(network)}, "latent": {"x": 4.0},
+                                 "layers": {"layer": "b16.conv1"}}))
+    out = tmp_path / "both.png"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    result = subprocess.run([sys.executable, "-m", "explorer", "--state", str(state), "--screenshot", str(out),
+                             "--quit"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    assert sheet.shape[1] > 400 and sheet.shape[0] > 300
+    # The viewer half shows the seed-4 image of that network somewhere at a whole-number scale.
+    expected = render(tiny_stylegan2("sg2_orig_32"), RenderRequest("k", seed_weights=((4, 1.0),))).image
+    colours = {tuple(c) for c in expected.reshape(-1, 3)[:50]}
+    found = {tuple(c) for c in sheet.reshape(-1, 3)}
+    assert len(colours & found) >= 40
