@@ -134,3 +134,12 @@ def test_load_images_checks_layout(tmp_path):
     np.savez(tmp_path / "bad.npz", images=np.zeros([2, 3, 8, 8], np.float32))
     with pytest.raises(ValueError, match="uint8"):
         load_images(str(tmp_path / "bad.npz"))
+
+
+def test_nearest_finds_the_closest_training_image():
+    from explorer.training.sheets import nearest, tile
+    data = np.random.RandomState(0).randint(0, 255, [20, 8, 8, 3]).astype(np.uint8)
+    samples = data[[3, 17]].astype(np.int32) + 2   # small changes keep the nearest image the same
+    assert list(nearest(np.clip(samples, 0, 255).astype(np.uint8), data)) == [3, 17]
+    sheet = tile(data[:4], 2)
+    assert sheet.shape == (8 * 2 + 2, 8 * 2 + 2, 3) and np.array_equal(sheet[:8, :8], data[0])
