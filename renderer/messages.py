@@ -28,6 +28,18 @@ class CaptureWindow:
 
 
 @dataclass(frozen=True)
+class AttachFrames:
+    """Frames now come through the shared-memory ring of this name (the app made a bigger one)."""
+    name: str
+
+
+@dataclass(frozen=True)
+class FrameRateLimit:
+    """Draw at most this many frames a second (0: as fast as frames come)."""
+    fps: int
+
+
+@dataclass(frozen=True)
 class Quit:
     pass
 
@@ -50,15 +62,17 @@ class Drag:
 
 @dataclass(frozen=True)
 class Pan:
-    """The right button moved the image by (dx, dy) window pixels."""
+    """The right button moved the image by (dx, dy) frame pixels."""
     dx: float
     dy: float
 
 
 @dataclass(frozen=True)
 class Zoom:
-    """Scroll: steps > 0 zooms in."""
+    """Scroll: steps > 0 zooms in. scale: the window pixels per frame pixel shown when it happened (from fit,
+    zooming starts at the nearest whole step)."""
     steps: int
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,10 +89,12 @@ class Dropped:
 
 @dataclass(frozen=True)
 class Cursor:
-    """The image pixel under the cursor (None outside the image) and its RGB value."""
+    """The frame pixel under the cursor (None outside the frame) and its RGB value; in_output: whether it is in
+    the generator's output (the rest of a frame is the layer view beside it)."""
     x: int | None
     y: int | None
     rgb: tuple[int, int, int] | None
+    in_output: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,10 +105,15 @@ class Captured:
 
 @dataclass(frozen=True)
 class Closed:
-    pass
+    """The window closed; reason: why, when it could not open or failed."""
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class ViewerStats:
+    """Over the last second: new frames shown per second, the last texture upload, and the median time from a
+    frame's publication in shared memory to the end of its draw (the viewer's share of the latency)."""
     fps: float
     upload_ms: float
+    latency_ms: float = 0.0
+    draws_per_s: float = 0.0

@@ -9,6 +9,7 @@ Nothing heavy runs on the panel loop: rendering is on the worker thread, drawing
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -20,6 +21,9 @@ from explorer import export
 from explorer.render import RenderResult
 from explorer.state import NetworkFacts, Session, StateChange, StateError, ZOOM_RANGE
 from explorer.worker import RenderWorker
+
+from renderer import messages as msg
+from renderer.frames import FrameMeta
 
 from .layout import Layout
 
@@ -107,7 +111,9 @@ class App:
         self.loading_path: str | None = None
         self.recorder = None
         self.seen_requests = {"screenshot_requests": 0, "reload_requests": 0, "save_state_requests": 0}
-        self.cursor_text = ""
+        self.cursor = None                # the viewer's last Cursor event (it draws the value itself)
+        self.viewer_stats = None          # the viewer's last ViewerStats
+        self.heads_up_text = ""
         self.last_frame_time = time.perf_counter()
         self.frame_times: list[float] = []
         self.state_file = state_file
@@ -129,6 +135,7 @@ class App:
         dpg.setup_dearpygui()
         dpg.show_viewport()
         self.viewer.start()
+        self.viewer.send(msg.FrameRateLimit(self.session.performance.fps_limit))
         self.session.events.connect(self.on_change)
         if pkl:
             self.session.network.path = str(pkl)
@@ -144,6 +151,8 @@ class App:
             self.load(change.new)
         if change.section == "viewer":
             self.send_view()
+        if change.section == "performance" and change.field == "fps_limit":
+            self.viewer.send(msg.FrameRateLimit(change.new))
         self.dirty = True
 
     def load(self, path: str) -> None:
@@ -152,7 +161,6 @@ class App:
         self.worker.load(path, self.session.performance.device)
 
     def send_view(self) -> None:
-        from renderer import messages as msg
         v = self.session.viewer
         self.viewer.send(msg.ViewSettings(fit=v.fit, zoom=v.zoom, pan_x=v.pan_x, pan_y=v.pan_y,
                                           fullscreen=v.fullscreen))
@@ -234,7 +242,8 @@ class App:
         status.render_error = None
         self.result = result
         self.view_frame = compose_view(result)
-        self.viewer.show(self.view_frame)
+        height, width = result.image.shape[:2]
+        self.viewer.show(self.view_frame, FrameMeta(width, height, result.timings.total_s * 1000))
         self.frames_shown += 1
         status.render_ms = result.timings.total_s * 1000
         if result.stats is not None:
@@ -253,15 +262,18 @@ class App:
         self.update_heads_up()
 
     def update_heads_up(self) -> None:
-        from renderer import messages as msg
         if self.result is None:
             return
         h, w = self.result.image.shape[:2]
         s = self.session.status
-        text = f"{w}x{h}  render {s.render_ms:.0f} ms  viewer {s.viewer_fps:.0f} fps  seed {self.session.latent.seed}"
-        if self.cursor_text:
-            text += f"  {self.cursor_text}"
-        self.viewer.send(msg.HeadsUp(text))
+        latent = self.session.latent
+        where = f"seed {latent.seed}" if latent.x == round(latent.x) and latent.y == round(latent.y) \
+            else f"position ({latent.x:.2f}, {latent.y:.2f})"
+        fps = f"{s.viewer_fps:.0f} fps" if s.viewer_fps else "- fps"
+        text = f"{w}x{h}   render {s.render_ms:.0f} ms   {fps}   {where}"
+        if text != self.heads_up_text:
+            self.heads_up_text = text
+            self.viewer.send(msg.HeadsUp(text))
 
     def handle_requests(self) -> None:
         status = self.session.status
@@ -320,7 +332,6 @@ class App:
         self.recorder = None
 
     def handle_viewer_events(self) -> None:
-        from renderer import messages as msg
         s = self.session
         for event in self.viewer.poll():
             try:
@@ -330,25 +341,43 @@ class App:
                     s.viewer.pan_x = s.viewer.pan_x + event.dx
                     s.viewer.pan_y = s.viewer.pan_y + event.dy
                 elif isinstance(event, msg.Zoom):
-                    self.zoom(event.steps)
+                    self.zoom(event.steps, event.scale)
                 elif isinstance(event, msg.Key):
                     self.key(event)
                 elif isinstance(event, msg.Dropped) and event.paths:
                     s.network.path = event.paths[0]
                 elif isinstance(event, msg.Cursor):
-                    self.cursor_text = "" if event.rgb is None else f"({event.x}, {event.y}) = {event.rgb}"
-                    self.update_heads_up()
+                    self.cursor = event
                 elif isinstance(event, msg.ViewerStats):
+                    self.viewer_stats = event
                     s.status.viewer_fps = event.fps
                     s.status.upload_ms = event.upload_ms
+                    self.update_heads_up()
             except (StateError, ValueError) as error:
                 s.status.capture_status = str(error)
 
-    def zoom(self, steps: int) -> None:
+    def zoom(self, steps: int, shown_scale: float = 1.0) -> None:
+        """Whole zoom steps; from fit, the first step goes to the whole zoom nearest the scale shown."""
         v = self.session.viewer
-        zoom = min(max((v.zoom if not v.fit else 1) + steps, ZOOM_RANGE[0]), ZOOM_RANGE[1])
-        v.fit = False
+        start = v.zoom if not v.fit else (math.floor(shown_scale) if steps > 0 else math.ceil(shown_scale))
+        zoom = min(max(start + steps, ZOOM_RANGE[0]), ZOOM_RANGE[1])
         v.zoom = zoom
+        v.fit = False
+
+    def set_zoom(self, zoom: int) -> None:
+        v = self.session.viewer
+        v.zoom = zoom
+        v.pan_x = v.pan_y = 0.0
+        v.fit = False
+
+    def fit(self) -> None:
+        v = self.session.viewer
+        v.pan_x = v.pan_y = 0.0
+        v.fit = True
+
+    def escape(self) -> None:
+        """Escape leaves fullscreen; it never quits (q does), so a stray key press cannot lose the session."""
+        self.session.viewer.fullscreen = False
 
     def key(self, event) -> None:
         s = self.session
@@ -359,15 +388,18 @@ class App:
             "down": lambda: setattr(s.truncation, "psi", max(s.truncation.psi - PSI_KEY_STEP, -1.0)),
             "space": lambda: setattr(s.latent, "animate", not s.latent.animate),
             "f": lambda: setattr(s.viewer, "fullscreen", not s.viewer.fullscreen),
-            "0": lambda: setattr(s.viewer, "fit", True),
-            "1": lambda: (setattr(s.viewer, "fit", False), setattr(s.viewer, "zoom", 1)),
+            "0": self.fit,
+            "1": lambda: self.set_zoom(1),
+            "2": lambda: self.set_zoom(2),
+            "3": lambda: self.set_zoom(3),
+            "4": lambda: self.set_zoom(4),
             "plus": lambda: self.zoom(+1),
             "minus": lambda: self.zoom(-1),
             "s": lambda: setattr(s.status, "screenshot_requests", s.status.screenshot_requests + 1),
             "r": lambda: setattr(s.status, "recording", not s.status.recording),
             "n": lambda: setattr(s.noise, "mode", NOISE_MODE_CYCLE[(NOISE_MODE_CYCLE.index(s.noise.mode) + 1) % 3]),
             "l": self.toggle_layer_view,
-            "escape": self.dpg.stop_dearpygui,
+            "escape": self.escape,
             "q": self.dpg.stop_dearpygui,
         }
         action = actions.get(event.name)
@@ -407,7 +439,6 @@ class App:
         return False
 
     def capture_viewer(self, path: str, timeout: float = 10.0) -> bool:
-        from renderer import messages as msg
         for _ in range(SCREENSHOT_SETTLE_FRAMES):
             self.step()
             time.sleep(0.02)

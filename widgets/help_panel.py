@@ -3,24 +3,10 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
+from renderer.shortcuts import SHORTCUTS
+
 from .panel import Panel
 
-SHORTCUTS = (
-    ("left drag", "move the latent through seed space"),
-    ("right drag", "pan"),
-    ("scroll, + / -", "zoom in / out (integer steps)"),
-    ("0 / 1", "fit to window / 1:1"),
-    ("left / right", "previous / next seed"),
-    ("up / down", "truncation psi +0.1 / -0.1"),
-    ("space", "animate on / off"),
-    ("l", "layer view on / off (last selected layer)"),
-    ("n", "noise mode: const -> random -> none"),
-    ("s", "screenshot"),
-    ("r", "record / stop"),
-    ("f, F11", "fullscreen"),
-    ("drop a file", "load that network"),
-    ("escape, q", "quit"),
-)
 
 
 class HelpPanel(Panel):
