@@ -143,3 +143,15 @@ def test_nearest_finds_the_closest_training_image():
     assert list(nearest(np.clip(samples, 0, 255).astype(np.uint8), data)) == [3, 17]
     sheet = tile(data[:4], 2)
     assert sheet.shape == (8 * 2 + 2, 8 * 2 + 2, 3) and np.array_equal(sheet[:8, :8], data[0])
+
+
+def test_the_adain_generator_trains_the_same_way(tmp_path):
+    trainer = Trainer(_options(family="stylegan"), _images())
+    before = _parameters(trainer.G).clone()
+    w_avg = trainer.G.mapping.w_avg.clone()
+    stats = trainer.step()
+    assert trainer.G.family == "stylegan" and stats["loss_G"] > 0
+    assert not torch.equal(before, _parameters(trainer.G))
+    assert not torch.equal(w_avg, trainer.G.mapping.w_avg)   # w_avg is tracked, as the original's dlatent_avg
+    path = trainer.export(tmp_path / "adain.safetensors")
+    assert load_network(path).generator.family == "stylegan"

@@ -26,6 +26,7 @@ from .common import LayerControls, LayerInfo, StopSynthesis, SynthesisOutput, Sy
 
 LRELU_SLOPE = 0.2
 TF_DEFAULT_TRUNCATION_CUTOFF = 8
+W_AVG_BETA = 0.995
 FUSED_UPSCALE_FROM = 128     # the original fuses upscale and conv from this output resolution up
 
 
@@ -64,6 +65,8 @@ class MappingNetwork(nn.Module):
         x = normalize_2nd_moment(x)
         for i in range(self.num_layers):
             x = F.leaky_relu(getattr(self, f"fc{i}")(x), LRELU_SLOPE)
+        if update_emas:   # the original's dlatent_avg, decay 0.995
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, W_AVG_BETA))
         ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if truncation_psi != 1:
             ws = truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
@@ -226,7 +229,8 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **controls):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
         return self.synthesis(ws, **controls)
 
 

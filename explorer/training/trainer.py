@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..networks.stylegan2 import Generator
+from ..networks import build_generator
 from .discriminator import Discriminator
 
 
@@ -56,8 +56,14 @@ class TrainingOptions:
     ada_kimg: float = 100.0          # how fast p can move: from 0 to 1 over this many kimg
     augment: bool = True
     seed: int = 0
+    family: str = "stylegan2"        # or "stylegan": the AdaIN generator, trained the same way for comparison
 
     def generator_kwargs(self) -> dict:
+        if self.family == "stylegan":
+            # The same channel budget in StyleGAN (2019)'s terms: nf(stage) = min(fmap_base / 2**stage, fmap_max).
+            return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution, img_channels=3,
+                        mapping_kwargs=dict(num_layers=self.mapping_layers, layer_features=self.w_dim),
+                        fmap_base=self.channel_base // 2, fmap_max=self.channel_max)
         return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution, img_channels=3,
                     mapping_kwargs=dict(num_layers=self.mapping_layers), channel_base=self.channel_base,
                     channel_max=self.channel_max, num_fp16_res=0, conv_clamp=256, architecture="skip")
@@ -122,7 +128,7 @@ class Trainer:
         self.device = torch.device(device)
         self.images = images
         torch.manual_seed(options.seed)
-        self.G = Generator(**options.generator_kwargs()).to(self.device).train()
+        self.G = build_generator(options.family, options.generator_kwargs()).to(self.device).train()
         self.D = Discriminator(**options.discriminator_kwargs()).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = self._adam(self.G, options.pl_interval)
@@ -313,6 +319,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sample-minutes", type=float, default=10)
     parser.add_argument("--export-default", help="write the EMA generator of --resume to this file and exit")
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--family", choices=["stylegan2", "stylegan"], default="stylegan2",
+                        help="stylegan: the AdaIN generator (StyleGAN 2019), for comparing droplet artifacts")
     args = parser.parse_args(argv)
 
     images = load_images(args.data)
@@ -322,7 +330,7 @@ def main(argv=None) -> int:
         trainer = Trainer.resume(args.resume, images, args.device)
     else:
         options = TrainingOptions(resolution=images.shape[2], batch=args.batch, augment=not args.no_augment,
-                                  r1_gamma=0.0002 * images.shape[2] ** 2 / args.batch)
+                                  r1_gamma=0.0002 * images.shape[2] ** 2 / args.batch, family=args.family)
         trainer = Trainer(options, images, args.device)
     if args.export_default:
         trainer.export(args.export_default)
