@@ -48,9 +48,10 @@ class TextHud:
         self.text = None
         self.size = (0, 0)
 
-    def draw(self, text: str, window_width: int, window_height: int) -> None:
+    def draw(self, text: str, window_width: int, window_height: int) -> bool:
+        """Draws the text; returns whether it needs another frame to settle (never, here)."""
         if not text:
-            return
+            return False
         if text != self.text:
             pixels = text_image(text, self.font_px)
             self.texture.upload(pixels)
@@ -61,6 +62,7 @@ class TextHud:
         self.texture.draw(0, 0, *self.size)
         gl.glDisable(gl.GL_BLEND)
         gl.glDisable(gl.GL_TEXTURE_2D)
+        return False
 
     def close(self) -> None:
         self.texture.delete()
@@ -79,6 +81,7 @@ class ImguiHud:
         imgui.get_io().ini_file_name = None          # nothing to remember between runs
         imgui.get_io().font_global_scale = HUD_FONT_PX * content_scale / IMGUI_FONT_PX
         self.renderer = GlfwRenderer(window, attach_callbacks=False)
+        self.text = None
         style = imgui.get_style()
         style.window_padding = (HUD_PADDING_PX, HUD_PADDING_PX)
         style.window_rounding = 0
@@ -87,8 +90,12 @@ class ImguiHud:
                       | imgui.WINDOW_NO_SAVED_SETTINGS | imgui.WINDOW_NO_FOCUS_ON_APPEARING | imgui.WINDOW_NO_NAV
                       | imgui.WINDOW_NO_MOVE)
 
-    def draw(self, text: str, window_width: int, window_height: int) -> None:
+    def draw(self, text: str, window_width: int, window_height: int) -> bool:
+        """Draws the text; returns whether it needs another frame: an auto-resizing window measures its text
+        in one frame and shows it at that size in the next."""
         imgui = self.imgui
+        settling = text != self.text
+        self.text = text
         self.renderer.process_inputs()
         imgui.new_frame()
         if text:
@@ -99,6 +106,7 @@ class ImguiHud:
             imgui.end()
         imgui.render()
         self.renderer.render(imgui.get_draw_data())
+        return settling
 
     def close(self) -> None:
         self.renderer.shutdown()

@@ -229,7 +229,8 @@ class Viewer:
             text = (text + "\n\n" if text else "") + help_text()
         return text
 
-    def draw(self) -> None:
+    def draw(self) -> bool:
+        """Draws the frame and the heads-up text; returns whether another draw is needed to settle."""
         gl = self.gl
         width, height = self.glfw.get_framebuffer_size(self.window)
         gl.glViewport(0, 0, width, height)
@@ -246,7 +247,7 @@ class Viewer:
             gl.glEnable(gl.GL_TEXTURE_2D)
             self.texture.draw(p.left, p.top, p.width * p.scale, p.height * p.scale, smooth=p.scale < 1)
             gl.glDisable(gl.GL_TEXTURE_2D)
-        self.hud.draw(self.heads_up_text(), width, height)
+        return self.hud.draw(self.heads_up_text(), width, height)
 
     def capture(self, command: msg.CaptureWindow) -> msg.Captured:
         """The back buffer as just drawn (before the swap); glReadPixels gives rows bottom-up."""
@@ -280,12 +281,14 @@ class Viewer:
             now = time.perf_counter()
             interval = 1 / self.fps_limit if self.fps_limit else 0.0
             if capture is not None or (self.dirty and now - self.last_draw >= interval):
-                self.draw()
+                settling = self.draw()
+                while settling and capture is not None:    # a capture shows the settled picture
+                    settling = self.draw()
                 if capture is not None:
                     self.events.put(self.capture(capture))
                 glfw.swap_buffers(self.window)
                 gl.glFinish()
-                self.dirty = False
+                self.dirty = settling
                 self.last_draw = time.perf_counter()
                 self.draws.append(self.last_draw)
                 if self.last_seq != seq_before and self.frame is not None:

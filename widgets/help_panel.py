@@ -8,7 +8,6 @@ from renderer.shortcuts import SHORTCUTS
 from .panel import Panel
 
 
-
 class HelpPanel(Panel):
     title = "Help"
 
