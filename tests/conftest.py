@@ -1,25 +1,21 @@
-"""A real X server for the GUI tests: each test session starts its own Xvfb.
+"""A real X server for the GUI tests, and the one explorer app they share.
 
-When CI=true and no X server can start, the GUI tests fail (they must run in CI); elsewhere they are skipped
-with the reason.
+Each test session starts its own Xvfb (the server picks a free display number itself, so parallel sessions
+never collide). When CI=true and no X server can start, the GUI tests fail (they must run in CI); elsewhere
+they are skipped with the reason. Dear PyGui gets ONE context and viewport for the whole session: making and
+destroying one per test crashed on the third test (GUI_NOTES).
 """
 import os
+import select
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 XVFB_SCREEN = "1920x1080x24"
 XVFB_START_TIMEOUT_S = 20
-
-
-def _free_display() -> int:
-    for number in range(90, 200):
-        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
-            return number
-    raise RuntimeError("no free X display number")
+APP_VIEWER_SIZE = (320, 320)
 
 
 def _unavailable(reason: str):
@@ -28,20 +24,34 @@ def _unavailable(reason: str):
     pytest.skip(f"no X server: {reason}")
 
 
+def _start_xvfb():
+    """(process, display number) of a new Xvfb; it writes the display it chose to a pipe (-displayfd)."""
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", XVFB_SCREEN,
+                                    "-nolisten", "tcp"], pass_fds=(write_end,), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], XVFB_START_TIMEOUT_S)
+        number = os.read(read_end, 64).decode().strip() if ready else ""
+    finally:
+        os.close(read_end)
+    if not number.isdigit():
+        process.kill()
+        error = process.stderr.read().decode(errors="replace")[-300:] if process.poll() is not None else "timed out"
+        return None, error
+    return process, int(number)
+
+
 @pytest.fixture(scope="session")
 def xvfb():
     if shutil.which("Xvfb") is None:
         _unavailable("Xvfb is not installed (apt-get install xvfb)")
-    number = _free_display()
-    process = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    socket = Path(f"/tmp/.X11-unix/X{number}")
-    deadline = time.monotonic() + XVFB_START_TIMEOUT_S
-    while not socket.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not socket.exists():
-        process.kill()
-        _unavailable(f"Xvfb :{number} did not start ({process.stderr.read().decode(errors='replace')[-300:]})")
+    process, number = _start_xvfb()
+    if process is None:
+        _unavailable(f"Xvfb did not start ({number})")
     saved = {k: os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "LP_NUM_THREADS", "XDG_CONFIG_HOME")}
     os.environ["DISPLAY"] = f":{number}"
     os.environ.pop("WAYLAND_DISPLAY", None)
@@ -53,4 +63,29 @@ def xvfb():
         else:
             os.environ[key] = value
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def app(xvfb, tmp_path_factory):
+    """The explorer (panels, worker, viewer process) on a tiny 64 px network, shared by the GUI tests; each
+    test leaves the state as it found it (tests.gui_driver.reset puts back the defaults)."""
+    from explorer.formats.native import save_network
+    from tests.fixtures.networks import tiny_stylegan2
+    folder = tmp_path_factory.mktemp("app")
+    os.environ["XDG_CONFIG_HOME"] = str(folder / "config")
+    network = folder / "net.safetensors"
+    save_network(tiny_stylegan2("sg2_skip_64"), network)
+    from widgets.app import App
+    started = time.monotonic()
+    application = App(pkl=str(network), viewer_size=APP_VIEWER_SIZE)
+    application.session.capture.folder = str(folder / "captures")
+    assert application.wait_for_frame(), application.session.status.load_error
+    application.startup_s = time.monotonic() - started
+    application.network_file = network
+    application.folder = folder
+    yield application
+    application.close()

@@ -1,6 +1,5 @@
 """The explorer window under a real X server: panels driven through their callbacks, pixels read back from the
 viewer window (glReadPixels in the viewer process)."""
-import inspect
 import time
 
 import numpy as np
@@ -11,65 +10,7 @@ from PIL import Image
 from explorer.formats.native import save_network
 from explorer.render import RenderRequest, render
 from tests.fixtures.networks import tiny_stylegan2
-
-VIEWER_SIZE = (320, 320)
-
-
-@pytest.fixture(scope="session")
-def app(xvfb, tmp_path_factory):
-    import os
-    folder = tmp_path_factory.mktemp("app")
-    os.environ["XDG_CONFIG_HOME"] = str(folder / "config")
-    network = folder / "net.safetensors"
-    save_network(tiny_stylegan2("sg2_skip_64"), network)
-    from widgets.app import App
-    application = App(pkl=str(network), viewer_size=VIEWER_SIZE)
-    application.session.capture.folder = str(folder / "captures")
-    assert application.wait_for_frame(), application.session.status.load_error
-    application.network_file = network
-    application.folder = folder
-    yield application
-    application.close()
-
-
-def fire(tag, value, user_data=None):
-    """What a user's edit does: Dear PyGui calls the item's callback (set_value alone fires nothing)."""
-    import dearpygui.dearpygui as dpg
-    if value is not None:
-        dpg.set_value(tag, value)
-    callback = dpg.get_item_callback(tag)
-    count = len(inspect.signature(callback).parameters)
-    args = (tag, value, user_data)[:count]
-    callback(*args)
-
-
-def panel(app, name):
-    return next(p for p in app.panels if type(p).__name__ == name)
-
-
-def settle(app):
-    assert app.wait_for_frame()
-
-
-def viewer_pixels(app, tmp_path, name="view.png"):
-    """The image as the viewer window shows it at 1:1 zoom, read back from the window."""
-    app.session.viewer.fit = False
-    app.session.viewer.zoom = 1
-    settle(app)
-    path = tmp_path / name
-    assert app.capture_viewer(str(path))
-    window = np.asarray(Image.open(path).convert("RGB"))
-    h, w = app.view_frame.shape[:2]
-    top, left = (window.shape[0] - h) // 2, (window.shape[1] - w) // 2
-    return window[top:top + h, left:left + w]
-
-
-def expected_image(app, **overrides):
-    G = app.worker._generator
-    request = RenderRequest(app.worker.network_key, **overrides)
-    result = render(G, request)
-    assert result.ok, result.error
-    return result.image
+from tests.gui_driver import expected_image, fire, panel, settle, viewer_pixels
 
 
 def test_the_viewer_shows_the_rendered_image_exactly(app, tmp_path):

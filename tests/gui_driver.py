@@ -1,0 +1,60 @@
+"""Driving the explorer app in tests as a user would: through the panels' callbacks, reading pixels back
+from the viewer window."""
+import inspect
+
+import numpy as np
+from PIL import Image
+
+from explorer.render import RenderRequest, render
+from explorer.state import Session
+
+
+def fire(tag, value, user_data=None):
+    """What a user's edit does: Dear PyGui calls the item's callback (set_value alone fires nothing)."""
+    import dearpygui.dearpygui as dpg
+    if value is not None:
+        dpg.set_value(tag, value)
+    callback = dpg.get_item_callback(tag)
+    count = len(inspect.signature(callback).parameters)
+    args = (tag, value, user_data)[:count]
+    callback(*args)
+
+
+def panel(app, name):
+    return next(p for p in app.panels if type(p).__name__ == name)
+
+
+def settle(app):
+    """Run frames until the newest request is rendered and shown."""
+    assert app.wait_for_frame(), app.session.status.render_error or app.session.status.load_error
+
+
+def viewer_pixels(app, tmp_path, name="view.png"):
+    """The frame as the viewer window shows it at 1:1 zoom, read back from the window (glReadPixels)."""
+    app.session.viewer.fit = False
+    app.session.viewer.zoom = 1
+    settle(app)
+    path = tmp_path / name
+    assert app.capture_viewer(str(path))
+    window = np.asarray(Image.open(path).convert("RGB"))
+    h, w = app.view_frame.shape[:2]
+    top, left = (window.shape[0] - h) // 2, (window.shape[1] - w) // 2
+    return window[top:top + h, left:left + w]
+
+
+def expected_image(app, **overrides):
+    """The image render() gives for a request, straight from the generator the worker holds."""
+    G = app.worker._generator
+    request = RenderRequest(app.worker.network_key, **overrides)
+    result = render(G, request)
+    assert result.ok, result.error
+    return result.image
+
+
+def reset(app):
+    """Back to the default state (the network stays), rendered."""
+    defaults = Session()
+    defaults.network.path = app.session.network.path
+    defaults.capture.folder = app.session.capture.folder
+    app.session.assign(defaults)
+    settle(app)
