@@ -221,3 +221,38 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | No
     ws = ws.clone()
     ws[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi)
     return ws
+
+
+def check_ws(ws: torch.Tensor, num_ws: int, w_dim: int) -> None:
+    if ws.ndim != 3 or ws.shape[1] != num_ws or ws.shape[2] != w_dim:
+        raise ValueError(f"ws must be [N, {num_ws}, {w_dim}], not {list(ws.shape)}")
+
+
+class GeneratorBase(nn.Module):
+    """z, c -> w (mapping) -> image (synthesis), the same for every family; `config` holds the constructor
+    arguments so that a network can be written out and rebuilt. Subclasses name their family and classes."""
+
+    family = ""
+    mapping_class: type[nn.Module] = MappingNetwork
+    synthesis_class: type[nn.Module] = nn.Module
+    mapping_defaults: dict = {}
+    synthesis_tracks_emas = False   # StyleGAN3 layers track input magnitudes during training
+
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
+        super().__init__()
+        self.config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                           img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = self.synthesis_class(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                                              **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = self.mapping_class(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
+                                          **{**self.mapping_defaults, **(mapping_kwargs or {})})
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_controls):
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        if self.synthesis_tracks_emas:
+            synthesis_controls["update_emas"] = update_emas
+        return self.synthesis(ws, **synthesis_controls)

@@ -22,7 +22,8 @@ from torch import nn
 
 from kernels import adain, filter2d, setup_filter
 
-from .common import LayerControls, LayerInfo, StopSynthesis, SynthesisOutput, SynthesisState, normalize_2nd_moment, truncate
+from .common import (GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput, SynthesisState,
+                     check_ws, normalize_2nd_moment, truncate)
 
 LRELU_SLOPE = 0.2
 TF_DEFAULT_TRUNCATION_CUTOFF = 8
@@ -192,8 +193,7 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
                 stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
                 ) -> SynthesisOutput:
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}")
+        check_ws(ws, self.num_ws, self.w_dim)
         controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
                                  noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
                                  stop_after=stop_after, resume=resume)
@@ -213,25 +213,12 @@ class SynthesisNetwork(nn.Module):
         return SynthesisOutput(image=image, activations=controls.activations)
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     family = "stylegan"
     architecture = "stylegan (AdaIN)"
     default_truncation_cutoff = TF_DEFAULT_TRUNCATION_CUTOFF
-
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
-        super().__init__()
-        self.config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                           img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
-
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **controls):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, **controls)
+    mapping_class = MappingNetwork
+    synthesis_class = SynthesisNetwork
 
 
 # -- the TensorFlow pickle's names and layouts ---------------------------------------------------------------------

@@ -16,8 +16,8 @@ from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
 
-from .common import (FullyConnectedLayer, LayerControls, LayerInfo, MappingNetwork, StopSynthesis,
-                     SynthesisOutput, SynthesisState)
+from .common import (FullyConnectedLayer, GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput,
+                     SynthesisState, check_ws)
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 
@@ -253,8 +253,7 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
                 stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
                 ) -> SynthesisOutput:
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}")
+        check_ws(ws, self.num_ws, self.w_dim)
         controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
                                  noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
                                  stop_after=stop_after, resume=resume)
@@ -279,31 +278,14 @@ class SynthesisNetwork(nn.Module):
         return SynthesisOutput(image=img, activations=controls.activations)
 
 
-class Generator(nn.Module):
-    """z, c -> w (mapping) -> image (synthesis). `config` holds the constructor arguments."""
-
+class Generator(GeneratorBase):
     family = "stylegan2"
-
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
-        super().__init__()
-        self.config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                           img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **(mapping_kwargs or {}))
+    synthesis_class = SynthesisNetwork
 
     @property
     def architecture(self) -> str:
         return self.config.get("architecture", "skip")
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_controls):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, **synthesis_controls)
 
 
 def config_f(resolution: int, z_dim: int = 512, w_dim: int = 512, c_dim: int = 0) -> dict:

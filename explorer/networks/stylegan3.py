@@ -18,8 +18,8 @@ from torch import nn
 
 from kernels.filtered_lrelu import filtered_lrelu
 
-from .common import (FullyConnectedLayer, LayerControls, LayerInfo, MappingNetwork, StopSynthesis, SynthesisOutput,
-                     SynthesisState)
+from .common import (FullyConnectedLayer, GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput,
+                     SynthesisState, check_ws)
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None):
@@ -209,8 +209,7 @@ class SynthesisNetwork(nn.Module):
                 input_transform=None, update_emas=False) -> SynthesisOutput:
         """noise_mode and the noise settings are accepted for the common interface; StyleGAN3 has no noise.
         input_transform: (tx, ty, angle in degrees) moves and rotates the image through the Fourier features."""
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], not {list(ws.shape)}")
+        check_ws(ws, self.num_ws, self.w_dim)
         controls = LayerControls(self.layer_names, noise_mode=noise_mode, style_deltas=style_deltas, capture=capture,
                                  stop_after=stop_after, resume=resume)
         ws = ws.to(torch.float32)
@@ -234,28 +233,13 @@ class SynthesisNetwork(nn.Module):
         return SynthesisOutput(image=image.to(torch.float32), activations=controls.activations)
 
 
-class Generator(nn.Module):
+class Generator(GeneratorBase):
     family = "stylegan3"
-
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, **synthesis_kwargs):
-        super().__init__()
-        self.config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                           img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}), **synthesis_kwargs)
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        mapping_kwargs = dict(mapping_kwargs or {})
-        mapping_kwargs.setdefault("num_layers", 2)   # StyleGAN3's default mapping depth
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+    synthesis_class = SynthesisNetwork
+    mapping_defaults = {"num_layers": 2}   # StyleGAN3's default mapping depth
+    synthesis_tracks_emas = True
 
     @property
     def architecture(self) -> str:
         radial = self.config.get("use_radial_filters", False)
         return "stylegan3-r" if radial else "stylegan3-t"
-
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_controls):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_controls)
