@@ -11,6 +11,10 @@ before a correlation unless `flip_filter`), and keep every `down`-th pixel.
 - downsampling runs as a strided convolution, so no discarded pixel is computed.
 Every pass is depthwise (`groups=C`) over the [N, C, H, W] tensor: writing the blur as a one-channel
 convolution over N*C images instead was measured ~5x slower on CPU.
+- long separable filters (StyleGAN3's 12-tap ones) and small images run as two matrix products instead: each
+  axis's upsample-pad-filter-downsample is a banded matrix, and a matrix product runs near the CPU's peak while
+  a depthwise convolution with many taps runs far below it (2-5x faster measured for sides of 80-176 px;
+  no faster from ~280 px, where the band matrices waste most of their arithmetic).
 """
 from __future__ import annotations
 
@@ -149,6 +153,32 @@ def _depthwise_1d(x, taps, axis, stride, transpose):
     return F.conv2d(x, weight, stride=stride2, groups=channels)
 
 
+MATMUL_MIN_TAPS = 8        # filters this long run as matrix products at any size ...
+MATMUL_MAX_SIZE = 128      # ... and shorter ones while both image sides are at most this
+MATMUL_SIZE_LIMIT = 512    # (input side x up) beyond this the band matrices waste more than the product gains
+_axis_matrices: dict = {}
+
+
+def _axis_matrix(length, taps, up, down, pad0, pad1) -> torch.Tensor:
+    """[length, out_length] matrix A with (x @ A) = zero-insert by `up`, pad, correlate with `taps`, keep every
+    `down`-th sample, along the last axis."""
+    key = (length, up, down, pad0, pad1, taps.dtype, str(taps.device), taps.detach().cpu().numpy().tobytes())
+    matrix = _axis_matrices.get(key)
+    if matrix is None:
+        count = taps.shape[0]
+        out_length = (length * up + pad0 + pad1 - count) // down + 1
+        i = torch.arange(length, device=taps.device)[:, None]
+        o = torch.arange(out_length, device=taps.device)[None, :]
+        k = i * up + pad0 - o * down          # the tap that joins input i to output o
+        inside = (k >= 0) & (k < count)
+        matrix = torch.where(inside, taps.detach()[k.clamp(0, count - 1)], torch.zeros((), dtype=taps.dtype,
+                                                                                         device=taps.device))
+        if len(_axis_matrices) > 256:
+            _axis_matrices.clear()
+        _axis_matrices[key] = matrix
+    return matrix
+
+
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: IntPair = 1, down: IntPair = 1,
               padding: IntPair = 0, flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
     """Same result as `upfirdn2d_reference`, computed without wasted work (see the module docstring)."""
@@ -161,6 +191,15 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: IntPair = 1, down: In
     else:
         factors = _separable_factors(f)
     channels = x.shape[1]
+    height, width = x.shape[2], x.shape[3]
+
+    if factors is not None and not f.requires_grad and max(height, width) * max(upx, upy) <= MATMUL_SIZE_LIMIT and (
+            max(factors[0].shape[0], factors[1].shape[0]) >= MATMUL_MIN_TAPS or max(height, width) <= MATMUL_MAX_SIZE):
+        fy, fx = factors
+        # The correlation kernel is the flipped filter; the matrix applies it as a correlation.
+        columns = _axis_matrix(width, fx, upx, downx, padx0, padx1)
+        rows = _axis_matrix(height, fy, upy, downy, pady0, pady1)
+        return rows.t() @ (x @ columns)
 
     if upx == 1 and upy == 1:
         x = _pad_or_crop(x, padx0, padx1, pady0, pady1)

@@ -13,6 +13,19 @@ from kernels.upfirdn2d import downsample2d
 torch.set_num_threads(1)
 
 
+@pytest.fixture(params=["matmul", "depthwise"], autouse=True)
+def resampling_path(request, monkeypatch):
+    """Every test runs on both fast paths: band-matrix products and depthwise convolutions."""
+    import importlib
+    module = importlib.import_module("kernels.upfirdn2d")
+    if request.param == "depthwise":
+        monkeypatch.setattr(module, "MATMUL_MAX_SIZE", 0)
+        monkeypatch.setattr(module, "MATMUL_MIN_TAPS", 10 ** 6)
+    else:
+        monkeypatch.setattr(module, "MATMUL_MAX_SIZE", 10 ** 6)
+    return request.param
+
+
 def _grads(fn, *inputs):
     inputs = [t.detach().clone().requires_grad_(True) for t in inputs]
     out = fn(*inputs)
