@@ -33,11 +33,19 @@ def _start_xvfb():
                                    stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
+    # Read up to the newline: Xvfb writes the number and the newline separately, and dies (SIGPIPE) if the pipe
+    # is gone in between.
+    data, deadline = b"", time.monotonic() + XVFB_START_TIMEOUT_S
     try:
-        ready, _, _ = select.select([read_end], [], [], XVFB_START_TIMEOUT_S)
-        number = os.read(read_end, 64).decode().strip() if ready else ""
+        while b"\n" not in data and time.monotonic() < deadline:
+            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(read_end, 64) if ready else b""
+            if not chunk:
+                break
+            data += chunk
     finally:
         os.close(read_end)
+    number = data.decode().strip()
     if not number.isdigit():
         process.kill()
         error = process.stderr.read().decode(errors="replace")[-300:] if process.poll() is not None else "timed out"

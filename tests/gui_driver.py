@@ -15,6 +15,8 @@ def fire(tag, value, user_data=None):
     if value is not None:
         dpg.set_value(tag, value)
     callback = dpg.get_item_callback(tag)
+    if user_data is None:
+        user_data = dpg.get_item_user_data(tag)
     count = len(inspect.signature(callback).parameters)
     args = (tag, value, user_data)[:count]
     callback(*args)
@@ -29,11 +31,13 @@ def settle(app):
     assert app.wait_for_frame(), app.session.status.render_error or app.session.status.load_error
 
 
-def viewer_pixels(app, tmp_path, name="view.png"):
-    """The frame as the viewer window shows it at 1:1 zoom, read back from the window (glReadPixels)."""
+def viewer_pixels(app, tmp_path, name="view.png", wait=True):
+    """The frame as the viewer window shows it at 1:1 zoom, read back from the window (glReadPixels).
+    wait: first let the newest request render (off when it is known to fail)."""
     app.session.viewer.fit = False
     app.session.viewer.zoom = 1
-    settle(app)
+    if wait:
+        settle(app)
     path = tmp_path / name
     assert app.capture_viewer(str(path))
     window = np.asarray(Image.open(path).convert("RGB"))

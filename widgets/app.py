@@ -33,6 +33,7 @@ PSI_KEY_STEP = 0.1
 LAYER_VIEW_GAP_PX = 4            # between the output and the layer grid in the viewer
 SCREENSHOT_SETTLE_FRAMES = 4     # Dear PyGui's frame buffer lags ~2 frames behind a change
 NOISE_MODE_CYCLE = ("const", "random", "none")
+PANEL_FPS_CAP = 60               # the panel loop's frame rate where no vsync paces it
 
 
 def config_dir() -> Path:
@@ -113,6 +114,7 @@ class App:
         self.seen_requests = {"screenshot_requests": 0, "reload_requests": 0, "save_state_requests": 0}
         self.cursor = None                # the viewer's last Cursor event (it draws the value itself)
         self.viewer_stats = None          # the viewer's last ViewerStats
+        self.last_finished = None         # the request of the newest result, rendered or failed
         self.heads_up_text = ""
         self.last_frame_time = time.perf_counter()
         self.frame_times: list[float] = []
@@ -235,9 +237,11 @@ class App:
         if result is None:
             return
         status = self.session.status
+        self.last_finished = result.request
         if not result.ok:
+            # The last good frame stays on screen; the heads-up line and the Performance panel say why.
             status.render_error = result.error
-            status.capture_status = f"render failed: {result.error}"
+            self.update_heads_up()
             return
         status.render_error = None
         self.result = result
@@ -262,15 +266,20 @@ class App:
         self.update_heads_up()
 
     def update_heads_up(self) -> None:
-        if self.result is None:
-            return
-        h, w = self.result.image.shape[:2]
+        """The viewer's heads-up line: resolution, render time, frames shown per second, where in seed space;
+        a render error in place of it while one stands (the viewer adds the pixel under the cursor)."""
         s = self.session.status
-        latent = self.session.latent
-        where = f"seed {latent.seed}" if latent.x == round(latent.x) and latent.y == round(latent.y) \
-            else f"position ({latent.x:.2f}, {latent.y:.2f})"
-        fps = f"{s.viewer_fps:.0f} fps" if s.viewer_fps else "- fps"
-        text = f"{w}x{h}   render {s.render_ms:.0f} ms   {fps}   {where}"
+        if s.render_error:
+            text = f"render failed: {s.render_error}"
+        elif self.result is None:
+            return
+        else:
+            h, w = self.result.image.shape[:2]
+            latent = self.session.latent
+            where = f"seed {latent.seed}" if latent.x == round(latent.x) and latent.y == round(latent.y) \
+                else f"position ({latent.x:.2f}, {latent.y:.2f})"
+            fps = f"{s.viewer_fps:.0f} fps" if s.viewer_fps else "- fps"
+            text = f"{w}x{h}   render {s.render_ms:.0f} ms   {fps}   {where}"
         if text != self.heads_up_text:
             self.heads_up_text = text
             self.viewer.send(msg.HeadsUp(text))
@@ -431,9 +440,11 @@ class App:
         while time.monotonic() < deadline:
             if not self.step():
                 return False
-            if self.result is not None and not self.dirty and not self.worker.busy \
-                    and self.result.request == self.session.render_request(self.worker.network_key or ""):
-                return True
+            if not self.dirty and not self.worker.busy and self.worker.network_key is not None:
+                current = self.session.render_request(self.worker.network_key)
+                if self.last_finished == current:
+                    # Rendered: True when it is on screen, False when it failed (the error is in the status).
+                    return self.result is not None and self.result.request == current
             if self.session.status.load_error and self.loaded_path is None:
                 return False
         return False
@@ -501,9 +512,9 @@ def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: s
             if quit_after:
                 return 0
         while app.step():
-            limit = app.session.performance.fps_limit
-            if limit:
-                time.sleep(max(0.0, 1 / limit - (time.perf_counter() - app.last_frame_time)))
+            # Dear PyGui waits for vsync on a real screen; where there is none (Xvfb, some remote desktops) this
+            # keeps the panel loop from spinning a core. The viewer has its own limit (performance.fps_limit).
+            time.sleep(max(0.0, 1 / PANEL_FPS_CAP - (time.perf_counter() - app.last_frame_time)))
         return 0
     finally:
         app.close()

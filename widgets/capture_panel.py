@@ -1,9 +1,11 @@
 """Capture: screenshots (the output at native size, or the viewer as shown, with the session inside the PNG),
-recordings (MP4, GIF or PNG frames at a fixed frame rate), and saving the session file."""
+recordings (MP4, GIF or PNG frames at a fixed frame rate), and saving and opening session files (JSON, or a
+screenshot that carries one)."""
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
+from explorer.export import ExportError, read_state_file
 from explorer.state import CAPTURE_FPS_RANGE, CAPTURE_SOURCES, RECORDING_FORMATS
 
 from .panel import Panel
@@ -29,8 +31,15 @@ class CapturePanel(Panel):
         with dpg.group(horizontal=True):
             dpg.add_button(label="Screenshot", callback=self.screenshot, tag="capture.screenshot")
             self.record_tag = dpg.add_button(label="Record", callback=self.toggle_recording, tag="capture.record")
+        with dpg.group(horizontal=True):
             dpg.add_button(label="Save session", callback=self.save_state, tag="capture.save_state")
+            dpg.add_button(label="Open session...", callback=lambda: dpg.show_item(self.dialog_tag),
+                           tag="capture.open_state")
         self.status_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.note_color)
+        with dpg.file_dialog(show=False, callback=self.on_dialog, width=self.layout.dialog_width,
+                             height=self.layout.dialog_height, tag="capture.state_dialog") as self.dialog_tag:
+            for extension in (".json", ".png", ".*"):
+                dpg.add_file_extension(extension)
 
     def screenshot(self, *_):
         status = self.session.status
@@ -39,6 +48,21 @@ class CapturePanel(Panel):
     def save_state(self, *_):
         status = self.session.status
         status.save_state_requests = status.save_state_requests + 1
+
+    def on_dialog(self, sender, app_data):
+        path = app_data.get("file_path_name") if isinstance(app_data, dict) else None
+        if path:
+            self.open_state(path)
+
+    def open_state(self, path) -> bool:
+        """Takes every setting of a session file; a file that is unreadable or does not fit this network changes
+        nothing and says why."""
+        try:
+            text = read_state_file(path)
+        except ExportError as error:
+            self.show_error(str(error))
+            return False
+        return self.call(self.session.load_json, text)
 
     def toggle_recording(self, *_):
         self.set("status", "recording", not self.session.status.recording)

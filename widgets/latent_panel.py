@@ -22,10 +22,10 @@ class LatentPanel(Panel):
         with dpg.group(horizontal=True):
             self.seed_tag = dpg.add_input_int(label="seed", width=self.layout.number_width, step=0,
                                               callback=lambda _, v: self.call(latent.set_seed, v))
-            dpg.add_button(label="-1", callback=lambda: self.step(-1))
-            dpg.add_button(label="+1", callback=lambda: self.step(+1))
-            dpg.add_button(label="random", callback=lambda: self.call(latent.set_seed,
-                                                                      random.randrange(SEED_LIMIT)))
+            self.minus_tag = dpg.add_button(label="-1", callback=lambda: self.step(-1))
+            self.plus_tag = dpg.add_button(label="+1", callback=lambda: self.step(+1))
+            self.random_tag = dpg.add_button(label="random", callback=lambda: self.call(
+                latent.set_seed, random.randrange(SEED_LIMIT)))
         self.position_tag = dpg.add_drag_floatx(label="position x, y", size=2, width=self.layout.slider_width,
                                                 speed=POSITION_DRAG_SPEED, callback=self.on_position)
         with dpg.group(horizontal=True):

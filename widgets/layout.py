@@ -10,6 +10,8 @@ SLIDER_WIDTH_EM = 16
 NUMBER_WIDTH_EM = 8
 TEXT_WRAP_EM = 32
 VIEWER_GAP_EM = 1            # between the panel window and the viewer window
+DIALOG_WIDTH_EM = 40         # file dialogs: room for a long file name and its size and date
+DIALOG_HEIGHT_EM = 28
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class Layout:
     @property
     def text_wrap(self) -> int:
         return self.em(TEXT_WRAP_EM)
+
+    @property
+    def dialog_width(self) -> int:
+        return self.em(DIALOG_WIDTH_EM)
+
+    @property
+    def dialog_height(self) -> int:
+        return self.em(DIALOG_HEIGHT_EM)
 
     @property
     def viewer_x(self) -> int:

@@ -15,14 +15,14 @@ class NetworkPanel(Panel):
         self.path_tag = dpg.add_input_text(label="file", width=self.layout.slider_width, on_enter=True,
                                            callback=lambda _, value: self.set("network", "path", value or None))
         with dpg.group(horizontal=True):
-            dpg.add_button(label="Open...", callback=lambda: dpg.show_item(self.dialog_tag))
-            dpg.add_button(label="Reload", callback=self.reload)
+            self.open_tag = dpg.add_button(label="Open...", callback=lambda: dpg.show_item(self.dialog_tag))
+            self.reload_tag = dpg.add_button(label="Reload", callback=self.reload)
         self.recent_tag = dpg.add_combo(label="recent", items=[], width=self.layout.slider_width,
                                         callback=lambda _, value: self.set("network", "path", value))
         self.error_text = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
         self.info_tag = dpg.add_text("", wrap=self.layout.text_wrap)
-        with dpg.file_dialog(show=False, callback=self.on_dialog, width=self.layout.em(40),
-                             height=self.layout.em(28)) as self.dialog_tag:
+        with dpg.file_dialog(show=False, callback=self.on_dialog, width=self.layout.dialog_width,
+                             height=self.layout.dialog_height) as self.dialog_tag:
             for extension in (".pkl", ".pt", ".pth", ".safetensors", ".*"):
                 dpg.add_file_extension(extension)
 

@@ -27,6 +27,7 @@ class PerformancePanel(Panel):
                                           max_value=FPS_LIMIT_RANGE[1], width=self.layout.slider_width,
                                           callback=lambda _, v: self.set("performance", "fps_limit", v))
         self.timings_tag = dpg.add_text("", wrap=self.layout.text_wrap)
+        self.render_error_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.error_color)
 
     def refresh(self):
         p, s = self.session.performance, self.session.status
@@ -35,3 +36,4 @@ class PerformancePanel(Panel):
         self.put(self.fps_tag, p.fps_limit)
         self.put(self.timings_tag, f"render {s.render_ms:.1f} ms   upload {s.upload_ms:.2f} ms\n"
                                    f"panels {s.panel_fps:.0f} fps   viewer {s.viewer_fps:.0f} fps")
+        self.put(self.render_error_tag, f"render failed: {s.render_error}" if s.render_error else "")

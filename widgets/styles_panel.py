@@ -21,25 +21,42 @@ class StylesPanel(Panel):
 
     def build_items(self):
         styles = self.session.styles
-        self.w_tag = dpg.add_slider_int(label="w index", min_value=0, max_value=1, width=self.layout.slider_width)
+        self.w_tag = dpg.add_slider_int(label="w index", min_value=0, max_value=1, width=self.layout.slider_width,
+                                        callback=self.show_offset)
         self.direction_tag = dpg.add_radio_button(list(OFFSET_DIRECTIONS), horizontal=True, default_value="random")
         self.seed_tag = dpg.add_input_int(label="direction seed", width=self.layout.number_width, step=1)
         self.strength_tag = dpg.add_slider_float(label="strength", min_value=-STRENGTH_SLIDER,
                                                  max_value=STRENGTH_SLIDER, width=self.layout.slider_width,
                                                  callback=self.apply_offset)
         with dpg.group(horizontal=True):
-            dpg.add_button(label="apply offset", callback=self.apply_offset)
-            dpg.add_button(label="copy w from seed", callback=self.copy_layer)
-            dpg.add_button(label="reset layer", callback=lambda: self.call(styles.reset_layer,
-                                                                           dpg.get_value(self.w_tag)))
-            dpg.add_button(label="reset all", callback=lambda: self.call(styles.reset))
+            self.apply_tag = dpg.add_button(label="apply offset", callback=self.apply_offset)
+            self.copy_tag = dpg.add_button(label="copy w from seed", callback=self.copy_layer)
+            self.reset_layer_tag = dpg.add_button(label="reset layer", callback=lambda: self.call(
+                styles.reset_layer, dpg.get_value(self.w_tag)))
+            self.reset_all_tag = dpg.add_button(label="reset all", callback=lambda: self.call(styles.reset))
         dpg.add_separator()
         dpg.add_text("style channel")
-        self.layer_tag = dpg.add_combo([], label="layer", width=self.layout.slider_width)
-        self.channel_tag = dpg.add_input_int(label="channel", width=self.layout.number_width, step=1)
+        self.layer_tag = dpg.add_combo([], label="layer", width=self.layout.slider_width, callback=self.show_delta)
+        self.channel_tag = dpg.add_input_int(label="channel", width=self.layout.number_width, step=1,
+                                             callback=self.show_delta)
         self.delta_tag = dpg.add_slider_float(label="delta on s", min_value=-DELTA_SLIDER, max_value=DELTA_SLIDER,
                                               width=self.layout.slider_width, callback=self.apply_delta)
         self.summary_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.note_color)
+
+    def show_offset(self, *_):
+        """The controls show the offset the chosen w index already has (or none)."""
+        w_index = dpg.get_value(self.w_tag)
+        offset = next((o for o in self.session.styles.offsets if o.w_index == w_index), None)
+        if offset is not None:
+            self.put(self.direction_tag, offset.direction)
+            self.put(self.seed_tag, offset.seed)
+        self.put(self.strength_tag, offset.strength if offset else 0.0)
+
+    def show_delta(self, *_):
+        """The delta slider shows what the chosen channel of the chosen layer already has."""
+        key = (dpg.get_value(self.layer_tag), dpg.get_value(self.channel_tag))
+        delta = next((d.delta for d in self.session.styles.style_deltas if (d.layer, d.channel) == key), 0.0)
+        self.put(self.delta_tag, delta)
 
     def apply_offset(self, *_):
         self.call(self.session.styles.set_offset, dpg.get_value(self.w_tag), dpg.get_value(self.direction_tag),
@@ -63,3 +80,5 @@ class StylesPanel(Panel):
         lines += [f"w[{c.w_index}] = seed {c.seed} w[{c.from_w_index}]" for c in styles.copies]
         lines += [f"{d.layer} s[{d.channel}] += {d.delta:g}" for d in styles.style_deltas]
         self.put(self.summary_tag, "\n".join(lines) or "no edits")
+        self.show_offset()
+        self.show_delta()
