@@ -133,6 +133,7 @@ class RenderRequest:
     view: LayerViewRequest = LayerViewRequest()
     device: str = "cpu"
     dtype: str = "float32"
+    input_transform: tuple[float, float, float] | None = None   # StyleGAN3: (tx, ty, degrees) of the image
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -488,13 +489,17 @@ class _Render:
                       style_deltas=deltas)
         if request.dtype == "float16":
             kwargs["force_fp32"] = False
+        if request.input_transform is not None:
+            if getattr(self.G, "family", "") != "stylegan3":
+                raise ValueError("the input transform (translate, rotate) applies to StyleGAN3 networks only")
+            kwargs["input_transform"] = tuple(float(v) for v in request.input_transform)
         return kwargs
 
     def prefixes(self, ws: torch.Tensor, kwargs: dict) -> list[bytes]:
         """prefixes[p]: a digest of everything that decides the synthesis state after layer p."""
         digest = hashlib.blake2b(digest_size=16)
         digest.update(repr((self.request.network_key, self.request.dtype, kwargs["noise_mode"],
-                            kwargs["noise_seed"], tuple(ws.shape))).encode())
+                            kwargs["noise_seed"], tuple(ws.shape), kwargs.get("input_transform"))).encode())
         out = []
         w_bytes = ws[0].detach().to(torch.float32).cpu().numpy()
         for layer in self.G.synthesis.layers:

@@ -797,6 +797,34 @@ class PerformanceSection(Section):
         return _integer(self.where("fps_limit"), value, *FPS_LIMIT_RANGE)
 
 
+TRANSLATE_RANGE = (-10.0, 10.0)           # in image widths: beyond this the Fourier features alias
+ROTATE_RANGE = (-360.0, 360.0)
+
+
+@dataclass(eq=True)
+class TransformSection(Section):
+    """StyleGAN3's input transform: translate the image by (tx, ty) image widths and rotate it by `angle`
+    degrees, through the Fourier features (other families ignore it)."""
+    name: ClassVar[str] = "transform"
+    tx: float = 0.0
+    ty: float = 0.0
+    angle: float = 0.0
+
+    def _check_tx(self, value):
+        return _real(self.where("tx"), value, *TRANSLATE_RANGE)
+
+    def _check_ty(self, value):
+        return _real(self.where("ty"), value, *TRANSLATE_RANGE)
+
+    def _check_angle(self, value):
+        return _real(self.where("angle"), value, *ROTATE_RANGE)
+
+    def as_request(self, facts) -> tuple[float, float, float] | None:
+        if facts is None or facts.family != "stylegan3" or (self.tx, self.ty, self.angle) == (0.0, 0.0, 0.0):
+            return None
+        return (self.tx, self.ty, self.angle)
+
+
 RECORDING_FORMATS = ("mp4", "gif", "frames")
 CAPTURE_SOURCES = ("output", "viewer")   # the generator's output at native size, or the viewer as shown
 CAPTURE_FPS_RANGE = (1.0, 120.0)
@@ -878,7 +906,7 @@ class StatusSection(Section):
 
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
                                        StylesSection, NoiseSection, LayersSection, ViewerSection,
-                                       PerformanceSection, CaptureSection, StatusSection)
+                                       PerformanceSection, CaptureSection, TransformSection, StatusSection)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -896,6 +924,7 @@ class Session:
     layers: LayersSection
     viewer: ViewerSection
     performance: PerformanceSection
+    transform: TransformSection
 
     def __init__(self, facts: NetworkFacts | None = None, **sections: Section):
         self.events = StateEvents()
@@ -976,6 +1005,7 @@ class Session:
                                   scale_db=layers.scale_db, fft=layers.fft, fft_range_db=layers.fft_range_db),
             device=self.performance.device,
             dtype=self.performance.dtype,
+            input_transform=self.transform.as_request(self.facts),
         )
 
     def advance(self, dt: float) -> None:

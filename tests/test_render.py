@@ -399,3 +399,24 @@ def test_lerp_slerp_blend():
     assert torch.equal(blend([a, b], [0.25, 0.75]), torch.tensor([[0.75, 2.25]]))
     with pytest.raises(ValueError, match="as many weights as latents"):
         blend([a], [0.5, 0.5])
+
+
+def test_stylegan3_input_transform_reaches_the_synthesis():
+    from explorer.state import NetworkFacts, Session
+    from tests.fixtures.networks import tiny_stylegan2
+    from tests.fixtures.networks_sg3 import tiny_stylegan3
+    G = tiny_stylegan3("t")
+    session = Session(facts=NetworkFacts.from_generator(G))
+    plain = render(G, session.render_request("k"))
+    session.transform.angle = 45.0
+    request = session.render_request("k")
+    assert request.input_transform == (0.0, 0.0, 45.0)
+    rotated = render(G, request)
+    assert plain.ok and rotated.ok
+    assert np.abs(plain.raw - rotated.raw).max() > 1e-3
+    with torch.no_grad():
+        direct = G.synthesis(G.mapping(z_from_seed(0, G.z_dim), None), input_transform=(0.0, 0.0, 45.0)).image
+    assert np.abs(rotated.raw - direct[0].numpy()).max() < 1e-5
+    # Other families refuse it with a clear error, as a value.
+    other = render(tiny_stylegan2("sg2_orig_32"), RenderRequest("k", input_transform=(0.1, 0.0, 0.0)))
+    assert not other.ok and "StyleGAN3" in other.error
