@@ -306,7 +306,7 @@ def test_layer_view_modes_normalisation_decibels_and_spectrum(gui, tmp_path):
     shown = viewer_pixels(gui, tmp_path, "fft.png")
     assert np.array_equal(shown, compose_view(expected))
     assert shown.shape[1] > 64 * 3                           # output, layer and spectrum side by side
-    assert "b16.conv1 (32, 16, 16)" in gui.session.status.layer_stats
+    assert gui.session.status.layer_stats.startswith("b16.conv1 (32, 16, 16), showing channels 4-4")
 
 
 # -- Capture ----------------------------------------------------------------------------------------------------

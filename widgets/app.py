@@ -34,6 +34,10 @@ LAYER_VIEW_GAP_PX = 4            # between the output and the layer grid in the 
 SCREENSHOT_SETTLE_FRAMES = 4     # Dear PyGui's frame buffer lags ~2 frames behind a change
 NOISE_MODE_CYCLE = ("const", "random", "none")
 PANEL_FPS_CAP = 60               # the panel loop's frame rate where no vsync paces it
+# Which panels go in which column: what every session needs on the left, the per-layer work on the right.
+# A panel not named here goes at the end of the last column.
+PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "PerformancePanel", "HelpPanel"),
+                 ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "CapturePanel"))
 
 
 def config_dir() -> Path:
@@ -75,6 +79,18 @@ def compose_view(result: RenderResult) -> np.ndarray:
         parts.append(np.zeros([height, LAYER_VIEW_GAP_PX, 3], np.uint8))
         parts.append(extra[rows][:, cols])
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def format_stats(stats) -> str:
+    """A small table of the viewed layer's statistics (the panel font is monospaced). A droplet shows as a
+    peak/mean far above that of the layer's neighbours."""
+    first, stop = stats.channels
+    lines = [f"{stats.layer or 'output'} {stats.shape}, showing channels {first}-{stop - 1}",
+             f"{'':<6}{'mean':>8}{'std':>8}{'max|x|':>8}{'peak/mean':>11}"]
+    for name, s in (("all", stats.all), ("shown", stats.selected)):
+        lines.append(f"{name:<6}{s.mean:>+8.3f}{s.std:>8.3f}{s.max_abs:>8.3f}{s.peak_to_mean:>11.1f}")
+    lines.append(f"peak at channel {stats.peak_channel}, y {stats.peak_y}, x {stats.peak_x}")
+    return "\n".join(lines)
 
 
 class App:
@@ -131,8 +147,11 @@ class App:
                             height=self.layout.panel_height, x_pos=0, y_pos=0)
         with dpg.window(tag="panels", label="stylegan-explorer", no_close=True, no_collapse=True,
                         width=self.layout.panel_width, height=self.layout.panel_height):
-            for panel in self.panels:
-                panel.build()
+            with dpg.group(horizontal=True):
+                for column in self.columns():
+                    with dpg.child_window(width=self.layout.column_width, height=-1, border=False):
+                        for panel in column:
+                            panel.build()
         dpg.set_primary_window("panels", True)
         dpg.setup_dearpygui()
         dpg.show_viewport()
@@ -141,6 +160,12 @@ class App:
         self.session.events.connect(self.on_change)
         if pkl:
             self.session.network.path = str(pkl)
+
+    def columns(self) -> list[list]:
+        by_name = {type(panel).__name__: panel for panel in self.panels}
+        columns = [[by_name.pop(name) for name in names if name in by_name] for names in PANEL_COLUMNS]
+        columns[-1] += [panel for panel in self.panels if type(panel).__name__ in by_name]
+        return columns
 
     # -- state changes --------------------------------------------------------------------------------------------
 
@@ -251,13 +276,7 @@ class App:
         self.frames_shown += 1
         status.render_ms = result.timings.total_s * 1000
         if result.stats is not None:
-            a, sel = result.stats.all, result.stats.selected
-            status.layer_stats = (
-                f"{result.stats.layer or 'output'} {result.stats.shape}\n"
-                f"all:      mean {a.mean:+.3f}  std {a.std:.3f}  max|x| {a.max_abs:.3f}  peak/mean {a.peak_to_mean:.1f}\n"
-                f"selected: mean {sel.mean:+.3f}  std {sel.std:.3f}  max|x| {sel.max_abs:.3f}  "
-                f"peak/mean {sel.peak_to_mean:.1f}\n"
-                f"peak at channel {result.stats.peak_channel}, y {result.stats.peak_y}, x {result.stats.peak_x}")
+            status.layer_stats = format_stats(result.stats)
         if self.recorder is not None:
             frame = result.image if self.session.capture.source == "output" else self.view_frame
             if not self.recorder.write(frame):

@@ -15,9 +15,6 @@ class CapturePanel(Panel):
     title = "Capture"
     sections = ("capture", "status")
 
-    def open_by_default(self):
-        return False
-
     def build_items(self):
         self.folder_tag = dpg.add_input_text(label="folder", width=self.layout.slider_width, on_enter=True,
                                              callback=lambda _, v: self.set("capture", "folder", v))

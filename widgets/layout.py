@@ -4,8 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # In units of the font size ("em").
-PANEL_WIDTH_EM = 34          # wide enough for a slider with its label
+COLUMN_WIDTH_EM = 34         # one column of panels: wide enough for a slider with its label
+COLUMNS = 2                  # side by side, so that the usual panels show without scrolling
+COLUMN_GAP_EM = 0.6          # Dear PyGui's default item spacing and window padding, about half a font size
 PANEL_HEIGHT_EM = 62
+LABEL_ROOM_EM = 6            # what a full-width input leaves on its right for its label
 SLIDER_WIDTH_EM = 16
 NUMBER_WIDTH_EM = 8
 TEXT_WRAP_EM = 32
@@ -24,8 +27,18 @@ class Layout:
         return int(round(count * self.font_size))
 
     @property
+    def column_width(self) -> int:
+        return self.em(COLUMN_WIDTH_EM)
+
+    @property
     def panel_width(self) -> int:
-        return self.em(PANEL_WIDTH_EM)
+        return self.em(COLUMNS * COLUMN_WIDTH_EM + (COLUMNS + 1) * COLUMN_GAP_EM)
+
+    @property
+    def full_width(self) -> int:
+        """For an input that takes the column's width but room for its label (Dear PyGui: negative = what is
+        left minus this)."""
+        return -self.em(LABEL_ROOM_EM)
 
     @property
     def panel_height(self) -> int:

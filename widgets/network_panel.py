@@ -12,12 +12,13 @@ class NetworkPanel(Panel):
 
     def build_items(self):
         s = self.session
-        self.path_tag = dpg.add_input_text(label="file", width=self.layout.slider_width, on_enter=True,
+        self.path_tag = dpg.add_input_text(label="file", width=self.layout.full_width, on_enter=True,
+                                           hint="a .pkl, .pt or .safetensors file; Enter loads it",
                                            callback=lambda _, value: self.set("network", "path", value or None))
         with dpg.group(horizontal=True):
             self.open_tag = dpg.add_button(label="Open...", callback=lambda: dpg.show_item(self.dialog_tag))
             self.reload_tag = dpg.add_button(label="Reload", callback=self.reload)
-        self.recent_tag = dpg.add_combo(label="recent", items=[], width=self.layout.slider_width,
+        self.recent_tag = dpg.add_combo(label="recent", items=[], width=self.layout.full_width,
                                         callback=lambda _, value: self.set("network", "path", value))
         self.error_text = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
         self.info_tag = dpg.add_text("", wrap=self.layout.text_wrap)

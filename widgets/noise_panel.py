@@ -15,9 +15,6 @@ class NoisePanel(Panel):
     title = "Noise"
     sections = ("noise",)
 
-    def open_by_default(self):
-        return False
-
     def build_items(self):
         self.mode_tag = dpg.add_radio_button(list(NOISE_MODES), horizontal=True,
                                              callback=lambda _, v: self.set("noise", "mode", v))

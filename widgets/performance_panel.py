@@ -15,9 +15,6 @@ class PerformancePanel(Panel):
     title = "Performance"
     sections = ("performance", "status")
 
-    def open_by_default(self):
-        return False
-
     def build_items(self):
         self.device_tag = dpg.add_radio_button(list(DEVICES), horizontal=True,
                                                callback=lambda _, v: self.set("performance", "device", v))
