@@ -109,6 +109,7 @@ class App:
         from .noise_panel import NoisePanel
         from .performance_panel import PerformancePanel
         from .styles_panel import StylesPanel
+        from .transform_panel import TransformPanel
         from .truncation_panel import TruncationPanel
 
         self.dpg = dpg
@@ -118,8 +119,8 @@ class App:
         self.worker = RenderWorker()
         self.viewer = ViewerProcess(size=viewer_size, position=(self.layout.viewer_x, 0))
         self.panels = [cls(self.session, self.layout) for cls in (
-            NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, LayersPanel,
-            CapturePanel, PerformancePanel, HelpPanel)]
+            NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, TransformPanel,
+            LayersPanel, CapturePanel, PerformancePanel, HelpPanel)]
         self.dirty = True                 # the state changed since the last request
         self.result: RenderResult | None = None
         self.view_frame: np.ndarray | None = None
