@@ -1,0 +1,211 @@
+"""The explorer window's speed, each figure against a baseline measured in the same run.
+
+    xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/bench_gui.py [--seconds 3] [--sizes 512,1024]
+
+1. Frame transport to another process: the shared-memory ring the viewer reads (renderer.frames) against
+   pickling the frame through a multiprocessing Queue, the obvious alternative. Latency from publishing a frame
+   to a copy of it in the child, median and 95th percentile.
+2. The viewer end to end: frames published, uploaded (glTexSubImage2D) and drawn; the viewer's own latency
+   figure (publication to drawn) and frames shown per second.
+3. The panel loop: Dear PyGui frames per second while a network that takes 1 s a frame keeps rendering, against
+   the same loop with no render running. The render runs on the worker thread; the panels must stay usable.
+
+Needs an X display (Xvfb is fine). Software GL figures depend on the machine's load: compare ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import queue
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from renderer.frames import CHANNELS, FrameMeta, FrameRing  # noqa: E402
+
+NANOSECONDS = 1e9
+POLL_S = 0.001            # how often the child looks for a new frame in shared memory (the viewer: 2 ms)
+FRAME_INTERVAL_S = 1 / 30
+SLOW_FRAME_S = 1.0
+
+
+def percentiles(values_ms):
+    ordered = sorted(values_ms)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+# -- 1. transport ------------------------------------------------------------------------------------------------
+
+def _ring_reader(name, results, stop):
+    ring = FrameRing.attach(name)
+    last, latencies = 0, []
+    while not stop.is_set():
+        frame = ring.read_newer(last)
+        if frame is not None:
+            latencies.append((time.monotonic_ns() - frame.published_ns) / NANOSECONDS * 1000)
+            last = frame.seq
+        else:
+            time.sleep(POLL_S)
+    results.put(latencies)
+    ring.close()
+
+
+def _queue_reader(frames, results, stop):
+    latencies = []
+    while not stop.is_set():
+        try:
+            published_ns, pixels = frames.get(timeout=0.05)
+        except queue.Empty:
+            continue
+        latencies.append((time.monotonic_ns() - published_ns) / NANOSECONDS * 1000)
+        del pixels
+    results.put(latencies)
+
+
+def transport(size: int, seconds: float):
+    context = multiprocessing.get_context("spawn")
+    image = np.random.RandomState(0).randint(0, 256, (size, size, 3)).astype(np.uint8)
+    rgba = np.concatenate([image, np.full((size, size, 1), 255, np.uint8)], axis=2)
+    out = {}
+
+    ring = FrameRing.create(size * size * CHANNELS)
+    results, stop = context.Queue(), context.Event()
+    child = context.Process(target=_ring_reader, args=(ring.name, results, stop), daemon=True)
+    child.start()
+    time.sleep(1.0)    # let it start
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        ring.write(image, FrameMeta(size, size))
+        time.sleep(FRAME_INTERVAL_S)
+    stop.set()
+    out["shared memory"] = percentiles(results.get(timeout=30))
+    child.join()
+    ring.close()
+
+    frames, results, stop = context.Queue(), context.Queue(), context.Event()
+    child = context.Process(target=_queue_reader, args=(frames, results, stop), daemon=True)
+    child.start()
+    time.sleep(1.0)
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        frames.put((time.monotonic_ns(), rgba))
+        time.sleep(FRAME_INTERVAL_S)
+    time.sleep(0.5)
+    stop.set()
+    out["pickled through a Queue"] = percentiles(results.get(timeout=30))
+    child.join()
+    return out
+
+
+# -- 2. the viewer ------------------------------------------------------------------------------------------------
+
+def viewer_end_to_end(size: int, seconds: float):
+    from renderer import messages as msg
+    from renderer.process import ViewerProcess
+    viewer = ViewerProcess(size=(768, 768), title="bench-viewer")
+    viewer.start()
+    frames = [np.random.RandomState(s).randint(0, 256, (size, size, 3)).astype(np.uint8) for s in range(4)]
+    stats = []
+    start, n = time.monotonic(), 0
+    try:
+        while time.monotonic() - start < seconds:
+            viewer.show(frames[n % len(frames)], FrameMeta(size, size))
+            n += 1
+            time.sleep(FRAME_INTERVAL_S)
+            stats += [e for e in viewer.poll() if isinstance(e, msg.ViewerStats) and e.fps > 0]
+    finally:
+        viewer.stop()
+    return stats[-1] if stats else None
+
+
+# -- 3. the panel loop --------------------------------------------------------------------------------------------
+
+def panel_fps(seconds: float):
+    import torch
+
+    from explorer.formats.native import save_network
+    from tests.fixtures.networks import tiny_stylegan2
+    from widgets.app import App
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as folder:
+        network = Path(folder) / "net.safetensors"
+        save_network(tiny_stylegan2("sg2_skip_64"), network)
+        os.environ.setdefault("XDG_CONFIG_HOME", str(Path(folder) / "config"))
+        app = App(pkl=str(network), viewer_size=(320, 320))
+        try:
+            if not app.wait_for_frame():
+                raise SystemExit(f"the app did not render: {app.session.status.load_error}")
+            idle = _loop_fps(app, seconds, change=False)
+            import explorer.worker
+            fast_render = explorer.worker.render
+
+            def slow_render(*args, **kwargs):     # every frame of the network takes a second more
+                time.sleep(SLOW_FRAME_S)
+                return fast_render(*args, **kwargs)
+
+            explorer.worker.render = slow_render
+            before = app.worker.rendered
+            busy = _loop_fps(app, seconds, change=True)
+            rendered = app.worker.rendered - before
+            explorer.worker.render = fast_render
+        finally:
+            app.close()
+    return idle, busy, rendered
+
+
+def _loop_fps(app, seconds, change):
+    """Panel frames per second, unpaced (the app's own loop caps at 60 where no vsync paces it)."""
+    start, frames = time.monotonic(), 0
+    seed = 1000
+    while time.monotonic() - start < seconds:
+        if change and frames % 10 == 0:
+            seed += 1
+            app.session.latent.set_seed(seed)    # a new request every few frames, as a dragged slider makes
+        app.step()
+        frames += 1
+    return frames / (time.monotonic() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--sizes", default="512,1024")
+    args = parser.parse_args()
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("bench_gui: needs a display; run it under xvfb-run -a -s '-screen 0 1920x1080x24'", file=sys.stderr)
+        return 2
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    print("1. frame transport to a child process (latency, ms: median / p95)")
+    for size in sizes:
+        out = transport(size, args.seconds)
+        ring, pickled = out["shared memory"], out["pickled through a Queue"]
+        print(f"   {size}x{size}: shared memory {ring[0]:.2f} / {ring[1]:.2f}   pickled Queue {pickled[0]:.2f} / "
+              f"{pickled[1]:.2f}   ratio (Queue / shared memory, median) {pickled[0] / ring[0]:.1f}x")
+
+    print("2. the viewer: published -> uploaded -> drawn (its own figures over the last second)")
+    for size in sizes:
+        stats = viewer_end_to_end(size, args.seconds)
+        if stats is None:
+            print(f"   {size}x{size}: no frames shown")
+            continue
+        print(f"   {size}x{size}: latency median {stats.latency_ms:.1f} ms, upload {stats.upload_ms:.2f} ms, "
+              f"{stats.fps:.0f} new frames/s of {1 / FRAME_INTERVAL_S:.0f} sent, {stats.draws_per_s:.0f} draws/s")
+
+    print(f"3. panel loop while a {SLOW_FRAME_S:.0f} s/frame network renders (unpaced frames per second)")
+    idle, busy, rendered = panel_fps(args.seconds)
+    print(f"   idle {idle:.0f} fps   rendering {busy:.0f} fps ({rendered} renders done)   ratio rendering / idle "
+          f"{busy / idle:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
