@@ -150,18 +150,21 @@ def test_a_bad_file_keeps_the_previous_network_and_shows_the_error(app, tmp_path
     assert np.array_equal(before, after)
 
 
-def test_drag_in_the_viewer_moves_the_latent_and_the_panel_shows_it(app):
+def test_drag_in_the_viewer_moves_the_latent_and_the_panel_shows_it(app, tmp_path):
     from renderer import messages as msg
     import dearpygui.dearpygui as dpg
     latent = panel(app, "LatentPanel")
     fire(latent.seed_tag, 20)
     settle(app)
-    app.viewer.events.put(msg.Drag(dx=-150.0, dy=0.0))
+    app.viewer.events.put(msg.Drag(dx=150.0, dy=0.0))
     deadline = time.monotonic() + 10
     while app.session.latent.x == 20.0 and time.monotonic() < deadline:
         app.step()
     assert app.session.latent.x == pytest.approx(21.5)
     assert dpg.get_value(latent.position_tag)[0] == pytest.approx(21.5)
+    weights = app.session.latent.seed_weights()
+    assert [seed for seed, _ in weights] == [21, 22] and weights[0][1] == pytest.approx(0.5)
+    assert np.array_equal(viewer_pixels(app, tmp_path), expected_image(app, seed_weights=weights))
     settle(app)
 
 
@@ -247,3 +250,16 @@ def test_automation_flags_capture_both_windows_and_exit(xvfb, tmp_path):
     colours = {tuple(c) for c in expected.reshape(-1, 3)[:50]}
     found = {tuple(c) for c in sheet.reshape(-1, 3)}
     assert len(colours & found) >= 40
+
+
+def test_capture_panel_saves_the_w_plus_of_the_image(app):
+    fire("capture.save_latents", None)
+    app.step()
+    status = app.session.status.capture_status
+    assert status.startswith("saved W+ "), status
+    ws = np.load(status[len("saved W+ "):])
+    G = app.worker._generator
+    assert ws.shape == (G.num_ws, G.w_dim)
+    # The same W+ a fresh render of the request on screen starts from.
+    assert np.abs(ws - render(G, app.result.request).ws).max() < 1e-6
+    assert np.abs(ws).max() > 0.1

@@ -2,6 +2,8 @@
 (read back with glReadPixels) is held against render() called directly with the request that setting means."""
 import json
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -423,3 +425,33 @@ def test_help_lists_every_shortcut_and_the_viewer_keys_do_what_it_says(gui):
     assert not s.viewer.fullscreen
     key("s")
     assert s.status.capture_status.startswith("saved ")
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed")
+def test_a_real_mouse_drag_on_the_viewer_moves_the_latent_panel(gui, tmp_path):
+    """The whole path: X events in the viewer process, Drag messages to the app, the session, the panel."""
+    import dearpygui.dearpygui as dpg
+    from widgets.app import DRAG_SEEDS_PER_PIXEL
+    found = subprocess.run(["xdotool", "search", "--name", "^stylegan-explorer viewer$"], capture_output=True,
+                           text=True, timeout=10).stdout.split()
+    assert found, "the viewer window is not on the X server"
+    window = found[0]
+    latent = panel(gui, "LatentPanel")
+    fire(latent.seed_tag, 30)
+    settle(gui)
+
+    def xdotool(*args):
+        subprocess.run(["xdotool", *map(str, args)], check=True, timeout=10)
+
+    xdotool("mousemove", "--window", window, 100, 100)
+    xdotool("mousedown", "--window", window, 1)
+    for step in range(1, 5):
+        xdotool("mousemove", "--window", window, 100 + 25 * step, 100)
+    xdotool("mouseup", "--window", window, 1)
+    expected_x = 30 + 100 * DRAG_SEEDS_PER_PIXEL
+    wait_until(gui, lambda: gui.session.latent.x == pytest.approx(expected_x), timeout=10)
+    assert dpg.get_value(latent.position_tag)[0] == pytest.approx(expected_x)
+    assert gui.session.latent.y == 0.0
+    settle(gui)
+    assert np.array_equal(viewer_pixels(gui, tmp_path),
+                          expected_image(gui, seed_weights=gui.session.latent.seed_weights()))

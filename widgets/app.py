@@ -28,7 +28,9 @@ from renderer.frames import FrameMeta
 from .layout import Layout
 
 RECENT_FILES_KEPT = 10
-DRAG_SEEDS_PER_PIXEL = 0.01      # a drag across a 512-px window moves ~5 seeds
+# A drag across a 512-px window moves ~5 seeds: slow enough to watch one face turn into the next. Right and down
+# go to higher x and y, as in NVlabs' visualizer.
+DRAG_SEEDS_PER_PIXEL = 0.01
 PSI_KEY_STEP = 0.1
 LAYER_VIEW_GAP_PX = 4            # between the output and the layer grid in the viewer
 SCREENSHOT_SETTLE_FRAMES = 4     # Dear PyGui's frame buffer lags ~2 frames behind a change
@@ -128,7 +130,8 @@ class App:
         self.loaded_path: str | None = None
         self.loading_path: str | None = None
         self.recorder = None
-        self.seen_requests = {"screenshot_requests": 0, "reload_requests": 0, "save_state_requests": 0}
+        self.seen_requests = {"screenshot_requests": 0, "reload_requests": 0, "save_state_requests": 0,
+                              "save_latents_requests": 0}
         self.cursor = None                # the viewer's last Cursor event (it draws the value itself)
         self.viewer_stats = None          # the viewer's last ViewerStats
         self.last_finished = None         # the request of the newest result, rendered or failed
@@ -316,6 +319,9 @@ class App:
         if status.save_state_requests != self.seen_requests["save_state_requests"]:
             self.seen_requests["save_state_requests"] = status.save_state_requests
             self.save_state()
+        if status.save_latents_requests != self.seen_requests["save_latents_requests"]:
+            self.seen_requests["save_latents_requests"] = status.save_latents_requests
+            self.save_latents()
         if status.recording and self.recorder is None:
             self.start_recording()
         elif not status.recording and self.recorder is not None:
@@ -336,6 +342,18 @@ class App:
         line = export.reproduce_command(request, self.loaded_path or "NETWORK", state_file=str(path))
         status.capture_status = f"saved {path}\nreproduce: {line.command}"
         return path
+
+    def save_latents(self) -> None:
+        """The W+ of the image on screen ([num_ws, w_dim]) as the next free latents-NNNN.npy."""
+        status = self.session.status
+        if self.result is None or self.result.ws is None:
+            status.capture_status = "nothing rendered yet"
+            return
+        try:
+            path = export.save_latents(self.result.ws, self.session.capture.folder)
+            status.capture_status = f"saved W+ {path}"
+        except export.ExportError as error:
+            status.capture_status = f"saving W+ failed: {error}"
 
     def save_state(self) -> None:
         status = self.session.status
@@ -365,7 +383,7 @@ class App:
         for event in self.viewer.poll():
             try:
                 if isinstance(event, msg.Drag):
-                    s.latent.drag(-event.dx * DRAG_SEEDS_PER_PIXEL, -event.dy * DRAG_SEEDS_PER_PIXEL)
+                    s.latent.drag(event.dx * DRAG_SEEDS_PER_PIXEL, event.dy * DRAG_SEEDS_PER_PIXEL)
                 elif isinstance(event, msg.Pan):
                     s.viewer.pan_x = s.viewer.pan_x + event.dx
                     s.viewer.pan_y = s.viewer.pan_y + event.dy
