@@ -191,6 +191,7 @@ class RenderResult:
     fft_image: np.ndarray | None = None      # uint8 [h, w, 3]: power spectrum in dB, when view.fft
     stats: LayerStats | None = None
     timings: RenderTimings = field(default_factory=RenderTimings)
+    ws: np.ndarray | None = None             # float32 [num_ws, w_dim]: the W+ the image was made from
     error: str | None = None
 
     @property
@@ -375,7 +376,8 @@ class _Render:
                                 layers_total=len(G.synthesis.layers), resumed_after=resumed_after,
                                 mapping_cache_hits=self.hits, mapping_cache_misses=self.misses)
         return RenderResult(request, image=to_uint8_rgb(raw), raw=raw.cpu().numpy(), layer_image=layer_image,
-                            fft_image=fft_image, stats=stats, timings=timings)
+                            fft_image=fft_image, stats=stats, timings=timings,
+                            ws=ws[0].detach().to(torch.float32).cpu().numpy())
 
     # -- latents ------------------------------------------------------------------------------------------------
 

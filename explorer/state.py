@@ -871,6 +871,7 @@ class StatusSection(Section):
     screenshot_requests: int = 0
     reload_requests: int = 0
     save_state_requests: int = 0
+    save_latents_requests: int = 0
     recent_files: tuple[str, ...] = ()
 
     def _check_recent_files(self, value):
@@ -902,6 +903,7 @@ class StatusSection(Section):
 
     _check_reload_requests = _check_screenshot_requests
     _check_save_state_requests = _check_screenshot_requests
+    _check_save_latents_requests = _check_screenshot_requests
 
 
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,

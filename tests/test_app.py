@@ -253,6 +253,8 @@ def test_automation_flags_capture_both_windows_and_exit(xvfb, tmp_path):
 
 
 def test_capture_panel_saves_the_w_plus_of_the_image(app):
+    fire(panel(app, "LatentPanel").seed_tag, 31)
+    settle(app)
     fire("capture.save_latents", None)
     app.step()
     status = app.session.status.capture_status

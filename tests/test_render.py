@@ -420,3 +420,15 @@ def test_stylegan3_input_transform_reaches_the_synthesis():
     # Other families refuse it with a clear error, as a value.
     other = render(tiny_stylegan2("sg2_orig_32"), RenderRequest("k", input_transform=(0.1, 0.0, 0.0)))
     assert not other.ok and "StyleGAN3" in other.error
+
+
+def test_result_carries_the_w_plus_it_was_made_from():
+    from tests.fixtures.networks import tiny_stylegan2
+    G = tiny_stylegan2("sg2_orig_32")
+    result = render(G, RenderRequest("k", seed_weights=((3, 1.0),), truncation_psi=0.5))
+    expected = G.mapping(z_from_seed(3, G.z_dim), None, truncation_psi=0.5)[0]
+    assert result.ws.shape == (G.num_ws, G.w_dim)
+    assert np.abs(result.ws - expected.detach().numpy()).max() < 1e-6
+    with torch.no_grad():
+        again = G.synthesis(torch.from_numpy(result.ws)[None]).image[0].numpy()
+    assert np.abs(again - result.raw).max() < 1e-5

@@ -30,6 +30,7 @@ class CapturePanel(Panel):
             self.record_tag = dpg.add_button(label="Record", callback=self.toggle_recording, tag="capture.record")
         with dpg.group(horizontal=True):
             dpg.add_button(label="Save session", callback=self.save_state, tag="capture.save_state")
+            dpg.add_button(label="Save W+", callback=self.save_latents, tag="capture.save_latents")
             dpg.add_button(label="Open session...", callback=lambda: dpg.show_item(self.dialog_tag),
                            tag="capture.open_state")
         self.status_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.note_color)
@@ -41,6 +42,10 @@ class CapturePanel(Panel):
     def screenshot(self, *_):
         status = self.session.status
         status.screenshot_requests = status.screenshot_requests + 1
+
+    def save_latents(self, *_):
+        status = self.session.status
+        status.save_latents_requests = status.save_latents_requests + 1
 
     def save_state(self, *_):
         status = self.session.status
