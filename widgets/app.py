@@ -36,6 +36,8 @@ LAYER_VIEW_GAP_PX = 4            # between the output and the layer grid in the 
 SCREENSHOT_SETTLE_FRAMES = 4     # Dear PyGui's frame buffer lags ~2 frames behind a change
 NOISE_MODE_CYCLE = ("const", "random", "none")
 PANEL_FPS_CAP = 60               # the panel loop's frame rate where no vsync paces it
+STATS_WAIT_S = 2.0               # the viewer reports its figures twice a second
+STATS_POLL_S = 0.01
 # Which panels go in which column: what every session needs on the left, the per-layer work on the right.
 # A panel not named here goes at the end of the last column.
 PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "PerformancePanel", "HelpPanel"),
@@ -511,7 +513,12 @@ class App:
         return Path(path).exists()
 
     def capture_both(self, out: str) -> bool:
+        """Panels and viewer side by side in one PNG, once the viewer has reported its frame rate (so that the
+        heads-up line shows one)."""
         from PIL import Image
+        deadline = time.monotonic() + STATS_WAIT_S
+        while self.viewer_stats is None and time.monotonic() < deadline and self.step():
+            time.sleep(STATS_POLL_S)
         with tempfile.TemporaryDirectory() as folder:
             panels, viewer = os.path.join(folder, "panels.png"), os.path.join(folder, "viewer.png")
             if not (self.capture_panels(panels) and self.capture_viewer(viewer)):
