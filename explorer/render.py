@@ -327,10 +327,48 @@ def _check_request(request: RenderRequest) -> None:
                              f"not {offset.direction!r}")
     if request.dtype == "float16" and not request.device.startswith("cuda"):
         raise ValueError(f"float16 runs on CUDA only, not on {request.device}")
+    # A request normally comes from the validated session state, but render() is also called with requests
+    # built by hand or read from files: values that would silently give NaN pixels are refused here.
+    _finite("truncation_psi", request.truncation_psi)
+    _finite("noise_strength", request.noise_strength)
+    for seed, weight in request.seed_weights:
+        _finite(f"seed_weights weight of seed {seed}", weight)
+    for name, multiplier in request.layer_noise_strength:
+        _finite(f"layer_noise_strength of {name}", multiplier)
+    for offset in request.w_offsets:
+        _finite(f"offset strength of w index {offset.w_index}", offset.strength)
+    for delta in request.style_deltas:
+        _finite(f"style delta of {delta.layer} channel {delta.channel}", delta.delta)
+    for seed in (request.noise_seed, *(offset.seed for offset in request.w_offsets),
+                 *(copy.seed for copy in request.w_copies)):
+        if not 0 <= seed < SEED_LIMIT:
+            raise ValueError(f"seed {seed} is out of range (0 to 2**32 - 1)")
+    view = request.view
+    if view.first_channel < 0:
+        raise ValueError(f"view.first_channel must be 0 or more, not {view.first_channel}")
+    if view.channel_count < 1:
+        raise ValueError(f"view.channel_count must be 1 or more, not {view.channel_count}")
+    if not (math.isfinite(view.scale_db) and abs(view.scale_db) <= VIEW_SCALE_DB_LIMIT):
+        raise ValueError(f"view.scale_db must be between -{VIEW_SCALE_DB_LIMIT:g} and {VIEW_SCALE_DB_LIMIT:g}, "
+                         f"not {view.scale_db}")
+    if not (math.isfinite(view.fft_range_db) and view.fft_range_db > 0):
+        raise ValueError(f"view.fft_range_db must be a positive number of dB, not {view.fft_range_db}")
+
+
+# A gain of 10**10 either way: past it every float32 activation is black or white.
+VIEW_SCALE_DB_LIMIT = 200.0
+
+
+def _finite(what: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, not {value}")
 
 
 def _device(request: RenderRequest, generator) -> torch.device:
-    device = torch.device(request.device)
+    try:
+        device = torch.device(request.device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {request.device!r}; devices look like 'cpu', 'cuda', 'cuda:1', 'mps'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {request.device}: CUDA is not available on this machine")
     held = next(iter(generator.parameters())).device
@@ -438,6 +476,9 @@ class _Render:
 
     def build_ws(self) -> torch.Tensor:
         request, num_ws = self.request, self.G.num_ws
+        cutoff = request.truncation_cutoff
+        if cutoff is not None and not 0 <= cutoff <= num_ws:
+            raise ValueError(f"truncation_cutoff {cutoff} is out of range (0 to {num_ws}, or None for all)")
         ws = self.truncated(self.main_ws()).clone()
         if len(request.layer_seeds) > num_ws and any(s is not None for s in request.layer_seeds[num_ws:]):
             raise ValueError(f"layer_seeds has {len(request.layer_seeds)} entries; the network has {num_ws} ws")

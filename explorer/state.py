@@ -1072,6 +1072,8 @@ class Session:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise StateError(f"the state is not valid JSON: {error}")
+        except RecursionError:
+            raise StateError("the state is not a session file: its JSON is nested too deeply to read")
         return cls.from_dict(data, facts)
 
     def load_json(self, text: str) -> None:

@@ -343,6 +343,17 @@ def test_errors_are_values_not_exceptions(G):
         (req(1, dtype="float16"), "float16 runs on CUDA only"),
         (req(2 ** 32), "seed 4294967296 is out of range"),
         (RenderRequest("net", seed_weights=()), "seed_weights is empty"),
+        (RenderRequest("net", seed_weights=((1, math.nan),)), "weight of seed 1 must be a finite number"),
+        (req(1, truncation_psi=math.inf), "truncation_psi must be a finite number"),
+        (req(1, truncation_psi=0.5, truncation_cutoff=11), "truncation_cutoff 11 is out of range (0 to 10"),
+        (req(1, truncation_psi=0.5, truncation_cutoff=-1), "truncation_cutoff -1 is out of range"),
+        (req(1, style_deltas=(StyleDelta("b64.conv1", 0, math.nan),)), "style delta of b64.conv1 channel 0"),
+        (req(1, w_offsets=(WOffset(0, "random", -1, 1.0),)), "seed -1 is out of range"),
+        (req(1, view=LayerViewRequest(channel_count=0)), "view.channel_count must be 1 or more"),
+        (req(1, view=LayerViewRequest(first_channel=-2)), "view.first_channel must be 0 or more"),
+        (req(1, view=LayerViewRequest(scale_db=1e6)), "view.scale_db must be between -200 and 200"),
+        (req(1, view=LayerViewRequest(fft=True, fft_range_db=0.0)), "view.fft_range_db must be a positive"),
+        (req(1, device="banana"), "unknown device 'banana'"),
     ]
     if not torch.cuda.is_available():
         cases.append((req(1, device="cuda"), "CUDA is not available"))

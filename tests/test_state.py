@@ -257,6 +257,7 @@ def test_json_round_trip_keeps_every_value(facts):
 @pytest.mark.parametrize("text, message", [
     ("{not json", r"not valid JSON"),
     ("[1, 2]", r"one JSON object"),
+    ("[" * 100_000 + "]" * 100_000, r"nested too deeply"),
     ('{"latent": {}}', r"no 'version' field"),
     ('{"version": 99}', r"newer explorer \(version 99"),
     ('{"version": 1, "camera": {}}', r"unknown state section 'camera'"),
