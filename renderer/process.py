@@ -79,6 +79,13 @@ class ViewerProcess:
         if not self.closed:
             self.commands.put(command)
 
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._held.append(self.events.get_nowait())
+        except (queue.Empty, EOFError, OSError, ValueError):
+            pass
+
     def poll(self) -> list:
         """Events since the last call."""
         out, self._held = self._held, []
@@ -100,7 +107,12 @@ class ViewerProcess:
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.is_alive():
             self.commands.put(msg.Quit())
-            self.process.join(timeout)
+            # Keep reading its events meanwhile: a child exits only once its queue has gone down the pipe, and a
+            # full pipe nobody reads would hold it until the timeout.
+            deadline = time.monotonic() + timeout
+            while self.process.is_alive() and time.monotonic() < deadline:
+                self._drain()
+                self.process.join(READY_POLL_S)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout)

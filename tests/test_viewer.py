@@ -254,3 +254,14 @@ def test_frames_reach_the_screen_within_milliseconds(viewer, tmp_path):
     assert 0 < stats.latency_ms < 100, stats            # measured 2-7 ms on an idle 2-core machine
     assert stats.upload_ms < 50
     assert stats.fps > 10
+
+
+def test_fullscreen_fills_the_screen_and_comes_back_to_the_window(viewer, tmp_path):
+    image = frame_of(4)
+    full = show(viewer, image, tmp_path, msg.ViewSettings(fit=False, zoom=2, fullscreen=True))
+    assert full.shape[:2] == (1080, 1920)                   # the Xvfb screen of tests/conftest.py
+    p = place(1920, 1080, 48, 64, msg.ViewSettings(fit=False, zoom=2))
+    top, left = int(p.top), int(p.left)
+    assert np.array_equal(full[top:top + 128:2, left:left + 96:2], image)
+    back = window_pixels(viewer, tmp_path, msg.ViewSettings(fit=False, zoom=2, fullscreen=False))
+    assert back.shape[:2] == WINDOW[::-1]
