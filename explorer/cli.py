@@ -246,9 +246,21 @@ def command_app(args) -> int:
     except ImportError as error:
         raise UserError(f"the explorer window cannot start: {error}")
     pkl = args.pkl
-    if pkl is None and DEFAULT_MODEL.exists():
+    if pkl is None and DEFAULT_MODEL.exists() and not _state_names_a_network(args.state):
         pkl = str(DEFAULT_MODEL)
     return run_app(pkl=pkl, state_file=args.state, screenshot=args.screenshot, quit_after=args.quit)
+
+
+def _state_names_a_network(state_file: str | None) -> bool:
+    """Whether a session file (JSON or screenshot PNG) says which network to open; then no default is loaded."""
+    if not state_file:
+        return False
+    from .export import ExportError, read_state_file
+    try:
+        data = json.loads(read_state_file(state_file))
+    except (ExportError, ValueError):
+        return False   # the app reports the broken file itself
+    return isinstance(data, dict) and bool((data.get("network") or {}).get("path"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -140,3 +140,16 @@ def test_app_without_display_exits_cleanly(tmp_path):
                             timeout=120)
     assert result.returncode == 2
     assert "no display" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_session_file_that_names_a_network_wins_over_the_default_model(tmp_path):
+    from explorer.cli import _state_names_a_network
+    named = tmp_path / "named.json"
+    named.write_text(json.dumps({"version": 1, "network": {"path": "/some/net.pkl"}}))
+    unnamed = tmp_path / "unnamed.json"
+    unnamed.write_text(json.dumps({"version": 1, "latent": {"x": 3.0}}))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert _state_names_a_network(str(named))
+    assert not _state_names_a_network(str(unnamed)) and not _state_names_a_network(str(broken))
+    assert not _state_names_a_network(None)
