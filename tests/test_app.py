@@ -250,3 +250,23 @@ def test_capture_panel_saves_the_w_plus_of_the_image(app):
     # The same W+ a fresh render of the request on screen starts from.
     assert np.abs(ws - render(G, app.result.request).ws).max() < 1e-6
     assert np.abs(ws).max() > 0.1
+
+
+def test_without_a_network_the_file_dialog_opens_and_the_viewer_says_what_to_do(xvfb, tmp_path):
+    """No --pkl and no default model: nothing to render, but a window that asks for a file (not an error)."""
+    import os
+    import subprocess
+    import sys
+    out = tmp_path / "empty.png"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    code = f"import sys; from widgets.app import run_app; sys.exit(run_app(pkl=None, screenshot={str(out)!r}, " \
+           f"quit_after=True))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no network file given" in result.stderr
+    sheet = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    from widgets.layout import Layout
+    viewer = sheet[:, Layout().panel_width + Layout().em(1):]
+    hud = viewer[:20, :300]
+    assert (hud.max(axis=2) > 200).sum() > 100      # the heads-up line's text is there
+    assert viewer[200:700].std() < 1                 # and nothing else: no image

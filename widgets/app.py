@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -144,8 +145,8 @@ class App:
         self.pending_state = None
         if state_file:
             self.pending_state = self._read_state_file(state_file)
-            if pkl is None and self.pending_state is not None:
-                pkl = json.loads(self.pending_state).get("network", {}).get("path")
+            if pkl is None:
+                pkl = self._state_network(self.pending_state)   # a network given by name wins
 
         dpg.create_context()
         dpg.configure_app(manual_callback_management=False)
@@ -166,6 +167,20 @@ class App:
         self.session.events.connect(self.on_change)
         if pkl:
             self.session.network.path = str(pkl)
+        else:
+            self.panel("NetworkPanel").ask_for_file()
+            self.update_heads_up()
+
+    def panel(self, name: str):
+        return next(p for p in self.panels if type(p).__name__ == name)
+
+    @staticmethod
+    def _state_network(text: str | None) -> str | None:
+        try:
+            network = json.loads(text).get("network") if text else None
+            return network.get("path") if isinstance(network, dict) else None
+        except (ValueError, AttributeError):
+            return None   # the state is checked properly when it is applied
 
     def columns(self) -> list[list]:
         by_name = {type(panel).__name__: panel for panel in self.panels}
@@ -296,6 +311,8 @@ class App:
         s = self.session.status
         if s.render_error:
             text = f"render failed: {s.render_error}"
+        elif self.result is None and self.session.network.path is None:
+            text = "no network: drop a network file here, or open one in the Network panel"
         elif self.result is None:
             return
         else:
@@ -544,18 +561,21 @@ def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: s
     app = App(pkl=pkl, state_file=state_file)
     try:
         if screenshot:
-            if not app.wait_for_frame():
-                print(f"stylegan-explorer: nothing rendered: {app.session.status.load_error or 'timed out'}")
-                if quit_after:
-                    return 1
-            elif not app.capture_both(screenshot):
-                print("stylegan-explorer: the screenshot could not be taken")
-                if quit_after:
-                    return 1
+            # With a network: wait until the requested image is on screen. Without one there is nothing to wait
+            # for; the screenshot shows the panels asking for a file. Either way the screenshot is written.
+            rendered = app.wait_for_frame() if app.session.network.path else None
+            if rendered is False:
+                print(f"stylegan-explorer: nothing rendered: {app.session.status.load_error or 'timed out'}",
+                      file=sys.stderr)
+            elif rendered is None:
+                print("stylegan-explorer: no network file given", file=sys.stderr)
+            if not app.capture_both(screenshot):
+                print("stylegan-explorer: the screenshot could not be taken", file=sys.stderr)
+                rendered = False
             else:
                 print(f"wrote {screenshot}")
             if quit_after:
-                return 0
+                return 1 if rendered is False else 0
         while app.step():
             # Dear PyGui waits for vsync on a real screen; where there is none (Xvfb, some remote desktops) this
             # keeps the panel loop from spinning a core. The viewer has its own limit (performance.fps_limit).

@@ -24,8 +24,13 @@ class NetworkPanel(Panel):
         self.info_tag = dpg.add_text("", wrap=self.layout.text_wrap)
         with dpg.file_dialog(show=False, callback=self.on_dialog, width=self.layout.dialog_width,
                              height=self.layout.dialog_height) as self.dialog_tag:
+            dpg.add_file_extension("network files (*.pkl *.pt *.pth *.safetensors){.pkl,.pt,.pth,.safetensors}")
             for extension in (".pkl", ".pt", ".pth", ".safetensors", ".*"):
                 dpg.add_file_extension(extension)
+
+    def ask_for_file(self):
+        """Opens the file dialog: the first thing to do when the explorer starts without a network."""
+        dpg.show_item(self.dialog_tag)
 
     def reload(self):
         status = self.session.status
