@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 HUD_FONT_PX = 13           # text height at a content scale of 1
 HUD_PADDING_PX = 4
-HUD_BACKGROUND = (0, 0, 0, 160)
+HUD_BACKGROUND = (0, 0, 0, 200)      # dark enough to read over a busy image
 HUD_TEXT = (235, 235, 235, 255)
 HUD_BACKGROUND_ALPHA = HUD_BACKGROUND[3] / 255
 IMGUI_FONT_PX = 13         # the height of Dear ImGui's built-in font (ProggyClean)

@@ -10,6 +10,8 @@ from explorer.state import CAPTURE_FPS_RANGE, CAPTURE_SOURCES, RECORDING_FORMATS
 
 from .panel import Panel
 
+FPS_SLIDER_MAX = 60.0    # what video players show smoothly; ctrl+click types up to the state's range
+
 
 class CapturePanel(Panel):
     title = "Capture"
@@ -22,7 +24,7 @@ class CapturePanel(Panel):
                                                callback=lambda _, v: self.set("capture", "source", v))
         self.format_tag = dpg.add_radio_button(list(RECORDING_FORMATS), horizontal=True,
                                                callback=lambda _, v: self.set("capture", "format", v))
-        self.fps_tag = dpg.add_slider_float(label="fps", min_value=CAPTURE_FPS_RANGE[0], max_value=60.0,
+        self.fps_tag = dpg.add_slider_float(label="fps", min_value=CAPTURE_FPS_RANGE[0], max_value=FPS_SLIDER_MAX,
                                             width=self.layout.number_width * 2,
                                             callback=lambda _, v: self.set("capture", "fps", v))
         with dpg.group(horizontal=True):

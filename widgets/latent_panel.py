@@ -6,11 +6,11 @@ import random
 import dearpygui.dearpygui as dpg
 
 from explorer.latents import SEED_LIMIT
-from explorer.state import SPEED_RANGE
 
 from .panel import Panel
 
 POSITION_DRAG_SPEED = 0.01   # seeds per pixel of mouse drag on the position field
+SPEED_SLIDER = 2.0           # seeds per second either way on the slider; ctrl+click types up to the state's range
 
 
 class LatentPanel(Panel):
@@ -30,7 +30,7 @@ class LatentPanel(Panel):
                                                 speed=POSITION_DRAG_SPEED, callback=self.on_position)
         with dpg.group(horizontal=True):
             self.animate_tag = dpg.add_checkbox(label="animate", callback=lambda _, v: self.set("latent", "animate", v))
-            self.speed_tag = dpg.add_slider_float(label="speed", min_value=-2.0, max_value=2.0,
+            self.speed_tag = dpg.add_slider_float(label="speed", min_value=-SPEED_SLIDER, max_value=SPEED_SLIDER,
                                                   width=self.layout.number_width * 2,
                                                   callback=lambda _, v: self.set("latent", "speed", v))
         self.space_tag = dpg.add_radio_button(["w", "z"], horizontal=True, label="blend in",
