@@ -86,6 +86,20 @@ def compose_view(result: RenderResult) -> np.ndarray:
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
+def network_info(load) -> str:
+    """What `stylegan-explorer info` says about a loaded network (explorer.cli.format_description) when the
+    load result carries its description; otherwise a summary of its facts and the loader's notes."""
+    description = getattr(load, "description", None)
+    if description is not None:
+        from explorer.cli import format_description
+        return format_description(description)
+    facts = load.facts
+    classes = f"{facts.c_dim} classes" if facts.c_dim else "unconditional"
+    lines = [f"{facts.family}, {facts.img_resolution}x{facts.img_resolution}, z {facts.z_dim}, w {facts.w_dim}, "
+             f"{facts.num_ws} ws, {classes}"]
+    return "\n".join(lines + [f"note: {note}" for note in load.notes])
+
+
 def format_stats(stats) -> str:
     """A small table of the viewed layer's statistics (the panel font is monospaced). A droplet shows as a
     peak/mean far above that of the layer's neighbours."""
@@ -253,12 +267,7 @@ class App:
                 if self.pending_state is not None:
                     self.apply_state(self.pending_state)
                     self.pending_state = None
-                info = getattr(load, "description", None)
-                facts = load.facts
-                status.network_info = info or (
-                    f"{facts.family}, {facts.img_resolution}x{facts.img_resolution}, z {facts.z_dim}, "
-                    f"w {facts.w_dim}, {facts.num_ws} ws, {'classes ' + str(facts.c_dim) if facts.c_dim else 'unconditional'}"
-                    + ("".join(f"\nnote: {n}" for n in load.notes) if load.notes else ""))
+                status.network_info = network_info(load)
                 recent = [load.path] + [p for p in status.recent_files if p != load.path]
                 status.recent_files = tuple(recent[:RECENT_FILES_KEPT])
                 write_recent_files(status.recent_files)
