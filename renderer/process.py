@@ -28,6 +28,10 @@ INITIAL_FRAME_BYTES = 1024 * 2048 * CHANNELS    # a 1024 px output with a layer 
 GROWTH = 2                         # a ring that is too small is replaced by one this many times the need
 
 
+class ViewerUnavailable(RuntimeError):
+    """The viewer window could not open (no usable GL, a display GLFW cannot reach, a crash at start)."""
+
+
 class ViewerProcess:
     def __init__(self, size=(768, 768), position=None, title="stylegan-explorer viewer"):
         self.context = multiprocessing.get_context("spawn")
@@ -44,6 +48,15 @@ class ViewerProcess:
         self._stopped = False
 
     def start(self) -> msg.Ready:
+        """Starts the viewer and waits for its window. ViewerUnavailable says why it did not open; the process,
+        the queues and the shared memory are released by then."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> msg.Ready:
         self.process.start()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -52,18 +65,17 @@ class ViewerProcess:
             except queue.Empty:
                 if not self.process.is_alive():
                     self.closed = True
-                    raise RuntimeError(f"the viewer process ended before its window opened (exit code "
-                                       f"{self.process.exitcode})")
+                    raise ViewerUnavailable(f"the viewer process ended before its window opened (exit code "
+                                            f"{self.process.exitcode})")
                 continue
             if isinstance(event, msg.Ready):
                 self.ready = event
                 return event
             if isinstance(event, msg.Closed):
                 self.closed, self.closed_reason = True, event.reason
-                raise RuntimeError(f"the viewer window could not open: {event.reason or 'no reason given'}")
+                raise ViewerUnavailable(f"the viewer window could not open: {event.reason or 'no reason given'}")
             self._held.append(event)
-        self.stop()
-        raise RuntimeError(f"the viewer window did not open within {READY_TIMEOUT_S:.0f} s")
+        raise ViewerUnavailable(f"the viewer window did not open within {READY_TIMEOUT_S:.0f} s")
 
     def show(self, image: np.ndarray, meta: FrameMeta = FrameMeta()) -> int:
         """Publishes a uint8 [H, W, 3 or 4] frame; a frame larger than the ring moves to a bigger ring."""

@@ -270,3 +270,36 @@ def test_without_a_network_the_file_dialog_opens_and_the_viewer_says_what_to_do(
     hud = viewer[:20, :300]
     assert (hud.max(axis=2) > 200).sum() > 100      # the heads-up line's text is there
     assert viewer[200:700].std() < 1                 # and nothing else: no image
+
+
+def test_a_viewer_that_cannot_open_is_reported_in_one_line_and_leaves_nothing_behind(xvfb, tmp_path):
+    """GLFW in the viewer process pointed at a Wayland display that does not exist: the window cannot open. The
+    command says so in one line and exits 1: no traceback, no shared memory left, no screenshot."""
+    import os
+    import subprocess
+    import sys
+    network = tmp_path / "net.safetensors"
+    save_network(tiny_stylegan2("sg2_orig_32"), network)
+    out = tmp_path / "never.png"
+    (tmp_path / "runtime").mkdir(mode=0o700)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), PYGLFW_LIBRARY_VARIANT="wayland",
+               XDG_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env.pop("WAYLAND_DISPLAY", None)
+    result = subprocess.run([sys.executable, "-m", "explorer", "--pkl", str(network), "--screenshot", str(out),
+                             "--quit"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "stylegan-explorer: the viewer window could not open: " in result.stderr
+    assert "Traceback" not in result.stderr and "leaked shared_memory" not in result.stderr, result.stderr
+    assert not out.exists()
+
+
+def test_run_app_without_a_display_says_so_and_returns_2(tmp_path):
+    """run_app checks for itself (not only the command does): Dear PyGui would abort the interpreter."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    code = "import sys; from widgets.app import run_app; sys.exit(run_app(pkl=None))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no display" in result.stderr and "Traceback" not in result.stderr

@@ -28,6 +28,8 @@ from renderer.frames import FrameMeta
 
 from .layout import Layout
 
+EXIT_FAILED = 1
+EXIT_NO_DISPLAY = 2               # as the command's own display check
 RECENT_FILES_KEPT = 10
 # A drag across a 512-px window moves ~5 seeds: slow enough to watch one face turn into the next. Right and down
 # go to higher x and y, as in NVlabs' visualizer.
@@ -117,7 +119,7 @@ class App:
                  viewer_size=(768, 768)):
         import dearpygui.dearpygui as dpg
 
-        from renderer.process import ViewerProcess
+        from renderer.process import ViewerProcess, ViewerUnavailable
 
         from .capture_panel import CapturePanel
         from .help_panel import HelpPanel
@@ -176,7 +178,13 @@ class App:
         dpg.set_primary_window("panels", True)
         dpg.setup_dearpygui()
         dpg.show_viewport()
-        self.viewer.start()
+        try:
+            self.viewer.start()
+        except ViewerUnavailable:
+            # Leave nothing running behind the error: run_app reports it in one line.
+            self.worker.shutdown()
+            dpg.destroy_context()
+            raise
         self.viewer.send(msg.FrameRateLimit(self.session.performance.fps_limit))
         self.session.events.connect(self.on_change)
         if pkl:
@@ -567,7 +575,21 @@ class App:
 
 def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: str | None = None,
             quit_after: bool = False) -> int:
-    app = App(pkl=pkl, state_file=state_file)
+    """The explorer window until it is closed; the exit code: 0, 1 when it could not work (no viewer, or with
+    --screenshot --quit a requested network that did not render), 2 when there is no display at all."""
+    from explorer.display import missing_display_reason
+
+    from renderer.process import ViewerUnavailable
+    problem = missing_display_reason()
+    if problem:
+        # Checked here too, not only by the command: without a display Dear PyGui aborts the interpreter.
+        print(f"stylegan-explorer: {problem}", file=sys.stderr)
+        return EXIT_NO_DISPLAY
+    try:
+        app = App(pkl=pkl, state_file=state_file)
+    except ViewerUnavailable as error:
+        print(f"stylegan-explorer: {error}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         if screenshot:
             # With a network: wait until the requested image is on screen. Without one there is nothing to wait
