@@ -36,6 +36,7 @@ class LoadResult:
     facts: NetworkFacts | None
     error: str | None = None
     notes: tuple[str, ...] = ()
+    description: object | None = None   # explorer.cli.NetworkDescription of a loaded file (what `info` says)
 
     @property
     def ok(self) -> bool:
@@ -102,13 +103,14 @@ class RenderWorker:
         """Loads a network file in the background (explorer.formats.load_network) and makes it current."""
         def make():
             from .formats import load_network
+            from .cli import describe
             loaded = load_network(path, device=device)
-            return loaded.generator, tuple(loaded.notes)
+            return loaded.generator, tuple(loaded.notes), describe(loaded)
         self._queue_load(str(path), make, None)
 
     def set_network(self, generator: torch.nn.Module, key: str | None = None, path: str | None = None) -> None:
         """Makes an in-memory generator current (in the background, like load)."""
-        self._queue_load(path, lambda: (generator, ()), key)
+        self._queue_load(path, lambda: (generator, (), None), key)
 
     def poll(self) -> RenderResult | None:
         """The newest result not polled yet (older unpolled ones are gone), or None."""
@@ -215,7 +217,7 @@ class RenderWorker:
 
     def _run_load(self, job: _Load) -> None:
         try:
-            generator, notes = job.make()
+            generator, notes, description = job.make()
             generator.eval().requires_grad_(False)
             facts = NetworkFacts.from_generator(generator)
         except Exception as error:   # noqa: BLE001 - the previous network stays; the error is reported
@@ -227,7 +229,7 @@ class RenderWorker:
             with self._cond:
                 self._generator, self._network_key, self._facts = generator, key, facts
             self._cache.clear()
-            result = LoadResult(job.path, key, facts, notes=notes)
+            result = LoadResult(job.path, key, facts, notes=notes, description=description)
         with self._cond:
             self._load_result = result
         if self._on_load is not None:

@@ -185,3 +185,19 @@ def test_shutdown_waits_for_the_running_frame_and_drops_the_rest():
     with pytest.raises(RuntimeError, match="shut down"):
         worker.submit(req("slow", 3))
     assert worker.shutdown(timeout=1)    # a second shutdown is harmless
+
+
+def test_a_load_reports_what_info_says(tmp_path):
+    from explorer.cli import format_description
+    from explorer.formats.native import save_network
+    from explorer.worker import RenderWorker
+    from tests.fixtures.networks import tiny_stylegan2
+    path = tmp_path / "net.safetensors"
+    save_network(tiny_stylegan2("sg2_orig_32"), path)
+    with RenderWorker() as worker:
+        worker.load(str(path))
+        assert worker.wait_idle(60)
+        load = worker.poll_load()
+    assert load.ok and load.description.family == "stylegan2"
+    text = format_description(load.description)
+    assert "stylegan-explorer safetensors" in text and "b32.torgb" in text
