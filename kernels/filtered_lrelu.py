@@ -5,7 +5,9 @@ aliasing it creates out of the signal.
 `filtered_lrelu_reference` composes the plain reference ops step by step. `filtered_lrelu` composes the fast
 ones: separable filters as 1-D depthwise passes, upsampling as a strided transposed convolution (no work on
 inserted zeros), downsampling as a strided convolution (no work on dropped samples); StyleGAN3-R's radially
-symmetric 2-D filters as 2-D depthwise convolutions.
+symmetric 2-D filters as 2-D depthwise convolutions. Without autograd (the explorer's render path) it goes a
+few channels at a time, so the 2x-rate intermediates stay in cache, and runs separable filters as blocked band
+products (`fir_rows_blocked`): measured 2-5x faster for a whole call on StyleGAN3-T 256 px layers.
 """
 from __future__ import annotations
 
@@ -14,7 +16,18 @@ import math
 import torch
 
 from .bias_act import bias_act, bias_act_reference
-from .upfirdn2d import _padding4, upfirdn2d, upfirdn2d_reference
+from .upfirdn2d import _padding4, _prepare, _separable_factors, fir_rows_blocked, upfirdn2d, upfirdn2d_reference
+
+# Channels per chunk: as many as keep one chunk's 2x-rate intermediate near this many elements (~5 MB of
+# float32, within the shared cache), measured fastest among 1, 4, 16 and all channels of [1, 128, 278, 278].
+CHUNK_ELEMENTS = 4 * 566 * 566
+# Outputs per block of the blocked band products: larger blocks mean fewer, bigger products but more zeros
+# multiplied in each window (window ~ block * down / up + taps / up); measured best of 8-64.
+UP_BLOCK = 16
+DOWN_BLOCK = 8
+# Below this side (at the upsampled rate) upfirdn2d's whole-axis band matrices are faster (measured: blocked
+# 0.5x as fast at 40 px, 0.7x at 72 px, 1.1x at 104 px, 1.4x at 168 px, 2.6x at 296 px).
+BLOCKED_MIN_SIDE = 96
 
 
 def _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, upfirdn, activation):
@@ -33,4 +46,52 @@ def filtered_lrelu_reference(x, fu=None, fd=None, b=None, up=1, down=1, padding=
 
 def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=math.sqrt(2), slope=0.2, clamp=None,
                    flip_filter=False):
-    return _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, upfirdn2d, bias_act)
+    grad_needed = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, fu, fd, b))
+    if grad_needed or not isinstance(up, int) or not isinstance(down, int):
+        return _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, upfirdn2d, bias_act)
+    padding = _padding4(padding)
+    up_taps = down_taps = None
+    if max(x.shape[2], x.shape[3]) * up >= BLOCKED_MIN_SIDE:
+        up_taps = _axis_taps(fu, x, flip_filter, up ** 2, up, UP_BLOCK)
+        down_taps = _axis_taps(fd, x, flip_filter, 1, down, DOWN_BLOCK)
+    x = bias_act(x, b)
+    side = (x.shape[2] * up + padding[2] + padding[3]) * (x.shape[3] * up + padding[0] + padding[1])
+    chunk = max(1, CHUNK_ELEMENTS // max(side, 1))
+    if chunk >= x.shape[1]:
+        return _filtered_lrelu_chunk(x, fu, fd, up_taps, down_taps, up, down, padding, gain, slope, clamp, flip_filter)
+    return torch.cat([_filtered_lrelu_chunk(x[:, i:i + chunk], fu, fd, up_taps, down_taps, up, down, padding, gain,
+                                            slope, clamp, flip_filter) for i in range(0, x.shape[1], chunk)], dim=1)
+
+
+def _axis_taps(f, x, flip_filter, gain, factor, block):
+    """(fy, fx) correlation taps when `f` is separable and the blocked products can resample by `factor`."""
+    if f is None or block % factor != 0:
+        return None
+    f = _prepare(f, x, flip_filter, gain)
+    if f.ndim == 1:
+        return f, f
+    return _separable_factors(f)
+
+
+def _filtered_lrelu_chunk(x, fu, fd, up_taps, down_taps, up, down, padding, gain, slope, clamp, flip_filter):
+    """Upsample, leaky ReLU, downsample of a few channels (bias already added); no autograd."""
+    px0, px1, py0, py1 = padding
+    if up_taps is not None:
+        fy, fx = up_taps
+        # Each pass filters along H of a transposed view, so W is filtered first and H second.
+        x = fir_rows_blocked(x.transpose(2, 3), fx, up, 1, px0, px1, UP_BLOCK)
+        x = fir_rows_blocked(x.transpose(2, 3), fy, up, 1, py0, py1, UP_BLOCK)
+        # x is a fresh buffer of our own: the activation may work in place (same ops as bias_act's).
+        torch.nn.functional.leaky_relu_(x, slope)
+        if gain != 1:
+            x.mul_(gain)
+        if clamp is not None and clamp >= 0:
+            x.clamp_(-clamp, clamp)
+    else:
+        x = upfirdn2d(x, fu, up=up, padding=[px0, px1, py0, py1], gain=up ** 2, flip_filter=flip_filter)
+        x = bias_act(x, None, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    if down_taps is not None:
+        fy, fx = down_taps
+        x = fir_rows_blocked(x.transpose(2, 3), fx, 1, down, 0, 0, DOWN_BLOCK)
+        return fir_rows_blocked(x.transpose(2, 3), fy, 1, down, 0, 0, DOWN_BLOCK)
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)

@@ -257,3 +257,70 @@ def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl=upfird
     p = [padx0 + (fw - downx + 1) // 2, padx1 + (fw - downx) // 2, pady0 + (fh - downy + 1) // 2,
          pady1 + (fh - downy) // 2]
     return impl(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)
+
+
+# Blocked band products (used by filtered_lrelu on large images). A full band matrix wastes most of its
+# arithmetic on zeros once a side reaches a few hundred samples, and a depthwise convolution with many taps runs
+# far below the CPU's peak. Cutting each axis into blocks of `block` outputs keeps the matrix product but with a
+# small dense [window, block] matrix: every block of outputs reads one window of inputs through the same matrix,
+# because the upsample-pad-filter-downsample is periodic with period block * down / up inputs.
+_block_matrices: dict = {}
+
+
+def _block_plan(length, count, up, down, pad0, pad1, block):
+    """(out_length, margin, step, window, blocks) for a blocked pass; inputs are shifted right by `margin`."""
+    out_length = (length * up + pad0 + pad1 - count) // down + 1
+    assert (block * down) % up == 0
+    step = block * down // up
+    margin = -((-pad0) // up)                                # ceil(pad0 / up): first input row of block 0
+    window = (count - 1 + margin * up - pad0 + (block - 1) * down) // up + 1
+    blocks = -(-out_length // block)
+    return out_length, margin, step, window, blocks
+
+
+def _block_matrix(taps, up, down, pad0, margin, window, block) -> torch.Tensor:
+    """[window, block] matrix joining a block's input window to its outputs (taps as a correlation kernel)."""
+    key = (up, down, pad0, margin, window, block, taps.dtype, str(taps.device),
+           taps.detach().cpu().numpy().tobytes())
+    matrix = None if taps.requires_grad else _block_matrices.get(key)
+    if matrix is None:
+        count = taps.shape[0]
+        j = torch.arange(window, device=taps.device)[:, None]
+        r = torch.arange(block, device=taps.device)[None, :]
+        k = (j - margin) * up + pad0 - r * down
+        inside = (k >= 0) & (k < count)
+        matrix = torch.where(inside, taps[k.clamp(0, count - 1)], torch.zeros((), dtype=taps.dtype,
+                                                                                device=taps.device))
+        if not taps.requires_grad:
+            if len(_block_matrices) > 256:
+                _block_matrices.clear()
+            _block_matrices[key] = matrix
+    return matrix
+
+
+def fir_rows_blocked(x: torch.Tensor, taps: torch.Tensor, up: int = 1, down: int = 1, pad0: int = 0, pad1: int = 0,
+                     block: int = 32) -> torch.Tensor:
+    """upfirdn along H (axis 2) of [N, C, H, W] with 1-D correlation taps, as blocked products: the same numbers
+    as zero-insert, pad, correlate, subsample, up to float rounding. Returns a contiguous tensor.
+
+    `x` may be any view (a transposed one filters along W): its one copy into a zero-padded buffer also lays it
+    out, and a single batched product then reads every block of every channel through overlapping windows of
+    that buffer without materialising them. No gradient flows through here (inference only).
+    """
+    n, c, length, width = x.shape
+    count = taps.shape[0]
+    out_length, margin, step, window, _ = _block_plan(length, count, up, down, pad0, pad1, block)
+    # Rows of the padded buffer that outputs below out_length read; each channel gets a whole number of steps
+    # so that one stride walks every block of every channel. Windows of a channel's last blocks may run into
+    # the next channel's rows; only outputs at or beyond out_length read those, and they are cut off.
+    needed = (count - 1 + margin * up - pad0 + (out_length - 1) * down) // up + 1
+    blocks = max(-(-out_length // block), -(-needed // step))
+    rows = blocks * step
+    buffer = x.new_zeros(n * c * rows + window - step, width)
+    first = max(-margin, 0)                                   # input rows cropped away at the start
+    copied = min(length - first, rows - max(margin, 0))
+    buffer[:n * c * rows].view(n, c, rows, width).narrow(2, max(margin, 0), copied).copy_(x.narrow(2, first, copied))
+    windows = buffer.as_strided((n * c * blocks, window, width), (step * width, width, 1))
+    matrix = _block_matrix(taps.to(x.dtype), up, down, pad0, margin, window, block)
+    y = torch.matmul(matrix.t(), windows)
+    return y.view(n, c, blocks * block, width).narrow(2, 0, out_length)
