@@ -12,6 +12,8 @@
    Two kinds of slow network: a small one made slow by a 1 s sleep (what the GUI test uses), and a real 256 px
    StyleGAN2 that computes for about a second a frame on one CPU thread, which also competes with the panels
    for the GIL and the cores. Also the worst single panel frame in each run.
+4. Render time inside the app (a 64 px network, the panel loop paced as the app paces it): torch on every core
+   against every core but one (what the app sets, widgets.app.render_threads).
 
 Needs an X display (Xvfb is fine). Software GL figures depend on the machine's load: compare ratios.
 """
@@ -217,11 +219,61 @@ def _loop_fps(app, seconds, change):
     return frames / (time.monotonic() - start), worst * 1000
 
 
+def render_ms_in_app(threads: int, renders: int) -> float:
+    """Median render time (ms) in the app with torch on `threads` threads. Torch's thread count is per thread
+    for threads that already exist, so it is set before the app (and its worker thread) starts: one app per
+    process, hence a child process for each count (see main)."""
+    import torch
+
+    from explorer.formats.native import save_network
+    from tests.fixtures.networks import tiny_stylegan2
+    os.environ["OMP_NUM_THREADS"] = str(threads)     # the app keeps an explicit setting
+    torch.set_num_threads(threads)
+    from widgets.app import PANEL_FPS_CAP, App
+    with tempfile.TemporaryDirectory() as folder:
+        network = Path(folder) / "net.safetensors"
+        save_network(tiny_stylegan2("sg2_skip_64"), network)
+        os.environ.setdefault("XDG_CONFIG_HOME", str(Path(folder) / "config"))
+        app = App(pkl=str(network), viewer_size=(320, 320))
+        try:
+            if not app.wait_for_frame():
+                raise SystemExit(f"the app did not render: {app.session.status.load_error}")
+            times, seed = [], 5000
+            for _ in range(renders):
+                seed += 1
+                app.session.latent.set_seed(seed)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    app.step()
+                    time.sleep(max(0.0, 1 / PANEL_FPS_CAP - (time.perf_counter() - app.last_frame_time)))
+                    if app.result is not None and app.result.request.seed_weights == ((seed, 1.0),):
+                        break
+                times.append(app.session.status.render_ms)
+        finally:
+            app.close()
+    return statistics.median(times)
+
+
+def render_ms_child(threads: int, renders: int) -> float:
+    import subprocess
+    out = subprocess.run([sys.executable, __file__, "--render-ms-child", str(threads), "--renders", str(renders)],
+                         capture_output=True, text=True, timeout=600)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("render_ms ")]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"the render-time child failed: {out.stderr[-500:]}")
+    return float(lines[-1].split()[1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--sizes", default="512,1024")
+    parser.add_argument("--renders", type=int, default=10, help="renders timed per thread count (section 4)")
+    parser.add_argument("--render-ms-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.render_ms_child:
+        print(f"render_ms {render_ms_in_app(args.render_ms_child, args.renders):.3f}")
+        return 0
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print("bench_gui: needs a display; run it under xvfb-run -a -s '-screen 0 1920x1080x24'", file=sys.stderr)
         return 2
@@ -252,6 +304,16 @@ def main() -> int:
     print(f"   computing 256 px network ({render_ms:.0f} ms a frame in the app): idle {idle[0]:.0f} fps "
           f"({idle[1]:.0f} ms)   rendering {busy[0]:.0f} fps ({busy[1]:.0f} ms; {rendered} renders done)   ratio "
           f"rendering / idle {busy[0] / idle[0]:.2f}")
+
+    from widgets.app import render_threads
+    every_core = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    print(f"4. render time in the app, 64 px network (median of {args.renders} renders)")
+    if every_core == render_threads():
+        print("   one core: nothing to compare")
+    else:
+        all_cores, app_threads = (render_ms_child(n, args.renders) for n in (every_core, render_threads()))
+        print(f"   torch on all {every_core} cores {all_cores:.0f} ms   on {render_threads()} (a core left to the GUI) "
+              f"{app_threads:.0f} ms   ratio {all_cores / app_threads:.1f}x")
     return 0
 
 

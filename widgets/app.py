@@ -47,6 +47,15 @@ PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel"
                  ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "CapturePanel"))
 
 
+def render_threads() -> int:
+    """Torch threads for the render worker: every core but one, which the panel loop, the viewer process and the
+    X server need: on 2 shared cores, torch on both made a 64 px render in the app 2-5x slower (26-56 ms
+    against 11-13 ms; benchmarks/bench_gui.py), under heavier load 11x. OMP_NUM_THREADS, when set, decides.
+    Set before the worker thread starts: torch's thread count is per thread once a thread exists."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
 def config_dir() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "stylegan-explorer"
@@ -137,6 +146,9 @@ class App:
         self.layout = layout or Layout()
         self.session = Session()
         self.session.status.recent_files = read_recent_files()
+        if not os.environ.get("OMP_NUM_THREADS"):
+            import torch
+            torch.set_num_threads(render_threads())
         self.worker = RenderWorker()
         self.viewer = ViewerProcess(size=viewer_size, position=(self.layout.viewer_x, 0))
         self.panels = [cls(self.session, self.layout) for cls in (
