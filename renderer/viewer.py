@@ -72,6 +72,7 @@ class Viewer:
         self.draws: deque[float] = deque()
         self.last_draw = 0.0
         for name, handler in (("mouse_button", self.on_button), ("cursor_pos", self.on_cursor),
+                              ("cursor_enter", self.on_cursor_enter),
                               ("scroll", self.on_scroll), ("key", self.on_key), ("drop", self.on_drop),
                               ("framebuffer_size", self.on_resize), ("window_refresh", self.on_refresh)):
             getattr(glfw, f"set_{name}_callback")(self.window, handler)
@@ -133,6 +134,12 @@ class Viewer:
                 self.events.put(msg.Pan(dx / scale, dy / scale))
         self.cursor = point
         self._update_cursor_text(report=True)
+
+    def on_cursor_enter(self, _, entered):
+        if not entered and self.drag_button is None:
+            # The pointer left the window: no pixel is under it any more (GLFW sends no positions outside).
+            self.cursor = None
+            self._update_cursor_text(report=True)
 
     def _update_cursor_text(self, report: bool = False) -> None:
         text, event = "", msg.Cursor(None, None, None, False)

@@ -227,6 +227,25 @@ def test_a_left_drag_comes_back_as_drag_events_and_the_cursor_pixel_is_reported(
 
 
 @needs_xdotool
+def test_the_cursor_pixel_is_withdrawn_when_the_pointer_leaves_the_window(viewer, tmp_path):
+    image = frame_of(4)
+    show(viewer, image, tmp_path, msg.ViewSettings(fit=False, zoom=2))
+    p = place(*WINDOW, 48, 64, msg.ViewSettings(fit=False, zoom=2))
+    band = slice(0, int(p.top))          # above the image: only the heads-up line draws there
+    viewer.poll()
+    xdotool("mousemove", "--window", viewer.window_id, int(p.left) + 2 * 5 + 1, int(p.top) + 2 * 7 + 1)
+    wait_for(viewer, msg.Cursor, where=lambda e: (e.x, e.y) == (5, 7))
+    with_readout = window_pixels(viewer, tmp_path)
+    xdotool("mousemove", WINDOW[0] * 4, WINDOW[1] * 4)        # screen coordinates, far outside the viewer
+    cursor, _ = wait_for(viewer, msg.Cursor, where=lambda e: e.x is None)
+    assert cursor.rgb is None
+    # The read-out is gone: with no other heads-up text here, nothing is drawn above the image any more.
+    after = window_pixels(viewer, tmp_path)
+    assert len(np.unique(with_readout[band].reshape(-1, 3), axis=0)) > 2
+    assert len(np.unique(after[band].reshape(-1, 3), axis=0)) == 1
+
+
+@needs_xdotool
 def test_keys_and_scroll_come_back_by_name(viewer, tmp_path):
     viewer.poll()
     xdotool("mousemove", "--window", viewer.window_id, WINDOW[0] // 2, WINDOW[1] // 2)
