@@ -204,7 +204,9 @@ class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> image; ToRGB of block R shares its w with conv0 of block 2R."""
 
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=4,
-                 **block_kwargs):
+                 channels=None, **block_kwargs):
+        """channels: optional list of channel counts, one per block from 4 px up, for channel tables that
+        min(channel_base / res, channel_max) cannot express (rosinality's channel_multiplier 4, TF fmap_min)."""
         super().__init__()
         assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
         self.w_dim = w_dim
@@ -213,7 +215,13 @@ class SynthesisNetwork(nn.Module):
         self.img_channels = img_channels
         self.num_fp16_res = num_fp16_res
         self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
-        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        if channels is None:
+            channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        else:
+            if len(channels) != len(self.block_resolutions):
+                raise ValueError(f"channels needs one count per block ({len(self.block_resolutions)}), "
+                                 f"not {len(channels)}")
+            channels = dict(zip(self.block_resolutions, (int(c) for c in channels)))
         fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
 
         self.num_ws = 0
@@ -286,6 +294,18 @@ class Generator(GeneratorBase):
     def architecture(self) -> str:
         return self.config.get("architecture", "skip")
 
+
+
+def channel_kwargs(table: dict[int, int]) -> dict:
+    """Constructor arguments that give a synthesis network the channel counts `table` (resolution -> channels):
+    channel_base and channel_max where min(channel_base / res, channel_max) reproduces the table, plus an explicit
+    `channels` list where it cannot."""
+    top = max(table)
+    base, most = table[top] * top, max(table.values())
+    kwargs = dict(channel_base=base, channel_max=most)
+    if any(min(base // res, most) != count for res, count in table.items()):
+        kwargs["channels"] = [table[res] for res in sorted(table)]
+    return kwargs
 
 
 def config_f(resolution: int, z_dim: int = 512, w_dim: int = 512, c_dim: int = 0) -> dict:
