@@ -1,13 +1,17 @@
 """rosinality/stylegan2-pytorch checkpoints (.pt), mapped onto our StyleGAN2 modules.
 
 Two layouts: what its train.py saves ({g, d, g_ema, g_optim, d_optim, args, ada_aug_p}, no latent_avg) and what
-its convert_weight.py saves ({g_ema, latent_avg, g}). The files are read with torch.load(weights_only=True),
-allowing argparse.Namespace only (train.py stores its arguments that way). The constructor arguments are not
-stored; they follow from the tensor shapes:
-- size from the number of noise buffers (2 * log2(size) - 3), style_dim from the mapping weights,
-  n_mlp from the number of mapping layers, channel_multiplier from the channels at 64 px and above.
+its convert_weight.py saves ({g_ema, latent_avg}, plus g and d when asked). g_ema is the generator used; without
+latent_avg, w_avg is estimated from W_AVG_SAMPLES random z. rosinality truncates every w (our default cutoff None);
+its noise buffers become our noise_const and its w indices are NVlabs' (see convert_state).
+The files are read with torch.load(weights_only=True), allowing argparse.Namespace only (train.py stores its
+arguments that way). The constructor arguments are not stored; they follow from the tensor shapes:
+- size from the number of ToRGB layers (checked against the 2 * log2(size) - 3 noise buffers), style_dim from
+  the mapping weights, n_mlp from the number of mapping layers, and the channels of every resolution from the
+  conv weights (channel_multiplier is what they show at 64 px).
 - rosinality's channel table (512 up to 32 px, then 256, 128, ... times the multiplier) is NVlabs' formula
-  min(channel_base / res, 512) with channel_base = 16384 * channel_multiplier.
+  min(channel_base / res, 512) with channel_base = 16384 * channel_multiplier for multipliers 1 and 2; larger
+  multipliers (1024 channels at 64 px for 4) go to the synthesis network as an explicit channel list.
 """
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ from pathlib import Path
 
 import torch
 
-from ..networks.stylegan2 import Generator
+from ..networks.stylegan2 import Generator, channel_kwargs
 from .errors import NetworkLoadError
 
-# rosinality's blur kernel: [1, 3, 3, 1] outer product, normalised (times 4 where it upsamples).
-DEFAULT_BLUR = torch.tensor([1.0, 3.0, 3.0, 1.0])
+# rosinality's blur kernel where it upsamples: the [1, 3, 3, 1] outer product, normalised, times 4. Ours is the
+# same filter (NVlabs' resample_filter); a file with another one cannot be mapped.
+UPSAMPLE_KERNEL = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64 * 4
 W_AVG_SAMPLES = 10_000
 W_AVG_SEED = 0
 
@@ -44,30 +49,37 @@ def _load(data: bytes):
 
 def infer_config(state: dict) -> dict:
     """Our Generator's constructor arguments from a rosinality g_ema state dict."""
+    if "iwt.ll" in state:
+        raise NetworkLoadError("a rosinality SWAGAN (wavelet) generator: only its StyleGAN2 generator is supported")
     try:
-        style_layers = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"style\.(\d+)\.weight", k)))
+        num_mlp = len([k for k in state if re.fullmatch(r"style\.\d+\.weight", k)])
         style_dim = state["style.1.weight"].shape[1]
-        num_noises = len([k for k in state if re.fullmatch(r"noises\.noise_\d+", k)])
-        const_channels = state["input.input"].shape[1]
+        table = {4: state["input.input"].shape[1]}
     except KeyError as error:
         raise NetworkLoadError(f"not a rosinality generator state dict (no {error.args[0]})")
-    size = 2 ** ((num_noises + 3) // 2)
-    if num_noises < 1 or 2 * int(math.log2(size)) - 3 != num_noises:
-        raise NetworkLoadError(f"cannot tell the resolution from {num_noises} noise buffers")
-    log_size = int(math.log2(size))
-    # The last conv's channels give the multiplier where the table leaves 512 (64 px and above).
-    last_channels = state[f"convs.{2 * (log_size - 2) - 1}.conv.weight"].shape[1] if log_size > 2 else \
-        const_channels
-    channel_multiplier = 2
-    if size >= 64:
-        channel_multiplier = last_channels * size // 16384
-        if channel_multiplier < 1 or min(16384 * channel_multiplier // size, 512) != last_channels:
-            raise NetworkLoadError(f"channel table not recognised ({last_channels} channels at {size} px)")
-    if const_channels != 512:
-        raise NetworkLoadError(f"channel table not recognised ({const_channels} channels at 4 px)")
+    num_blocks = len([k for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k)])
+    size = 2 ** (num_blocks + 2)
+    num_noises = len([k for k in state if re.fullmatch(r"noises\.noise_\d+", k)])
+    if num_noises != 2 * int(math.log2(size)) - 3:
+        raise NetworkLoadError(f"{num_noises} noise buffers do not fit {num_blocks} upsampling blocks "
+                               f"({size} px needs {2 * int(math.log2(size)) - 3})")
+    for k in range(num_blocks):
+        weight = state.get(f"convs.{2 * k}.conv.weight")
+        if weight is None:
+            raise NetworkLoadError(f"not a rosinality generator state dict (no convs.{2 * k}.conv.weight)")
+        table[2 ** (k + 3)] = weight.shape[1]
     return dict(z_dim=style_dim, c_dim=0, w_dim=style_dim, img_resolution=size, img_channels=3,
-                mapping_kwargs=dict(num_layers=len(style_layers)), channel_base=16384 * channel_multiplier,
-                channel_max=512, num_fp16_res=0, conv_clamp=None, architecture="skip")
+                mapping_kwargs=dict(num_layers=num_mlp), **channel_kwargs(table), num_fp16_res=0, conv_clamp=None,
+                architecture="skip")
+
+
+def channel_multiplier(config: dict) -> int | None:
+    """rosinality's channel_multiplier: its table has 256 * multiplier channels at 64 px (unknown below 64 px)."""
+    if config["img_resolution"] < 64:
+        return None
+    at_64 = config["channels"][4] if "channels" in config else min(config["channel_base"] // 64,
+                                                                    config["channel_max"])
+    return at_64 // 256
 
 
 def convert_state(state: dict, config: dict) -> dict:
@@ -90,11 +102,17 @@ def convert_state(state: dict, config: dict) -> dict:
         out[f"{prefix_ours}.bias"] = state[f"{prefix_ros}.activate.bias"]
         noise = state[f"noises.noise_{noise_index}"]
         out[f"{prefix_ours}.noise_const"] = noise.reshape(noise.shape[-2:])
-        kernel = state.get(f"{prefix_ros}.conv.blur.kernel")
-        if kernel is not None and not torch.allclose(kernel, torch.outer(DEFAULT_BLUR, DEFAULT_BLUR) / 64 * 4):
-            raise NetworkLoadError(f"{prefix_ros} uses a custom blur kernel, which this explorer does not support")
+        check_kernel(f"{prefix_ros}.conv.blur.kernel")
+
+    def check_kernel(name):
+        kernel = state.get(name)
+        if kernel is not None and (kernel.shape != UPSAMPLE_KERNEL.shape or not torch.allclose(kernel,
+                                                                                              UPSAMPLE_KERNEL)):
+            raise NetworkLoadError(f"{name} is a custom blur kernel; only rosinality's default [1, 3, 3, 1] is "
+                                   f"supported")
 
     def to_rgb(prefix_ros, prefix_ours):
+        check_kernel(f"{prefix_ros}.upsample.kernel")
         out[f"{prefix_ours}.weight"] = state[f"{prefix_ros}.conv.weight"][0]
         out[f"{prefix_ours}.affine.weight"] = state[f"{prefix_ros}.conv.modulation.weight"]
         out[f"{prefix_ours}.affine.bias"] = state[f"{prefix_ros}.conv.modulation.bias"]
@@ -124,16 +142,23 @@ def load_rosinality(data: bytes, path: Path):
         keys = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise NetworkLoadError(f"a PyTorch checkpoint, but not a rosinality one with a g_ema generator ({keys})")
     state = checkpoint["g_ema"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise NetworkLoadError("the checkpoint's g_ema is not a state dict of tensors")
     config = infer_config(state)
     G = Generator(**config)
     try:
         converted = convert_state(state, config)
     except KeyError as error:
         raise NetworkLoadError(f"the rosinality generator lacks {error.args[0]}")
-    result = G.load_state_dict(converted, strict=False)
-    expected_missing = {k for k in result.missing_keys if k.endswith("resample_filter") or k == "mapping.w_avg"}
-    if set(result.missing_keys) - expected_missing or result.unexpected_keys:
-        raise NetworkLoadError(f"the rosinality weights do not fit: missing {sorted(set(result.missing_keys) - expected_missing)[:3]}")
+    try:
+        result = G.load_state_dict(converted, strict=False)
+    except RuntimeError as error:   # a tensor whose shape does not fit the inferred network
+        mismatch = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error))
+        raise NetworkLoadError(f"the rosinality weights do not fit one generator: {mismatch}")
+    missing = sorted(k for k in result.missing_keys if not k.endswith("resample_filter") and k != "mapping.w_avg")
+    if missing or result.unexpected_keys:
+        raise NetworkLoadError(f"the rosinality weights do not fit: missing {missing[:3]}, unexpected "
+                               f"{result.unexpected_keys[:3]}")
     notes = []
     estimated = "latent_avg" not in checkpoint
     with torch.no_grad():
@@ -142,9 +167,13 @@ def load_rosinality(data: bytes, path: Path):
             notes.append(f"no latent_avg in the file: w_avg estimated from {W_AVG_SAMPLES:,} random z (seed "
                          f"{W_AVG_SEED})")
         else:
-            G.mapping.w_avg.copy_(checkpoint["latent_avg"].reshape(-1))
-    layout = "train.py checkpoint" if "args" in checkpoint or "d" in checkpoint else "convert_weight.py output"
+            latent_avg = checkpoint["latent_avg"]
+            if not isinstance(latent_avg, torch.Tensor) or latent_avg.numel() != G.w_dim:
+                raise NetworkLoadError(f"latent_avg should hold {G.w_dim} numbers (style_dim)")
+            G.mapping.w_avg.copy_(latent_avg.reshape(-1))
+    # convert_weight.py may add g and d too, but never the optimizers or the arguments.
+    layout = "train.py checkpoint" if "args" in checkpoint or "g_optim" in checkpoint else "convert_weight.py output"
     detail = f"{layout}, size {config['img_resolution']}, style_dim {config['w_dim']}, n_mlp " \
-             f"{config['mapping_kwargs']['num_layers']}, channel_multiplier {config['channel_base'] // 16384}, " \
+             f"{config['mapping_kwargs']['num_layers']}, channel_multiplier {channel_multiplier(config) or 'n/a'}, " \
              f"entry g_ema"
     return LoadedNetwork(G.eval().requires_grad_(False), "rosinality", str(path), detail, notes, estimated)
