@@ -41,9 +41,11 @@ NEUTRAL_KWARGS = {
     "truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val", "style_mixing_prob",
     "structure", "resolution_w", "resolution_h", "is_training", "is_validation", "is_template_graph",
     "components", "dtype", "randomize_noise", "force_clean_graph", "dlatent_avg_beta", "w_avg_beta",
-    "fused_modconv", "return_dlatents", "use_instance_norm", "func_name", "mapping_func", "synthesis_func",
-    "num_fp16_res",
+    "fused_modconv", "return_dlatents", "func_name", "mapping_func", "synthesis_func", "num_fp16_res",
 }
+# The prefixes sub-network variables carry when a file lists them under the top network (the networks' own
+# names), mapped to the component keys they have otherwise.
+COMPONENT_PREFIXES = {"G_mapping/": "mapping/", "G_synthesis/": "synthesis/"}
 
 
 def collect_variables(network: TFNetworkRecord, prefix: str = "") -> dict[str, np.ndarray]:
@@ -53,7 +55,11 @@ def collect_variables(network: TFNetworkRecord, prefix: str = "") -> dict[str, n
     """
     variables = {}
     for name, value in network.variables:
-        variables[prefix + str(name)] = np.asarray(value)
+        name = str(name)
+        for long, short in COMPONENT_PREFIXES.items():
+            if name.startswith(long):
+                name = short + name[len(long):]
+        variables[prefix + name] = np.asarray(value)
     for key, component in network.components.items():
         key = re.sub(r"^G_", "", str(key))
         if isinstance(component, TFNetworkRecord):
@@ -64,6 +70,19 @@ def collect_variables(network: TFNetworkRecord, prefix: str = "") -> dict[str, n
 def _kwarg(kwargs, name, default):
     value = kwargs.get(name, default)
     return default if value is None else value
+
+
+def stylegan2_channels(kwargs: dict) -> dict:
+    """Channel settings from TF's nf(stage) = clip(fmap_base / 2^(stage * fmap_decay), fmap_min, fmap_max), the
+    block of resolution 2^r having nf(r - 1) channels; channel_base = 2 * fmap_base when fmap_decay is 1."""
+    base, decay = _kwarg(kwargs, "fmap_base", 16384), _kwarg(kwargs, "fmap_decay", 1.0)
+    least, most = _kwarg(kwargs, "fmap_min", 1), _kwarg(kwargs, "fmap_max", 512)
+    log2 = int(np.log2(_kwarg(kwargs, "resolution", 1024)))
+    table = {2 ** r: int(np.clip(int(base / (2.0 ** ((r - 1) * decay))), least, most)) for r in range(2, log2 + 1)}
+    settings = dict(channel_base=base * 2, channel_max=most)
+    if any(min(base * 2 // res, most) != count for res, count in table.items()):
+        settings["channels"] = [table[res] for res in sorted(table)]
+    return settings
 
 
 def stylegan2_config(kwargs: dict, variables: dict) -> dict:
@@ -78,15 +97,16 @@ def stylegan2_config(kwargs: dict, variables: dict) -> dict:
                             embed_features=kwargs.get("label_fmaps"), layer_features=kwargs.get("mapping_fmaps"),
                             activation=_kwarg(kwargs, "mapping_nonlinearity", "lrelu"),
                             lr_multiplier=_kwarg(kwargs, "mapping_lrmul", 0.01)),
-        channel_base=_kwarg(kwargs, "fmap_base", 16384) * 2, channel_max=_kwarg(kwargs, "fmap_max", 512),
-        num_fp16_res=0, conv_clamp=kwargs.get("conv_clamp"), architecture=architecture,
-        resample_filter=list(_kwarg(kwargs, "resample_kernel", [1, 3, 3, 1])),
+        **stylegan2_channels(kwargs), num_fp16_res=0, conv_clamp=kwargs.get("conv_clamp"), architecture=architecture,
+        # resample_kernel None means no filtering in TF: a one-tap filter.
+        resample_filter=list(kwargs.get("resample_kernel", [1, 3, 3, 1]) or [1]),
         activation=_kwarg(kwargs, "nonlinearity", "lrelu"), use_noise=_kwarg(kwargs, "use_noise", True))
 
 
 STYLEGAN2_KWARGS = {"latent_size", "label_size", "dlatent_size", "resolution", "num_channels", "mapping_layers",
                     "label_fmaps", "mapping_fmaps", "mapping_nonlinearity", "mapping_lrmul", "fmap_base", "fmap_max",
-                    "conv_clamp", "architecture", "resample_kernel", "nonlinearity", "use_noise"}
+                    "fmap_min", "fmap_decay", "conv_clamp", "architecture", "resample_kernel", "nonlinearity",
+                    "use_noise"}
 
 
 def stylegan2_state(variables: dict, config: dict) -> dict:
@@ -138,6 +158,26 @@ def stylegan2_state(variables: dict, config: dict) -> dict:
     return state
 
 
+def _check_lod(variables: dict) -> None:
+    """A network saved during progressive growing (lod > 0) blends in lower-resolution outputs: refuse it."""
+    for name in ("lod", "synthesis/lod"):
+        if name in variables and float(np.asarray(variables[name]).reshape(-1)[0]) != 0:
+            raise NetworkLoadError(f"this network was saved during progressive growing ({name} = "
+                                   f"{float(np.asarray(variables[name]).reshape(-1)[0]):g}); only finished networks "
+                                   f"(lod 0) are supported")
+
+
+def _static_kwargs(Gs: TFNetworkRecord) -> dict:
+    """Gs's settings; the sub-networks get the same ones from Gs at build time, which a file may list only there."""
+    kwargs = {}
+    for component in Gs.components.values():
+        if isinstance(component, TFNetworkRecord):
+            kwargs.update(component.static_kwargs)
+    kwargs.pop("dlatent_broadcast", None)   # set by the top network for its mapping: always num_ws
+    kwargs.update(Gs.static_kwargs)
+    return kwargs
+
+
 def load_tf_pickle(data: bytes, path: Path):
     from . import LoadedNetwork
     obj = restricted_load(data, ALLOWED_GLOBALS)
@@ -147,8 +187,12 @@ def load_tf_pickle(data: bytes, path: Path):
     if Gs.version not in (2, 3, 4):
         raise NetworkLoadError(f"TensorFlow network pickle version {Gs.version} is not supported (2 to 4 are)")
     variables = collect_variables(Gs)
-    kwargs = Gs.static_kwargs
-    is_stylegan1 = any("StyleMod" in name for name in variables) or Gs.build_func_name == "G_style"
+    _check_lod(variables)
+    kwargs = _static_kwargs(Gs)
+    synthesis = Gs.components.get("synthesis") or Gs.components.get("G_synthesis")
+    synthesis_func = getattr(synthesis, "build_func_name", "") or ""
+    is_stylegan1 = (any(name.endswith("/StyleMod/weight") for name in variables) or
+                    Gs.build_func_name.endswith("G_style"))
     family = "stylegan" if is_stylegan1 else "stylegan2"
     if is_stylegan1:
         from ..networks.stylegan1 import tf_config, tf_state, TF_KWARGS
@@ -167,12 +211,21 @@ def load_tf_pickle(data: bytes, path: Path):
         state = state_fn(variables, config)
     except KeyError as error:
         raise NetworkLoadError(f"the {family} TensorFlow network lacks the variable {error.args[0]}")
-    generator = build_generator(family, config)
+    try:
+        generator = build_generator(family, config)
+    except (ValueError, AssertionError) as error:
+        raise NetworkLoadError(f"the {family} TensorFlow network's settings describe no network we can build: "
+                               f"{error}")
     tensors = {name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)) for name, value in state.items()}
-    result = generator.load_state_dict(tensors, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("resample_filter")]
+    try:
+        result = generator.load_state_dict(tensors, strict=False)
+    except RuntimeError as error:   # a variable whose shape does not fit the settings
+        mismatch = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error))
+        raise NetworkLoadError(f"the TensorFlow weights do not fit the network its settings describe: {mismatch}")
+    missing = [k for k in result.missing_keys if not k.endswith(("resample_filter", "blur_filter"))]
     if missing or result.unexpected_keys:
         raise NetworkLoadError(f"the TensorFlow weights do not fit the network they describe (missing {missing[:3]}, "
                                f"unexpected {result.unexpected_keys[:3]})")
-    detail = f"{family} ({Gs.build_func_name or Gs.name}), entry Gs"
+    funcs = "/".join(name.rsplit(".", 1)[-1] for name in (Gs.build_func_name, synthesis_func) if name)
+    detail = f"{family} ({funcs or Gs.name}), entry Gs"
     return LoadedNetwork(generator.eval().requires_grad_(False), "tf-pickle", str(path), detail, notes)

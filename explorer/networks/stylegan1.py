@@ -8,8 +8,11 @@ learned constant (layer 0) and a 3x3 conv (layer 1); every later block upsamples
 128 px; a fused transposed 4x4 conv at 128 px and above), blurs with [1,2,1], then a second 3x3 conv.
 Weights are scaled at run time by gain / sqrt(fan_in): sqrt(2) for convs and mapping, 1 for styles and ToRGB.
 
-Layer names: b4.const, b4.conv, b8.conv0, b8.conv1, ..., torgb. The original truncates only the first 8 ws by
-default: `default_truncation_cutoff`.
+Layer names: b4.const (the constant's noise and style), b4.conv, b8.conv0, b8.conv1, ..., torgb.
+
+Truncation: the original truncates only the first 8 ws unless told otherwise (G_style's truncation_cutoff=8), so
+here `G.mapping(...)` and `G(...)` default to truncation_cutoff=8 (`default_truncation_cutoff`), and an explicit
+None truncates every layer, as in the other families. (In the original, a cutoff of None disabled truncation.)
 """
 from __future__ import annotations
 
@@ -57,7 +60,8 @@ class MappingNetwork(nn.Module):
             setattr(self, f"fc{i}", Dense(features[i], features[i + 1], lrmul=lr_multiplier))
         self.register_buffer("w_avg", torch.zeros([w_dim]))
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=TF_DEFAULT_TRUNCATION_CUTOFF,
+                update_emas=False):
         x = z.to(torch.float32)
         if self.c_dim:
             if c is None:
@@ -107,16 +111,23 @@ class ConstLayer(StyledLayer):
 
 
 class ConvLayer(StyledLayer):
-    """3x3 conv; with up=2 preceded by nearest upscaling, or fused into a transposed conv, then the blur."""
+    """3x3 conv; with up=2 preceded by nearest upscaling, or fused into a transposed conv, then the blur.
 
-    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, blur_filter=(1, 2, 1)):
+    fused_scale: 'auto' (the original's default: fused from FUSED_UPSCALE_FROM px up), True or False.
+    blur_filter: taps of the separable blur after upscaling; None or [] for none."""
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, blur_filter=(1, 2, 1),
+                 fused_scale="auto"):
         super().__init__(out_channels, w_dim, resolution)
         self.up = up
-        self.fused = up > 1 and resolution >= FUSED_UPSCALE_FROM
+        if fused_scale not in ("auto", True, False):
+            raise ValueError(f"fused_scale must be 'auto', True or False, not {fused_scale!r}")
+        self.fused = up > 1 and (resolution >= FUSED_UPSCALE_FROM if fused_scale == "auto" else fused_scale)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
         self.weight_gain = math.sqrt(2) / math.sqrt(in_channels * 9)
         # Derived from the config, not stored: files carry the taps as a setting, not as a tensor.
-        self.register_buffer("blur_filter", setup_filter(list(blur_filter)), persistent=False)
+        self.register_buffer("blur_filter", setup_filter(list(blur_filter)) if blur_filter else None,
+                             persistent=False)
 
     def forward(self, x, w, controls, name):
         weight = self.weight * self.weight_gain
@@ -130,7 +141,7 @@ class ConvLayer(StyledLayer):
             padded = F.pad(weight, [1, 1, 1, 1])
             kernel = padded[:, :, 1:, 1:] + padded[:, :, :-1, 1:] + padded[:, :, 1:, :-1] + padded[:, :, :-1, :-1]
             x = F.conv_transpose2d(x, kernel.transpose(0, 1), stride=2, padding=1)
-        if self.up > 1:
+        if self.up > 1 and self.blur_filter is not None:
             x = filter2d(x, self.blur_filter)
         return self.epilogue(x, w, controls, name)
 
@@ -147,14 +158,15 @@ class ToRGB(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    def __init__(self, in_channels, out_channels, w_dim, resolution, blur_filter):
+    def __init__(self, in_channels, out_channels, w_dim, resolution, blur_filter, fused_scale="auto"):
         super().__init__()
         self.resolution = resolution
         if in_channels == 0:
             self.const = ConstLayer(out_channels, w_dim)
             self.conv = ConvLayer(out_channels, out_channels, w_dim, resolution)
         else:
-            self.conv0 = ConvLayer(in_channels, out_channels, w_dim, resolution, up=2, blur_filter=blur_filter)
+            self.conv0 = ConvLayer(in_channels, out_channels, w_dim, resolution, up=2, blur_filter=blur_filter,
+                                   fused_scale=fused_scale)
             self.conv1 = ConvLayer(out_channels, out_channels, w_dim, resolution)
 
     def layer_names(self):
@@ -163,7 +175,7 @@ class SynthesisBlock(nn.Module):
 
 class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim, img_resolution, img_channels, fmap_base=8192, fmap_decay=1.0, fmap_max=512,
-                 blur_filter=(1, 2, 1)):
+                 blur_filter=(1, 2, 1), fused_scale="auto"):
         super().__init__()
         log2 = int(np.log2(img_resolution))
         assert img_resolution == 2 ** log2 and img_resolution >= 4
@@ -173,11 +185,14 @@ class SynthesisNetwork(nn.Module):
         def nf(stage):
             return min(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_max)
 
+        empty = [2 ** (stage + 1) for stage in range(1, log2) if nf(stage) < 1]
+        if empty:
+            raise ValueError(f"fmap_base {fmap_base} leaves no channels at {empty[0]} px")
         layers, w_index = [], 0
         for res in self.block_resolutions:
             stage = int(np.log2(res)) - 1
             in_channels = 0 if res == 4 else nf(stage - 1)
-            block = SynthesisBlock(in_channels, nf(stage), w_dim, res, blur_filter)
+            block = SynthesisBlock(in_channels, nf(stage), w_dim, res, blur_filter, fused_scale)
             setattr(self, f"b{res}", block)
             for kind in block.layer_names():
                 layer = getattr(block, kind)
@@ -220,17 +235,21 @@ class Generator(GeneratorBase):
     mapping_class = MappingNetwork
     synthesis_class = SynthesisNetwork
 
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=TF_DEFAULT_TRUNCATION_CUTOFF, update_emas=False,
+                **synthesis_controls):
+        return super().forward(z, c, truncation_psi, truncation_cutoff, update_emas, **synthesis_controls)
+
 
 # -- the TensorFlow pickle's names and layouts ---------------------------------------------------------------------
 
 TF_KWARGS = {"latent_size", "label_size", "dlatent_size", "resolution", "num_channels", "mapping_layers",
              "mapping_fmaps", "mapping_lrmul", "fmap_base", "fmap_decay", "fmap_max", "blur_filter",
              "mapping_nonlinearity", "nonlinearity", "use_wscale", "normalize_latents", "use_styles",
-             "const_input_layer", "use_noise", "use_pixel_norm", "fused_scale"}
+             "const_input_layer", "use_noise", "use_pixel_norm", "use_instance_norm", "fused_scale"}
 # Settings this module implements only at the original's defaults.
 TF_FIXED = {"mapping_nonlinearity": "lrelu", "nonlinearity": "lrelu", "use_wscale": True, "normalize_latents": True,
             "use_styles": True, "const_input_layer": True, "use_noise": True, "use_pixel_norm": False,
-            "fused_scale": "auto"}
+            "use_instance_norm": True}
 
 
 def tf_config(kwargs: dict, variables: dict) -> dict:
@@ -246,7 +265,9 @@ def tf_config(kwargs: dict, variables: dict) -> dict:
                                     layer_features=kwargs.get("mapping_fmaps", 512),
                                     lr_multiplier=kwargs.get("mapping_lrmul", 0.01)),
                 fmap_base=kwargs.get("fmap_base", 8192), fmap_decay=kwargs.get("fmap_decay", 1.0),
-                fmap_max=kwargs.get("fmap_max", 512), blur_filter=list(kwargs.get("blur_filter", [1, 2, 1])))
+                fmap_max=kwargs.get("fmap_max", 512), fused_scale=kwargs.get("fused_scale", "auto"),
+                # blur_filter None means no blur in the original.
+                blur_filter=list(kwargs.get("blur_filter", [1, 2, 1]) or []))
 
 
 def tf_state(variables: dict, config: dict) -> dict:
@@ -273,7 +294,8 @@ def tf_state(variables: dict, config: dict) -> dict:
     for res_log in range(3, log2 + 1):
         r = 2 ** res_log
         for kind, tf_kind, index in (("conv0", "Conv0_up", 2 * res_log - 4), ("conv1", "Conv1", 2 * res_log - 3)):
-            state[f"synthesis.b{r}.{kind}.weight"] = variables[f"synthesis/{r}x{r}/{tf_kind}/weight"].transpose(3, 2, 0, 1)
+            kernel = variables[f"synthesis/{r}x{r}/{tf_kind}/weight"]
+            state[f"synthesis.b{r}.{kind}.weight"] = kernel.transpose(3, 2, 0, 1)
             epilogue(f"synthesis.b{r}.{kind}", f"synthesis/{r}x{r}/{tf_kind}", index)
     state["synthesis.torgb.weight"] = variables["synthesis/ToRGB_lod0/weight"].transpose(3, 2, 0, 1)
     state["synthesis.torgb.bias"] = variables["synthesis/ToRGB_lod0/bias"]
