@@ -71,6 +71,11 @@ def test_network_panel_opens_from_the_dialog_remembers_recent_files_and_reloads(
     assert shown.shape == (32, 32, 3)
     assert np.array_equal(shown, expected_image(gui, seed_weights=seed(0)))
     assert "32x32" in dpg.get_value(network.info_tag) and "stylegan2" in dpg.get_value(network.info_tag)
+    # What `info` says, its table of layers folded away under a node that counts them.
+    layer_lines = dpg.get_value(network.layers_tag).splitlines()
+    assert tuple(line.split()[0] for line in layer_lines) == gui.session.facts.layer_names
+    assert dpg.get_item_configuration(network.layers_node)["label"] == f"layers ({len(layer_lines)})"
+    assert "b4.conv1" not in dpg.get_value(network.info_tag)
     assert dpg.get_value(network.path_tag) == str(small)
 
     recent = json.loads((Path(os.environ["XDG_CONFIG_HOME"]) / "stylegan-explorer" / "recent.json").read_text())

@@ -5,6 +5,10 @@ import dearpygui.dearpygui as dpg
 
 from .panel import Panel
 
+# Where `info` (explorer.cli.format_description) starts its table of layers: the panel folds that table away, so
+# that a 1024 px network's ~30 layer lines do not push the Latent panel off the screen.
+LAYER_TABLE_HEADING = "\nlayers\n"
+
 
 class NetworkPanel(Panel):
     title = "Network"
@@ -22,6 +26,8 @@ class NetworkPanel(Panel):
                                         callback=lambda _, value: self.set("network", "path", value))
         self.error_text = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
         self.info_tag = dpg.add_text("", wrap=self.layout.text_wrap)
+        with dpg.tree_node(label="layers", default_open=False, show=False) as self.layers_node:
+            self.layers_tag = dpg.add_text("")
         with dpg.file_dialog(show=False, callback=self.on_dialog, width=self.layout.dialog_width,
                              height=self.layout.dialog_height) as self.dialog_tag:
             dpg.add_file_extension("network files (*.pkl *.pt *.pth *.safetensors){.pkl,.pt,.pth,.safetensors}")
@@ -50,5 +56,13 @@ class NetworkPanel(Panel):
         if s.network.path is None and not error:
             self.put(self.info_tag, "No network loaded: open a .pkl, .pt or .safetensors file (Open..., or drop it "
                                     "on the viewer window).")
+            self.show_layer_table("")
         else:
-            self.put(self.info_tag, s.status.network_info)
+            summary, _, table = s.status.network_info.partition(LAYER_TABLE_HEADING)
+            self.put(self.info_tag, summary)
+            self.show_layer_table(table)
+
+    def show_layer_table(self, table: str) -> None:
+        self.put(self.layers_tag, table)
+        count = len(table.splitlines())
+        dpg.configure_item(self.layers_node, show=count > 0, label=f"layers ({count})")
