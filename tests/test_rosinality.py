@@ -28,6 +28,11 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def converted(files):
+    return load_network(files / "convert.pt")
+
+
+@pytest.fixture(scope="module")
 def golden():
     return np.load("tests/golden/rosinality_32.npz")
 
@@ -46,8 +51,8 @@ def _images(G, psis):
     return out
 
 
-def test_convert_weight_layout_matches_rosinality(files, golden):
-    loaded = load_network(files / "convert.pt")
+def test_convert_weight_layout_matches_rosinality(converted, golden):
+    loaded = converted
     assert loaded.format == "rosinality" and not loaded.w_avg_estimated
     assert "convert_weight.py" in loaded.detail and "size 32" in loaded.detail and "n_mlp 2" in loaded.detail
     description = describe(loaded)
@@ -59,8 +64,8 @@ def test_convert_weight_layout_matches_rosinality(files, golden):
         assert np.abs(image).max() > 1
 
 
-def test_activations_match_rosinality(files, golden):
-    G = load_network(files / "convert.pt").generator
+def test_activations_match_rosinality(converted, golden):
+    G = converted.generator
     acts = {key[4:]: golden[key] for key in golden.files if key.startswith("act/")}
     assert len(acts) == 7
     with torch.no_grad():
