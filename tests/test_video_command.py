@@ -1,83 +1,149 @@
-"""`stylegan-explorer video`: frame counts, sizes, durations, and frames equal to the explorer's renders."""
+"""`stylegan-explorer video`: frame counts, sizes and durations read back with imageio, frames equal to the
+explorer's renders, the noise loop, grids, sessions, and errors."""
 import imageio.v3 as iio
-import imageio_ffmpeg
 import numpy as np
 import pytest
 
 from explorer.cli import main
-from explorer.render import RenderRequest, render
+from explorer.export.video_command import catmull_rom_weights, walk_weights
+from explorer.formats.native import save_network
+from explorer.render import RenderRequest, WOffset, render
 from explorer.state import NetworkFacts, Session
-from explorer.video import catmull_rom_weights, walk_weights
 from tests.fixtures.networks import tiny_stylegan2
+from tests.fixtures.networks_sg3 import tiny_stylegan3
 from tests.fixtures.nvlabs_pickle_writer import write_nvlabs_pickle
 
 
 @pytest.fixture(scope="module")
-def pkl(tmp_path_factory):
+def G():
+    return tiny_stylegan2("sg2_orig_32")
+
+
+@pytest.fixture(scope="module")
+def pkl(tmp_path_factory, G):
     path = tmp_path_factory.mktemp("video") / "net.pkl"
-    write_nvlabs_pickle(path, tiny_stylegan2("sg2_orig_32"))
+    write_nvlabs_pickle(path, G)
     return path
+
+
+def _pngs(folder):
+    return [iio.imread(p) for p in sorted(folder.glob("frame*.png"))]
+
+
+def _diff(a, b):
+    return np.abs(a.astype(int) - b.astype(int)).mean()
 
 
 def test_interpolation_weights():
     for t in (0.0, 0.3, 0.99):
         assert abs(sum(catmull_rom_weights(t)) - 1) < 1e-12
-    assert dict(walk_weights([0, 5, 9], 0, 10, True, "cubic"))[0] == 1.0
-    linear = dict(walk_weights([0, 5, 9], 13, 10, False, "linear"))
-    assert linear == pytest.approx({5: 0.7, 9: 0.3})
+    assert catmull_rom_weights(0.0) == (0, 1, 0, 0)
+    assert dict(walk_weights([0, 5, 9], 0, 10, True, "cubic")) == {0: 1.0}
+    assert dict(walk_weights([0, 5, 9], 13, 10, False, "linear")) == pytest.approx({5: 0.7, 9: 0.3})
+    # Looping cubic: the segment 9 -> 0 uses 5 before and 5 after (0, 5, 9, 0, 5 ...).
+    assert set(dict(walk_weights([0, 5, 9], 25, 10, True, "cubic"))) == {5, 9, 0}
 
 
-def test_seed_walk_mp4(tmp_path, pkl):
+def test_seed_walk_mp4_plays_at_its_frame_rate(tmp_path, pkl):
     out = tmp_path / "walk.mp4"
-    assert main(["video", "--pkl", str(pkl), "--seeds", "0,5,9", "--loop", "--frames-per-seed", "6", "--trunc",
-                 "0.7", "--out", str(out), "--fps", "18"]) == 0
-    reader = imageio_ffmpeg.read_frames(str(out))
-    meta = next(reader)
-    frames = [np.frombuffer(f, np.uint8).reshape(32, 32, 3) for f in reader]
-    assert len(frames) == 18 and meta["size"] == (32, 32) and abs(meta["duration"] - 1.0) < 0.05
-    assert main(["video", "--pkl", str(pkl), "--out", str(out)]) == 1           # exists: not overwritten
+    args = ["video", "--pkl", str(pkl), "--seeds", "0,5,9", "--loop", "--frames-per-seed", "6", "--trunc", "0.7"]
+    assert main(args + ["--out", str(out), "--fps", "18"]) == 0
+    frames = iio.imread(out, index=None, plugin="FFMPEG")
+    meta = iio.immeta(out, plugin="FFMPEG")
+    assert frames.shape == (18, 32, 32, 3) and meta["fps"] == 18 and abs(meta["duration"] - 1.0) < 0.05
+    before = out.read_bytes()
+    assert main(args + ["--out", str(out)]) == 1                  # exists: refused, not overwritten
+    assert out.read_bytes() == before
 
-    # The same walk as lossless PNG frames: keyframes show exactly their seed's image.
+
+def test_walk_keyframes_are_the_explorers_images(tmp_path, pkl, G):
     folder = tmp_path / "walk"
-    assert main(["video", "--pkl", str(pkl), "--seeds", "0,5,9", "--loop", "--frames-per-seed", "6", "--trunc",
-                 "0.7", "--out", str(folder)]) == 0
-    pngs = [iio.imread(folder / f"frame{i:06d}.png") for i in range(1, 19)]
-    G = tiny_stylegan2("sg2_orig_32")
-    for frame, seed in ((0, 0), (6, 5), (12, 9)):
-        expected = render(G, RenderRequest("k", seed_weights=((seed, 1.0),), truncation_psi=0.7)).image
-        assert np.abs(pngs[frame].astype(int) - expected.astype(int)).max() <= 1
-    assert np.abs(pngs[3].astype(int) - pngs[0].astype(int)).mean() > 2   # it moves between keyframes
+    for interp in ("cubic", "linear"):
+        out = folder / interp
+        assert main(["video", "--pkl", str(pkl), "--seeds", "0,5,9", "--frames-per-seed", "6", "--trunc", "0.7",
+                     "--interp", interp, "--out", str(out)]) == 0
+        pngs = _pngs(out)
+        assert len(pngs) == 13                                   # without --loop the walk ends on its last seed
+        for frame, seed in ((0, 0), (6, 5), (12, 9)):
+            expected = render(G, RenderRequest("k", seed_weights=((seed, 1.0),), truncation_psi=0.7)).image
+            assert np.array_equal(pngs[frame], expected), (interp, frame)
+        steps = [_diff(a, b) for a, b in zip(pngs, pngs[1:])]
+        assert min(steps) > 0.5 and max(steps) < _diff(pngs[0], pngs[6])   # it moves, in small steps
+    # Halfway between two keyframes the linear walk is the W midpoint of the two seeds.
+    halfway = _pngs(folder / "linear")[3]
+    midpoint = render(G, RenderRequest("k", seed_weights=((0, 0.5), (5, 0.5)), truncation_psi=0.7)).image
+    assert np.array_equal(halfway, midpoint)
 
 
-def test_psi_sweep_grid_gif_from_a_state_file(tmp_path, pkl):
-    G = tiny_stylegan2("sg2_orig_32")
+def test_psi_sweep_grid_from_a_state_file(tmp_path, pkl, G):
     session = Session(facts=NetworkFacts.from_generator(G))
     session.latent.set_seed(4)
     session.noise.mode = "none"
+    session.styles.offsets = (WOffset(2, "random", 1, 2.0),)
     state = tmp_path / "state.json"
     state.write_text(session.to_json())
     args = ["video", "--pkl", str(pkl), "--state", str(state), "--mode", "psi", "--frames", "5", "--psi-range",
-            "0", "1", "--grid", "2x1"]
-    assert main(args + ["--out", str(tmp_path / "psi.gif")]) == 0
-    assert iio.imread(tmp_path / "psi.gif", index=None).shape == (5, 32, 64, 3)
+            "0", "1", "--grid", "2x1", "--seeds", "20"]
+    assert main(args + ["--out", str(tmp_path / "psi.gif"), "--fps", "10"]) == 0
+    gif = iio.imread(tmp_path / "psi.gif", index=None)
+    assert gif.shape == (5, 32, 64, 3) and iio.immeta(tmp_path / "psi.gif", index=0)["duration"] == 100
     assert main(args + ["--out", str(tmp_path / "psi")]) == 0
-    frames = [iio.imread(tmp_path / "psi" / f"frame{i:06d}.png") for i in range(1, 6)]
-    w_avg = render(G, RenderRequest("k", seed_weights=((4, 1.0),), truncation_psi=0.0, noise_mode="none")).image
-    last = render(G, RenderRequest("k", seed_weights=((4, 1.0),), truncation_psi=1.0, noise_mode="none")).image
-    # Left cell: the saved latent (seed 4), psi 0 first (the w_avg image) and psi 1 last.
-    assert np.abs(frames[0][:, :32].astype(int) - w_avg.astype(int)).max() <= 1
-    assert np.abs(frames[-1][:, :32].astype(int) - last.astype(int)).max() <= 1
-    assert np.abs(frames[-1][:, 32:].astype(int) - frames[-1][:, :32].astype(int)).mean() > 5  # another seed
+    frames = _pngs(tmp_path / "psi")
+    saved = session.render_request("k")
+    for frame, psi in ((0, 0.0), (2, 0.5), (4, 1.0)):
+        # Left cell: the saved session (seed 4, its W+ offset), at the swept psi.
+        left = render(G, RenderRequest("k", seed_weights=saved.seed_weights, w_offsets=saved.w_offsets,
+                                       noise_mode="none", truncation_psi=psi)).image
+        right = render(G, RenderRequest("k", seed_weights=((21, 1.0),), w_offsets=saved.w_offsets,
+                                        noise_mode="none", truncation_psi=psi)).image
+        assert np.array_equal(frames[frame][:, :32], left) and np.array_equal(frames[frame][:, 32:], right)
 
 
-def test_style_sweep_and_noise_loop_to_frames(tmp_path, pkl):
+def test_style_sweep_moves_one_layer(tmp_path, pkl, G):
     out = tmp_path / "style"
-    assert main(["video", "--pkl", str(pkl), "--mode", "style", "--layer", "2", "--frames", "4", "--out",
+    assert main(["video", "--pkl", str(pkl), "--mode", "style", "--layer", "2", "--frames", "4", "--strength", "2",
+                 "--seeds", "3", "--out", str(out)]) == 0
+    frames = _pngs(out)
+    assert np.array_equal(frames[0], render(G, RenderRequest("k", seed_weights=((3, 1.0),))).image)
+    peak = RenderRequest("k", seed_weights=((3, 1.0),), w_offsets=(WOffset(2, "random", 3, 2.0),))
+    assert np.array_equal(frames[1], render(G, peak).image)        # a quarter of the way: sin = 1
+    assert _diff(frames[1], frames[0]) > 2
+
+
+def test_noise_loop_is_seamless_and_starts_at_the_const_image(tmp_path, pkl, G):
+    out = tmp_path / "noise"
+    assert main(["video", "--pkl", str(pkl), "--mode", "noise", "--frames", "12", "--seeds", "6", "--out",
                  str(out)]) == 0
-    frames = [iio.imread(out / f"frame{i:06d}.png") for i in range(1, 5)]
-    assert np.abs(frames[1].astype(int) - frames[0].astype(int)).max() > 10
-    out = tmp_path / "noise.gif"
-    assert main(["video", "--pkl", str(pkl), "--mode", "noise", "--frames", "3", "--out", str(out)]) == 0
-    assert iio.imread(out, index=None).shape[0] == 3
-    assert main(["video", "--pkl", str(pkl), "--mode", "style", "--layer", "99", "--out",
-                 str(tmp_path / "x.gif")]) == 1
+    frames = _pngs(out)
+    assert len(frames) == 12
+    const = render(G, RenderRequest("k", seed_weights=((6, 1.0),), noise_mode="const")).image
+    assert np.array_equal(frames[0], const)
+    steps = [_diff(a, b) for a, b in zip(frames, frames[1:] + frames[:1])]   # including last -> first
+    across = _diff(frames[0], frames[6])                                      # half way round
+    assert min(steps) > 0 and max(steps) < across / 2, (steps, across)
+    assert main(["video", "--pkl", str(pkl), "--mode", "noise", "--frames", "3", "--out",
+                 str(tmp_path / "noise.gif")]) == 0
+    assert iio.imread(tmp_path / "noise.gif", index=None).shape[0] == 3
+
+
+def test_user_errors_exit_with_1_and_a_message(tmp_path, pkl, capsys):
+    sg3 = tmp_path / "sg3.safetensors"
+    save_network(tiny_stylegan3("t"), sg3)
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text("{not json")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        (["--pkl", str(pkl), "--mode", "style", "--layer", "99"], "--layer 99 is out of range"),
+        (["--pkl", str(pkl), "--grid", "2by2"], "--grid"),
+        (["--pkl", str(pkl), "--state", str(damaged)], "not a session file"),
+        (["--pkl", str(pkl), "--class", "1"], "unconditional"),
+        (["--pkl", str(sg3), "--mode", "noise"], "no noise inputs"),
+        (["--pkl", str(tmp_path / "missing.pkl")], "missing.pkl"),
+    ]
+    for extra, message in cases:
+        assert main(["video", *extra, "--out", str(tmp_path / "x.gif")]) == 1, extra
+        assert message in capsys.readouterr().err, extra
+    assert main(["video", "--pkl", str(pkl), "--out", str(blocker / "x.gif")]) == 1
+    assert "file" in capsys.readouterr().err and blocker.read_text() == "x"
+    assert not (tmp_path / "x.gif").exists()
