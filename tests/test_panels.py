@@ -179,6 +179,8 @@ def test_truncation_cutoff_truncates_only_the_first_ws(gui, tmp_path):
     fire(truncation.all_tag, True)
     settle(gui)
     assert gui.session.truncation.cutoff is None
+    import dearpygui.dearpygui as dpg
+    assert dpg.get_value(truncation.cutoff_tag) == gui.session.facts.num_ws      # all layers: cutoff num_ws
     full = viewer_pixels(gui, tmp_path, "full.png")
     assert differs(partial, full) and differs(partial, expected_image(gui, seed_weights=seed(3)))
     fire(truncation.psi_tag, 2.5)                             # out of range: refused with a message

@@ -32,5 +32,5 @@ class TruncationPanel(Panel):
         self.put(self.psi_tag, t.psi)
         dpg.configure_item(self.cutoff_tag, max_value=facts.num_ws if facts else 1, enabled=t.cutoff is not None)
         self.put(self.all_tag, t.cutoff is None)
-        if t.cutoff is not None:
-            self.put(self.cutoff_tag, t.cutoff)
+        # "All layers" is a cutoff at num_ws: the (disabled) slider says so instead of a stale or zero value.
+        self.put(self.cutoff_tag, t.cutoff if t.cutoff is not None else (facts.num_ws if facts else 0))
