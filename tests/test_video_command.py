@@ -140,6 +140,7 @@ def test_user_errors_exit_with_1_and_a_message(tmp_path, pkl, capsys):
         (["--pkl", str(pkl), "--class", "1"], "unconditional"),
         (["--pkl", str(sg3), "--mode", "noise"], "no noise inputs"),
         (["--pkl", str(tmp_path / "missing.pkl")], "missing.pkl"),
+        (["--pkl", str(pkl), "--threads", "0"], "--threads"),
     ]
     for extra, message in cases:
         assert main(["video", *extra, "--out", str(tmp_path / "x.gif")]) == 1, extra
