@@ -90,13 +90,15 @@ class NetworkFacts:
     img_resolution: int
     img_channels: int
     layers: tuple[LayerFacts, ...]
+    default_truncation_cutoff: int | None = None   # StyleGAN (2019) truncates only its first 8 ws by default
 
     @classmethod
     def from_generator(cls, G) -> NetworkFacts:
         layers = tuple(LayerFacts(l.name, l.kind, l.channels, l.height, l.width, l.w_index, l.style_channels,
                                   l.has_noise) for l in G.synthesis.layers)
         return cls(getattr(G, "family", "unknown"), int(G.z_dim), int(G.w_dim), int(G.c_dim), int(G.num_ws),
-                   int(G.img_resolution), int(G.img_channels), layers)
+                   int(G.img_resolution), int(G.img_channels), layers,
+                   getattr(G, "default_truncation_cutoff", None))
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -976,6 +978,10 @@ class Session:
         notes = []
         for section in self.sections():
             notes += section.repair()
+        if facts is not None and facts.default_truncation_cutoff is not None and self.truncation.cutoff is None:
+            # The original StyleGAN truncates only the coarse layers; start there, as its own scripts do.
+            self.truncation.cutoff = min(facts.default_truncation_cutoff, facts.num_ws)
+            notes.append(f"truncation cutoff set to {self.truncation.cutoff}, this network family's default")
         return notes
 
     # -- requests -----------------------------------------------------------------------------------------------

@@ -285,3 +285,18 @@ def test_load_json_into_a_live_session_is_all_or_nothing(facts):
     session.load_json(source.to_json())
     assert session == source
     assert changes == [StateChange("truncation", "psi", 1.0, 0.3), StateChange("noise", "mode", "const", "none")]
+
+
+def test_a_stylegan_2019_network_starts_with_its_original_truncation_cutoff(tmp_path):
+    from explorer.formats import load_network
+    from explorer.state import NetworkFacts, Session
+    from tests.fixtures.tf_pickle_writer import write_stylegan1_tf_pickle
+    path = tmp_path / "sg1.pkl"
+    write_stylegan1_tf_pickle(path, resolution=32)
+    facts = NetworkFacts.from_generator(load_network(path).generator)
+    session = Session()
+    notes = session.set_facts(facts)
+    assert facts.default_truncation_cutoff == 8 and session.truncation.cutoff == 8
+    assert any("cutoff" in note for note in notes)
+    session.truncation.cutoff = None          # all layers stays available
+    assert session.render_request("k").truncation_cutoff is None
