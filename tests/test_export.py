@@ -308,6 +308,48 @@ def test_recorder_errors_are_values(tmp_path):
         assert not empty.path.exists() and empty.error is None
 
 
+class _SlowGif(GifRecorder):
+    """An encoder that takes SLOW_WRITE_S a frame."""
+    SLOW_WRITE_S = 0.05
+
+    def _write(self, frame):
+        time.sleep(self.SLOW_WRITE_S)
+        super()._write(frame)
+
+
+def test_background_recorder_never_makes_the_caller_wait_for_the_encoder(tmp_path):
+    frames = _frames(6)
+    recorder = export.BackgroundRecorder(_SlowGif(export.reserve_exact(tmp_path / "slow.gif"), fps=10))
+    start = time.perf_counter()
+    buffer = np.zeros_like(frames[0])
+    for frame in frames:
+        buffer[...] = frame
+        assert recorder.write(buffer)          # the same buffer each time, as a frame loop reuses its own
+    recorder.close(wait=False)
+    waited = time.perf_counter() - start
+    assert waited < _SlowGif.SLOW_WRITE_S * len(frames) / 2, waited
+    assert recorder.status().state in ("finishing", "done") and recorder.status().frames_written == 6
+    recorder.close()                            # waits for the file
+    assert recorder.status().state == "done" and recorder.frames_saved == 6
+    read = _read_video(recorder.path)
+    assert read.shape[0] == 6
+    assert all(np.abs(r.astype(int) - f.astype(int)).mean() < 6 for r, f in zip(read, frames))
+
+
+def test_background_recorder_reports_errors_as_values(tmp_path):
+    recorder = open_recorder("gif", folder=tmp_path, fps=10, background=True)
+    assert isinstance(recorder, export.BackgroundRecorder)
+    assert recorder.write(np.zeros([8, 8, 3], np.uint8))
+    assert recorder.write(np.zeros([9, 8, 3], np.uint8))   # queued; the recorder refuses it on its thread
+    deadline = time.time() + 10
+    while recorder.write(np.zeros([8, 8, 3], np.uint8)) and time.time() < deadline:
+        time.sleep(0.01)
+    assert "frame size changed" in recorder.error and recorder.status().state == "failed"
+    assert recorder.write(np.zeros([8, 8], np.float64)) is False
+    recorder.close()
+    assert _read_video(recorder.path).shape[0] == 1
+
+
 # -- crash safety --------------------------------------------------------------------------------------------------
 
 KILLED_WRITER = """

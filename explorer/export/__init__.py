@@ -10,14 +10,15 @@
 from .files import ExportError, describe_os_error, reserve_exact, reserve_path, write_file_at, write_new_file
 from .gif import GifRecorder
 from .mp4 import Mp4Recorder, pad_to_even
-from .recording import (RECORDING_FORMATS, FramesRecorder, Recorder, RecordingStatus, open_recorder, record)
+from .recording import (RECORDING_FORMATS, BackgroundRecorder, FramesRecorder, Recorder, RecordingStatus,
+                        open_recorder, record)
 from .reproduce import ReproduceCommand, reproduce_command
 from .screenshot import (STATE_CHUNK_KEY, png_bytes, read_state_file, read_state_from_png, save_latents,
                          save_screenshot, save_screenshot_as, save_session)
 
 __all__ = [
     "ExportError", "describe_os_error", "reserve_exact", "reserve_path", "write_file_at", "write_new_file",
-    "GifRecorder", "Mp4Recorder", "pad_to_even", "RECORDING_FORMATS", "FramesRecorder", "Recorder",
+    "GifRecorder", "Mp4Recorder", "pad_to_even", "RECORDING_FORMATS", "BackgroundRecorder", "FramesRecorder", "Recorder",
     "RecordingStatus", "open_recorder", "record", "ReproduceCommand", "reproduce_command", "STATE_CHUNK_KEY",
     "png_bytes", "read_state_file", "read_state_from_png", "save_latents", "save_screenshot",
     "save_screenshot_as", "save_session", "add_video_command",

@@ -13,7 +13,9 @@ frame being written:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import queue
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -24,7 +26,10 @@ from .files import (ExportError, describe_os_error, ensure_folder, publish, rese
 from .screenshot import png_bytes
 
 RECORDING_FORMATS = ("mp4", "gif", "frames")
-RECORDING_STATES = ("recording", "done", "failed")
+RECORDING_STATES = ("recording", "finishing", "done", "failed")   # finishing: closed, the file being completed
+# Frames a BackgroundRecorder holds before write() waits: bounded memory (a 1024 px frame is 3 MiB), and a slow
+# encoder slows the caller down rather than dropping frames.
+MAX_PENDING_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,114 @@ class FramesRecorder(Recorder):
             temporary.unlink(missing_ok=True)
 
 
+class BackgroundRecorder:
+    """Runs a recorder on its own thread, for callers that must not wait for the encoder (a GUI frame loop: an
+    MP4 write of a 1024 px frame blocks 120 ms, closing it 2 s).
+
+    write(frame) copies the frame, queues it and returns at once; it waits only while MAX_PENDING_FRAMES frames
+    are queued. Errors of the recorder show up in `error` / status() and make later writes return False.
+    close(wait=False) returns at once; status().state is 'finishing' until the file is complete.
+    """
+
+    _END = object()
+
+    def __init__(self, recorder: Recorder, max_pending: int = MAX_PENDING_FRAMES):
+        self.recorder = recorder
+        self.frames_written = 0          # frames accepted from the caller
+        self._own_error: str | None = None
+        self._closing = False
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        # Not a daemon: an app that exits while frames are queued finishes the file first.
+        self._thread = threading.Thread(target=self._run, name=f"recorder {recorder.path.name}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                frame = self._queue.get()
+                if frame is self._END:
+                    break
+                if self.failed:
+                    continue   # keep taking frames, so a caller never waits on a full queue
+                try:
+                    self.recorder.write(frame)
+                except Exception as error:   # recorders raise nothing; if one did, the caller still hears of it
+                    self._own_error = f"the recorder stopped: {type(error).__name__}: {error}"
+        finally:
+            try:
+                self.recorder.close()
+            except Exception as error:
+                self._own_error = self._own_error or f"the recorder stopped: {type(error).__name__}: {error}"
+
+    @property
+    def path(self) -> Path:
+        return self.recorder.path
+
+    @property
+    def kind(self) -> str:
+        return self.recorder.kind
+
+    @property
+    def error(self) -> str | None:
+        return self._own_error or self.recorder.error
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    @property
+    def frames_saved(self) -> int:
+        return self.recorder.frames_saved
+
+    def write(self, frame) -> bool:
+        if self._closing or self.failed:
+            return False
+        try:
+            frame = np.array(as_rgb_frame(frame), copy=True)   # the caller may reuse its buffer right away
+        except ValueError as error:
+            self._own_error = str(error)
+            return False
+        self._queue.put(frame)
+        self.frames_written += 1
+        return True
+
+    def close(self, wait: bool = True) -> None:
+        if not self._closing:
+            self._closing = True
+            self._queue.put(self._END)
+        if wait:
+            self._thread.join()
+
+    @property
+    def finished(self) -> bool:
+        """True once the file is complete (or the recorder gave up)."""
+        return not self._thread.is_alive()
+
+    def status(self) -> RecordingStatus:
+        inner = self.recorder.status()
+        if self.error is not None:
+            state = "failed"
+        elif self._closing:
+            state = "done" if self.finished else "finishing"
+        else:
+            state = "recording"
+        return replace(inner, frames_written=self.frames_written, state=state, error=self.error)
+
+    @property
+    def progress(self) -> str:
+        return self.status().describe()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def recorder_class(kind: str):
     from .gif import GifRecorder
     from .mp4 import Mp4Recorder
@@ -214,10 +327,11 @@ def recorder_class(kind: str):
 
 
 def open_recorder(kind: str, folder=None, fps: float = 30, path=None, stem: str = "recording",
-                  **options) -> Recorder:
+                  background: bool = False, **options) -> Recorder | BackgroundRecorder:
     """A recorder of `kind` ('mp4', 'gif', 'frames') writing to exactly `path` (refused when it exists), or to
     the next free `folder/stem-NNNN.mp4|.gif|.frames`. The name is taken before this returns, so two recorders
-    never share a file. Raises ExportError (bad format or fps, unwritable folder, existing path)."""
+    never share a file. `background`: run it on its own thread (BackgroundRecorder). Raises ExportError (bad
+    format or fps, unwritable folder, existing path); after that, errors are values (write() -> False)."""
     cls = recorder_class(kind)
     if path is None and folder is None:
         raise ExportError("a recording needs a folder or a path")
@@ -228,7 +342,7 @@ def open_recorder(kind: str, folder=None, fps: float = 30, path=None, stem: str 
     reserved = reserve_exact(path, directory) if path is not None else reserve_path(folder, stem, suffix, directory)
     recorder = cls(reserved, fps, **options)
     recorder.created_path = True
-    return recorder
+    return BackgroundRecorder(recorder) if background else recorder
 
 
 def record(frames: Iterable[np.ndarray], recorder: Recorder) -> Recorder:
