@@ -107,6 +107,20 @@ def test_state_reader_takes_large_states_and_refuses_damaged_files(tmp_path, mon
         read_state_from_png(path)
 
 
+@pytest.mark.parametrize("chunk", ["tEXt", "zTXt", "iTXt"])
+def test_state_reader_takes_every_png_text_chunk(tmp_path, chunk):
+    from PIL import PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    if chunk == "iTXt":
+        info.add_itxt(STATE_CHUNK_KEY, '{"latent": {"x": 3.0}}', zip=False)
+    else:
+        info.add_text(STATE_CHUNK_KEY, '{"latent": {"x": 3.0}}', zip=chunk == "zTXt")
+    info.add_text("Software", "another tool")
+    Image.new("RGB", (4, 4)).save(tmp_path / "shot.png", pnginfo=info)
+    assert chunk.encode() in (tmp_path / "shot.png").read_bytes()
+    assert read_state_from_png(tmp_path / "shot.png") == '{"latent": {"x": 3.0}}'
+
+
 def test_screenshots_never_overwrite_and_continue_the_numbering(tmp_path):
     (tmp_path / "shot-0001.png").write_bytes(b"the user's picture")
     image = np.zeros([8, 8, 3], np.uint8)

@@ -97,7 +97,9 @@ def _text_chunk_value(kind: bytes, data: bytes, path) -> tuple[str, str] | None:
     if kind == b"tEXt":
         return key, rest.decode("latin-1")
     if kind == b"zTXt":
-        return key, _bounded_inflate(rest[1:], path).decode("latin-1") if rest[:1] == b"\0" else None
+        if rest[:1] != b"\0":   # zlib is the only compression method PNG defines
+            return None
+        return key, _bounded_inflate(rest[1:], path).decode("latin-1")
     if len(rest) < 2:
         return None
     compressed, method, rest = rest[0], rest[1], rest[2:]
