@@ -228,6 +228,12 @@ def check_ws(ws: torch.Tensor, num_ws: int, w_dim: int) -> None:
         raise ValueError(f"ws must be [N, {num_ws}, {w_dim}], not {list(ws.shape)}")
 
 
+def begin_synthesis(synthesis: nn.Module, ws: torch.Tensor, **controls) -> LayerControls:
+    """What every synthesis forward starts with: ws checked against the network, the per-call controls."""
+    check_ws(ws, synthesis.num_ws, synthesis.w_dim)
+    return LayerControls(synthesis.layer_names, **controls)
+
+
 class GeneratorBase(nn.Module):
     """z, c -> w (mapping) -> image (synthesis), the same for every family; `config` holds the constructor
     arguments so that a network can be written out and rebuilt. Subclasses name their family and classes."""

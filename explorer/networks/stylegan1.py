@@ -26,7 +26,7 @@ from torch import nn
 from kernels import adain, filter2d, setup_filter
 
 from .common import (GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput, SynthesisState,
-                     check_ws, normalize_2nd_moment, truncate)
+                     begin_synthesis, normalize_2nd_moment, truncate)
 
 LRELU_SLOPE = 0.2
 TF_DEFAULT_TRUNCATION_CUTOFF = 8
@@ -208,10 +208,9 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
                 stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
                 ) -> SynthesisOutput:
-        check_ws(ws, self.num_ws, self.w_dim)
-        controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
-                                 noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
-                                 stop_after=stop_after, resume=resume)
+        controls = begin_synthesis(self, ws, noise_mode=noise_mode, noise_strength=noise_strength,
+                                   noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
+                                   stop_after=stop_after, resume=resume)
         x = resume.x if resume is not None else None
         try:
             for info in self.layers[:-1]:

@@ -17,7 +17,7 @@ from torch import nn
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
 
 from .common import (FullyConnectedLayer, GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput,
-                     SynthesisState, check_ws)
+                     SynthesisState, begin_synthesis)
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 
@@ -261,10 +261,9 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
                 stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
                 ) -> SynthesisOutput:
-        check_ws(ws, self.num_ws, self.w_dim)
-        controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
-                                 noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
-                                 stop_after=stop_after, resume=resume)
+        controls = begin_synthesis(self, ws, noise_mode=noise_mode, noise_strength=noise_strength,
+                                   noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
+                                   stop_after=stop_after, resume=resume)
         if not force_fp32 and ws.device.type != "cuda":
             force_fp32 = True  # float16 convolutions are slow or missing on CPU
         x = img = None

@@ -19,7 +19,7 @@ from torch import nn
 from kernels.filtered_lrelu import filtered_lrelu
 
 from .common import (FullyConnectedLayer, GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput,
-                     SynthesisState, check_ws)
+                     SynthesisState, begin_synthesis)
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None):
@@ -209,9 +209,8 @@ class SynthesisNetwork(nn.Module):
                 input_transform=None, update_emas=False) -> SynthesisOutput:
         """noise_mode and the noise settings are accepted for the common interface; StyleGAN3 has no noise.
         input_transform: (tx, ty, angle in degrees) moves and rotates the image through the Fourier features."""
-        check_ws(ws, self.num_ws, self.w_dim)
-        controls = LayerControls(self.layer_names, noise_mode=noise_mode, style_deltas=style_deltas, capture=capture,
-                                 stop_after=stop_after, resume=resume)
+        controls = begin_synthesis(self, ws, noise_mode=noise_mode, style_deltas=style_deltas, capture=capture,
+                                   stop_after=stop_after, resume=resume)
         ws = ws.to(torch.float32)
         transform = transform_matrix(*input_transform) if input_transform is not None else None
         if not force_fp32 and ws.device.type != "cuda":
