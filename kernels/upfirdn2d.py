@@ -162,7 +162,7 @@ _axis_matrices: dict = {}
 def _axis_matrix(length, taps, up, down, pad0, pad1) -> torch.Tensor:
     """[length, out_length] matrix A with (x @ A) = zero-insert by `up`, pad, correlate with `taps`, keep every
     `down`-th sample, along the last axis."""
-    key = (length, up, down, pad0, pad1, taps.dtype, str(taps.device), taps.detach().cpu().numpy().tobytes())
+    key = (length, up, down, pad0, pad1, taps.dtype, str(taps.device), taps.detach().cpu().float().numpy().tobytes())
     matrix = _axis_matrices.get(key)
     if matrix is None:
         count = taps.shape[0]
@@ -281,7 +281,7 @@ def _block_plan(length, count, up, down, pad0, pad1, block):
 def _block_matrix(taps, up, down, pad0, margin, window, block) -> torch.Tensor:
     """[window, block] matrix joining a block's input window to its outputs (taps as a correlation kernel)."""
     key = (up, down, pad0, margin, window, block, taps.dtype, str(taps.device),
-           taps.detach().cpu().numpy().tobytes())
+           taps.detach().cpu().float().numpy().tobytes())
     matrix = None if taps.requires_grad else _block_matrices.get(key)
     if matrix is None:
         count = taps.shape[0]

@@ -64,6 +64,19 @@ def test_upfirdn2d_matches_reference(filter_name, up, down, padding, flip, gain)
     torch.testing.assert_close(actual_grads[0], expected_grads[0], rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2)])
+def test_upfirdn2d_in_bfloat16_matches_the_float32_reference(up, down):
+    # Mixed-precision training hands these kernels bfloat16 activations (and bfloat16 filter taps).
+    x = torch.randn([2, 4, 16, 16], generator=torch.Generator().manual_seed(2))
+    f = setup_filter([1, 3, 3, 1])
+    expected = upfirdn2d_reference(x, f, up=up, down=down, padding=1)
+    actual = upfirdn2d(x.bfloat16(), f, up=up, down=down, padding=1)
+    assert actual.dtype == torch.bfloat16 and actual.shape == expected.shape
+    # bfloat16 keeps 8 significant bits: a relative error of about 2^-8 per rounding.
+    torch.testing.assert_close(actual.float(), expected, rtol=0.02, atol=0.02)
+    assert (actual.float() - expected).abs().max() > 0   # it did run in bfloat16
+
+
 def test_upfirdn2d_definition_on_known_values():
     # One pixel upsampled by 2 with a box filter [1, 1] spreads into a 2x2 block of value gain/4 * 4 = 1.
     x = torch.zeros([1, 1, 3, 3])

@@ -1,4 +1,6 @@
 """The trainer on a tiny network and a tiny fixed dataset."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,54 @@ def test_the_adain_generator_trains_the_same_way(tmp_path):
     assert not torch.equal(w_avg, trainer.G.mapping.w_avg)   # w_avg is tracked, as the original's dlatent_avg
     path = trainer.export(tmp_path / "adain.safetensors")
     assert load_network(path).generator.family == "stylegan"
+
+
+def test_bfloat16_steps_run_the_convolutions_in_bfloat16_and_keep_float32_weights():
+    from explorer.training.discriminator import DiscriminatorBlock
+    options = dict(r1_interval=1, pl_interval=1, conv_clamp=None)
+    exact = Trainer(_options(**options), _images())
+    mixed = Trainer(_options(precision="bfloat16", **options), _images())
+    # Same seed, same initial weights: the two differ only by the precision of the passes.
+    assert torch.equal(_parameters(exact.G), _parameters(mixed.G))
+    # The first block of D takes the image: under autocast its convolutions see bfloat16 from the second on.
+    seen = []
+    for trainer in (exact, mixed):
+        block = next(m for m in trainer.D.modules() if isinstance(m, DiscriminatorBlock))
+        block.conv0.register_forward_hook(lambda _, __, output: seen.append(output.dtype))
+    exact_stats, mixed_stats = exact.step(), mixed.step()
+    assert seen[0] == torch.float32 and set(seen[len(seen) // 2:]) == {torch.bfloat16}
+    for trainer in (exact, mixed):
+        for net in (trainer.G, trainer.D, trainer.G_ema):
+            assert {p.dtype for p in net.parameters()} == {torch.float32}
+    for name in ("loss_G", "loss_D", "r1_penalty", "pl_penalty"):
+        assert math.isfinite(mixed_stats[name]) and mixed_stats[name] > 0
+    # bfloat16 keeps 8 bits of mantissa: losses agree to a few percent, and the weights moved the same way.
+    for name in ("loss_G", "loss_D"):
+        assert abs(mixed_stats[name] - exact_stats[name]) < 0.05 * exact_stats[name], name
+    start = _parameters(Trainer(_options(**options), _images()).G)
+    exact_move, mixed_move = _parameters(exact.G) - start, _parameters(mixed.G) - start
+    assert torch.nn.functional.cosine_similarity(exact_move, mixed_move, dim=0) > 0.9
+
+
+def test_bfloat16_checkpoint_round_trip_resumes_bit_exactly(tmp_path):
+    images = _images()
+    trainer = Trainer(_options(r1_interval=2, pl_interval=2, precision="bfloat16", conv_clamp=None), images)
+    trainer.step()
+    trainer.save(tmp_path / "ck.pt")
+    trainer.step()
+    resumed = Trainer.resume(tmp_path / "ck.pt", images)
+    assert resumed.options.precision == "bfloat16" and resumed.options.conv_clamp is None
+    resumed.step()
+    for a, b in zip([trainer.G, trainer.D, trainer.G_ema], [resumed.G, resumed.D, resumed.G_ema]):
+        assert torch.equal(_parameters(a), _parameters(b))
+
+
+def test_checkpoints_written_before_the_precision_option_resume_as_float32_with_the_clamp(tmp_path):
+    images = _images()
+    trainer = Trainer(_options(), images)
+    state = trainer.state()
+    del state["options"]["precision"], state["options"]["conv_clamp"]   # as a checkpoint of 23 November holds
+    torch.save(state, tmp_path / "old.pt")
+    resumed = Trainer.resume(tmp_path / "old.pt", images)
+    assert resumed.options.precision == "float32" and resumed.options.conv_clamp == 256
+    assert torch.equal(_parameters(resumed.G), _parameters(trainer.G))
