@@ -208,3 +208,30 @@ def test_checkpoints_written_before_the_precision_option_resume_as_float32_with_
     resumed = Trainer.resume(tmp_path / "old.pt", images)
     assert resumed.options.precision == "float32" and resumed.options.conv_clamp == 256
     assert torch.equal(_parameters(resumed.G), _parameters(trainer.G))
+
+
+def test_a_signal_stops_the_run_after_its_minibatch_with_a_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    outdir = tmp_path / "run"
+    command = [sys.executable, "-m", "explorer.training.trainer", "--data", str(data), "--outdir", str(outdir),
+               "--kimg", "1000", "--batch", "4", "--channel-base", "64", "--channel-max", "8", "--threads", "1",
+               "--checkpoint-minutes", "0"]   # a checkpoint after every minibatch: its file says the loop runs
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    deadline = time.time() + 120
+    while not (outdir / "checkpoint.pt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "stopped by signal" in output
+    state = torch.load(outdir / "checkpoint.pt", weights_only=True)
+    assert state["progress"]["nimg"] > 0 and state["progress"]["nimg"] % 4 == 0
+    assert not (outdir / "checkpoint.pt.partial").exists()
+    assert list(outdir.glob("samples-*.png"))
