@@ -235,3 +235,28 @@ def test_a_signal_stops_the_run_after_its_minibatch_with_a_checkpoint(tmp_path):
     assert state["progress"]["nimg"] > 0 and state["progress"]["nimg"] % 4 == 0
     assert not (outdir / "checkpoint.pt.partial").exists()
     assert list(outdir.glob("samples-*.png"))
+
+
+def test_droplet_sheet_shows_each_layers_peak_channel_with_its_ratio():
+    from explorer.latents import z_from_seed
+    from explorer.training.sheets import LABEL_LINE, droplet_sheet
+    from tests.fixtures.networks import tiny_stylegan2
+    G = tiny_stylegan2("sg2_skip_64")
+    layers = ["b32.conv1", "b64.conv1"]
+    sheet, peaks = droplet_sheet([("first", G), ("second", G)], seeds=[0, 5], layers=layers, tile_size=64)
+    assert sheet.size == (3 * 64 + 2 * 2, 4 * (64 + 2 * LABEL_LINE + 2) - 2)
+    with torch.no_grad():
+        ws = G.mapping(z_from_seed(5, G.z_dim), None)
+        activations = G.synthesis(ws, noise_mode="const", capture=layers).activations
+    for layer, peak in zip(layers, peaks[0][1]):
+        a = activations[layer][0].abs()
+        assert peak.layer == layer and peak.peak_channel == int(a.amax(dim=(1, 2)).argmax())
+        assert abs(peak.peak_to_mean - float(a.max() / a.mean())) < 1e-3 * peak.peak_to_mean
+        # The tile is that channel normalised to its own max |x|: its extreme pixel reaches black or white.
+        grey = peak.image[:, :, 0].astype(int)
+        assert peak.image.shape[:2] == a.shape[1:] and max(grey.max() - 128, 128 - grey.min()) >= 126
+    # Tiles are pasted where the layout says: the second network's first row starts with its image.
+    pixels = np.asarray(sheet)
+    top = 2 * (64 + 2 * LABEL_LINE + 2) + 2 * LABEL_LINE
+    image_tile = pixels[top:top + 64, :64]
+    assert image_tile.std() > 1 and not np.array_equal(image_tile, pixels[top:top + 64, 66:130])
