@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--psi", type=float, default=1.0)
     parser.add_argument("--scale", type=int, default=2, help="nearest-neighbour upscaling of the sheets")
+    parser.add_argument("--suffix", default="", help="added to the sheets' names: samples{suffix}.png, ...")
     args = parser.parse_args(argv)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -150,18 +151,20 @@ def main(argv=None) -> int:
         parser.error("--pkl and --data are needed for the sample sheets (or --droplets FIRST SECOND)")
     G = load_network(args.pkl).generator
     samples = render_seeds(G, range(32), args.psi)
-    Image.fromarray(tile(samples, 8)).resize(
-        [s * args.scale for s in Image.fromarray(tile(samples, 8)).size], Image.NEAREST).save(outdir / "samples.png")
+    samples_path, nearest_path = outdir / f"samples{args.suffix}.png", outdir / f"nearest{args.suffix}.png"
+    _save_scaled(tile(samples, 8), samples_path, args.scale)
     with np.load(args.data) as data:
         images = data["images"]
     picks = samples[:8]
-    matches = images[nearest(picks, images)]
-    pairs = np.stack([picks, matches], axis=1).reshape(16, *picks.shape[1:])
-    sheet = Image.fromarray(tile(pairs, 2))   # each row: a sample, then its nearest training image
-    sheet.resize([s * args.scale for s in sheet.size], Image.NEAREST).save(outdir / "nearest.png")
-    print(f"wrote {outdir / 'samples.png'} and {outdir / 'nearest.png'}")
+    # Top row: 8 samples; under each, its nearest training image.
+    _save_scaled(tile(np.concatenate([picks, images[nearest(picks, images)]]), 8), nearest_path, args.scale)
+    print(f"wrote {samples_path} and {nearest_path}")
     return 0
 
+
+def _save_scaled(sheet: np.ndarray, path: Path, scale: int):
+    image = Image.fromarray(sheet)
+    image.resize([side * scale for side in image.size], Image.NEAREST).save(path)
 
 if __name__ == "__main__":
     raise SystemExit(main())
