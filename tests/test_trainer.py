@@ -260,3 +260,8 @@ def test_droplet_sheet_shows_each_layers_peak_channel_with_its_ratio():
     top = 2 * (64 + 2 * LABEL_LINE + 2) + 2 * LABEL_LINE
     image_tile = pixels[top:top + 64, :64]
     assert image_tile.std() > 1 and not np.array_equal(image_tile, pixels[top:top + 64, 66:130])
+
+
+def test_an_unknown_precision_is_refused_by_name():
+    with pytest.raises(ValueError, match="bf16"):
+        Trainer(_options(precision="bf16"), _images())

@@ -136,7 +136,8 @@ def main(argv=None) -> int:
         networks = []
         for path in args.droplets:
             loaded = load_network(path)
-            networks.append((f"{FAMILY_NAMES.get(loaded.generator.family, loaded.generator.family)}", loaded.generator))
+            family = loaded.generator.family
+            networks.append((FAMILY_NAMES.get(family, family), loaded.generator))
         layers = args.layers.split(",")
         seeds = [int(seed) for seed in args.seeds.split(",")]
         sheet, peaks = droplet_sheet(networks, seeds, layers)

@@ -31,6 +31,9 @@ from ..networks import build_generator
 from .discriminator import Discriminator
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 @dataclass
 class TrainingOptions:
     resolution: int = 64
@@ -131,6 +134,8 @@ def augment(images: torch.Tensor, p: float, generator: torch.Generator) -> torch
 
 class Trainer:
     def __init__(self, options: TrainingOptions, images: torch.Tensor, device="cpu"):
+        if options.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {options.precision!r}")
         self.options = options
         self.device = torch.device(device)
         self.images = images
@@ -340,7 +345,7 @@ def main(argv=None) -> int:
     parser.add_argument("--channel-base", type=int, default=defaults.channel_base,
                         help="channels at resolution r: min(channel_base / r, channel_max)")
     parser.add_argument("--channel-max", type=int, default=defaults.channel_max)
-    parser.add_argument("--precision", choices=["float32", "bfloat16"], default=defaults.precision,
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="bfloat16: mixed precision for synthesis and D (weights and losses stay float32)")
     parser.add_argument("--conv-clamp", type=float, default=defaults.conv_clamp,
                         help="clamp of convolution outputs; 0 for none (float16 needs one, float32 and bfloat16 do not)")
