@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from explorer.training.trainer import Trainer, TrainingOptions, load_images  # noqa: E402
+from explorer.training.trainer import Trainer, TrainingOptions, load_images, r1_gamma_heuristic  # noqa: E402
 
 WARMUP_STEPS = 3
 ROUNDS = 2
@@ -44,7 +44,7 @@ class Rate:
 def make_trainer(images, precision, channel_base, channel_max) -> Trainer:
     options = TrainingOptions(resolution=images.shape[2], channel_base=channel_base, channel_max=channel_max,
                               precision=precision, conv_clamp=None,
-                              r1_gamma=0.0002 * images.shape[2] ** 2 / TrainingOptions.batch)
+                              r1_gamma=r1_gamma_heuristic(images.shape[2], TrainingOptions.batch))
     trainer = Trainer(options, images)
     trainer.progress.augment_p = 0.3    # a typical mid-run value: the augmentation's cost is counted
     for _ in range(WARMUP_STEPS):

@@ -159,10 +159,16 @@ MATMUL_SIZE_LIMIT = 512    # (input side x up) beyond this the band matrices was
 _axis_matrices: dict = {}
 
 
+def _taps_key(taps: torch.Tensor) -> tuple:
+    """What identifies a filter in the band-matrix caches: dtype, device and values (numpy has no bfloat16,
+    so the values are read as float32, which holds every bfloat16 exactly)."""
+    return taps.dtype, str(taps.device), taps.detach().cpu().float().numpy().tobytes()
+
+
 def _axis_matrix(length, taps, up, down, pad0, pad1) -> torch.Tensor:
     """[length, out_length] matrix A with (x @ A) = zero-insert by `up`, pad, correlate with `taps`, keep every
     `down`-th sample, along the last axis."""
-    key = (length, up, down, pad0, pad1, taps.dtype, str(taps.device), taps.detach().cpu().float().numpy().tobytes())
+    key = (length, up, down, pad0, pad1, _taps_key(taps))
     matrix = _axis_matrices.get(key)
     if matrix is None:
         count = taps.shape[0]
@@ -280,8 +286,7 @@ def _block_plan(length, count, up, down, pad0, pad1, block):
 
 def _block_matrix(taps, up, down, pad0, margin, window, block) -> torch.Tensor:
     """[window, block] matrix joining a block's input window to its outputs (taps as a correlation kernel)."""
-    key = (up, down, pad0, margin, window, block, taps.dtype, str(taps.device),
-           taps.detach().cpu().float().numpy().tobytes())
+    key = (up, down, pad0, margin, window, block, _taps_key(taps))
     matrix = None if taps.requires_grad else _block_matrices.get(key)
     if matrix is None:
         count = taps.shape[0]
