@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .files import ExportError
-from .recording import Recorder
+from .recorder import Recorder
 
 GIF_COLOURS = 256
 # GIF delays are whole hundredths of a second, and browsers slow delays below 2 to 10: 50 fps at most.

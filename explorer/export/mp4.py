@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from .files import ExportError, describe_os_error
-from .recording import Recorder
+from .recorder import Recorder
 
 KEYFRAME_SECONDS = 2.0
 DEFAULT_CRF = 18                # visually lossless for x264
