@@ -1,0 +1,124 @@
+"""The droplet detector: its measures on maps with a known answer, a planted spike found first, the command."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.analysis.droplets import DROPLET_SCORE, detect_droplets, map_spikes
+from explorer.commands import droplets as droplets_command
+from explorer.commands.common import UserError
+from explorer.formats.native import save_network
+from tests.fixtures.analysis_networks import planted_spike, tiny_adain
+
+PLANT = dict(layer="b32.conv0", channel=5, y=20, x=11)
+SEEDS = range(4)
+
+
+def gaussian_maps(n, c, size, seed=0):
+    return torch.randn([n, c, size, size], generator=torch.Generator().manual_seed(seed))
+
+
+def test_spike_on_noise_scores_high_at_its_place_and_noise_alone_does_not():
+    maps = gaussian_maps(1, 2, 64)
+    maps[0, 1, 40, 23] += 60.0
+    spikes = map_spikes(maps)
+    assert spikes.score[0, 0] < 3            # unit noise: the 5x5 window holds about 25/4096 of the energy
+    assert spikes.score[0, 1] > DROPLET_SCORE
+    assert (spikes.y[0, 1], spikes.x[0, 1]) == (40, 23)
+    # The measures by hand: deviation from the median over 1.4826 median absolute deviations; the energy share.
+    values = maps[0, 1].numpy().ravel()
+    deviation = np.abs(values - np.median(values))   # torch's median is the lower one; 4096 values differ little
+    spread = 1.4826 * np.median(deviation)
+    assert spikes.peak_ratio[0, 1] == pytest.approx(deviation.max() / spread, rel=2e-3)
+    energy = deviation.reshape(64, 64) ** 2
+    window = energy[38:43, 21:26].sum()             # radius 2 at 64 px
+    assert spikes.topk_share[0, 1] * spikes.compactness[0, 1] == pytest.approx(window / energy.sum(), rel=2e-3)
+
+
+def test_broad_blob_is_not_a_spike_and_a_flat_map_scores_zero():
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    blob = torch.exp(-((yy - 30) ** 2 + (xx - 30) ** 2) / (2 * 12.0 ** 2))
+    maps = torch.stack([blob, torch.full_like(blob, 3.0)]).unsqueeze(0)
+    spikes = map_spikes(maps)
+    # Its largest pixels lie together (compact), but they hold a small share of its energy.
+    assert spikes.compactness[0, 0] > 0.99 and spikes.topk_share[0, 0] < 0.1
+    assert spikes.score[0, 0] < 1
+    assert spikes.score[0, 1] == 0 and spikes.peak_ratio[0, 1] == 0
+
+
+def test_two_far_apart_spikes_are_not_compact():
+    maps = gaussian_maps(1, 1, 64, seed=1) * 0.01
+    maps[0, 0, 10, 10] += 5.0
+    maps[0, 0, 50, 50] += 5.0
+    spikes = map_spikes(maps)
+    assert spikes.topk_share[0, 0] > 0.99
+    assert spikes.compactness[0, 0] == pytest.approx(0.5, abs=0.01)
+
+
+def test_scores_do_not_change_with_a_channels_scale_and_offset():
+    # AdaIN networks capture their layers after instance normalisation; the measures must not depend on it.
+    maps = gaussian_maps(2, 3, 32, seed=3)
+    maps[:, 1, 5, 9] += 30
+    a, b = map_spikes(maps), map_spikes(maps * 4.0 + 7.0)
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-3)
+    # A negative scale turns torch's lower median of 1024 values into the upper one: a hair apart.
+    np.testing.assert_allclose(a.score, map_spikes(-maps).score, rtol=1e-2)
+
+
+def test_planted_spike_is_found_first_at_its_channel_and_place():
+    G = planted_spike(**PLANT)
+    report = detect_droplets(G, SEEDS)
+    first = report.findings[0]
+    assert (first.layer, first.channel, first.y, first.x) == (PLANT["layer"], PLANT["channel"], PLANT["y"],
+                                                              PLANT["x"])
+    assert first.seeds == len(SEEDS) and first.recurs
+    assert first.score > 3 * report.findings[1].score
+    assert "recur on the same channels" in report.note
+    # Without the stored noise the spike is gone: the same channel falls back among the others.
+    quiet = detect_droplets(G, SEEDS, layers=[PLANT["layer"]], noise_mode="none")
+    same = next(f for f in quiet.findings if f.channel == PLANT["channel"])
+    assert same.seeds == 0 and same.score < first.score / 5
+
+
+def test_progress_can_stop_between_seeds():
+    calls = []
+    report = detect_droplets(tiny_adain(), range(5), progress=lambda done, total: calls.append((done, total))
+                             or done < 2)
+    assert calls == [(1, 5), (2, 5)] and report.seeds == (0, 1)
+
+
+def run_command(*argv):
+    parser = argparse.ArgumentParser()
+    droplets_command.register(parser.add_subparsers())
+    args = parser.parse_args(["droplets", *argv])
+    return args.handler(args)
+
+
+def test_command_json_lists_the_planted_spike_first(tmp_path, capsys):
+    path = save_network(planted_spike(**PLANT), tmp_path / "planted.safetensors")
+    assert run_command("--pkl", str(path), "--seeds", "0-3", "--json") == 0
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert findings[0] == {"layer": PLANT["layer"], "channel": PLANT["channel"], "y": PLANT["y"], "x": PLANT["x"],
+                           "score": findings[0]["score"], "seeds": 4}
+    assert findings[0]["score"] > DROPLET_SCORE
+    assert [f["score"] for f in findings] == sorted((f["score"] for f in findings), reverse=True)
+    assert run_command("--pkl", str(path), "--seeds", "0-3", "--layers", "b16.conv1", "--top", "3") == 0
+    text = capsys.readouterr().out.splitlines()
+    assert len(text) == 5 and all(line.startswith("b16.conv1") for line in text[1:4])
+    with pytest.raises(UserError, match="no layer 'b99.conv'"):
+        run_command("--pkl", str(path), "--layers", "b99.conv")
+
+
+def test_shipped_models_top_findings():
+    """The numbers the README quotes: the top channel of each shipped model over seeds 0-15."""
+    from explorer.formats import load_network
+    adain = load_network("assets/default_stylegan_adain.safetensors").generator
+    top = detect_droplets(adain, range(16), cutoff=adain.default_truncation_cutoff).findings[0]
+    assert (top.layer, top.channel, top.seeds) == ("b64.conv1", 24, 14)
+    assert top.score == pytest.approx(20.54, abs=0.01)
+    stylegan2 = load_network("assets/default.safetensors").generator
+    top2 = detect_droplets(stylegan2, range(16)).findings[0]
+    assert (top2.layer, top2.channel, top2.seeds) == ("b32.conv1", 17, 9)
+    assert top2.score == pytest.approx(13.98, abs=0.01)
