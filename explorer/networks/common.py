@@ -1,10 +1,11 @@
-"""What every generator family shares: the layer description, the per-call synthesis controls, the result,
-equalized-learning-rate dense layers and the mapping network.
+"""What every generator family shares: the layer description, the per-call synthesis controls, the synthesis
+loop over named layers (LayeredSynthesis), the result, equalized-learning-rate dense layers and the mapping
+network.
 
 Every generator here (StyleGAN, StyleGAN2, StyleGAN3) has
     G.mapping(z, c, truncation_psi=1, truncation_cutoff=None) -> ws [N, num_ws, w_dim]
     G.synthesis(ws, noise_mode=..., noise_strength=..., noise_seed=..., style_deltas=..., capture=...,
-                stop_after=..., resume=...) -> SynthesisOutput
+                stop_after=..., resume=..., force_fp32=..., layer_edits=...) -> SynthesisOutput
     G.synthesis.layers -> list[LayerInfo], in execution order
     G(z, c, truncation_psi, truncation_cutoff, **synthesis_controls) -> SynthesisOutput
 and `G.config`, the constructor arguments, so that a network can be written out and rebuilt.
@@ -12,7 +13,7 @@ and `G.config`, the constructor arguments, so that a network can be written out 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -52,12 +53,8 @@ class SynthesisOutput:
     state: SynthesisState | None = None              # set when `stop_after` stopped the synthesis
 
 
-class StopSynthesis(Exception):
-    """Raised inside a synthesis when the requested last layer has run; carries the state to resume from."""
-
-    def __init__(self, state: SynthesisState):
-        super().__init__(state.after)
-        self.state = state
+# A layer edit: the layer's output activation in, the activation the rest of the network sees out.
+LayerEdit = Callable[[torch.Tensor], torch.Tensor]
 
 
 class LayerControls:
@@ -70,12 +67,15 @@ class LayerControls:
     capture: layer names whose outputs to return (the string 'all' captures every layer).
     stop_after: a layer name; the synthesis stops after it and returns its state.
     resume: a state from an earlier stop; the layers up to and including `resume.after` are skipped.
+    layer_edits: mapping layer name -> callable(activation) -> activation of the same shape, applied to the
+        layer's output before it is captured and passed on (channel ablation, network bending).
     """
 
     def __init__(self, layer_names: Sequence[str], noise_mode: str | Mapping[str, str] = "const",
                  noise_strength: Mapping[str, float] | None = None, noise_seed: int | None = None,
                  style_deltas: Mapping[str, torch.Tensor] | None = None, capture: Collection[str] | str = (),
-                 stop_after: str | None = None, resume: SynthesisState | None = None):
+                 stop_after: str | None = None, resume: SynthesisState | None = None,
+                 layer_edits: Mapping[str, LayerEdit] | None = None):
         known = list(layer_names)
         self.layer_index = {name: i for i, name in enumerate(known)}
         if isinstance(noise_mode, str):
@@ -91,23 +91,31 @@ class LayerControls:
         self.capture = set(known) if capture == "all" else set(capture)
         self.stop_after = stop_after
         self.resume = resume
-        for name in [*self.noise_modes, *self.noise_strength, *self.style_deltas, *self.capture,
+        self.layer_edits = dict(layer_edits or {})
+        for name, edit in self.layer_edits.items():
+            if not callable(edit):
+                raise TypeError(f"layer_edits[{name!r}] must be a callable tensor -> tensor, not "
+                                f"{type(edit).__name__}")
+        for name in [*self.noise_modes, *self.noise_strength, *self.style_deltas, *self.capture, *self.layer_edits,
                      *([stop_after] if stop_after else []), *([resume.after] if resume else [])]:
             if name not in self.layer_index:
                 raise KeyError(f"no layer named {name!r}; layers: {', '.join(known)}")
-        self.activations: dict[str, torch.Tensor] = {}
 
     @staticmethod
     def _check_mode(mode):
         if mode not in NOISE_MODES:
             raise ValueError(f"noise mode must be one of {NOISE_MODES}, not {mode!r}")
 
-    def skipped(self, name: str) -> bool:
-        """True for layers that already ran before the resumed state."""
-        return self.resume is not None and self.layer_index[name] <= self.layer_index[self.resume.after]
+    @property
+    def first_layer(self) -> int:
+        """Index of the first layer to run: 0, or the one after the resumed state's layer."""
+        return 0 if self.resume is None else self.layer_index[self.resume.after] + 1
+
+    def for_layer(self, name: str) -> ControlsForLayer:
+        return ControlsForLayer(self, name, self.layer_index[name])
 
     def noise(self, name: str, stored: torch.Tensor | None, strength: torch.Tensor, shape, device, dtype):
-        """The noise image a layer adds, already scaled: None when it adds nothing."""
+        """The noise image layer `name` adds, already scaled: None when it adds nothing."""
         mode = self.noise_modes.get(name, self.default_noise_mode)
         multiplier = float(self.noise_strength.get(name, 1.0))
         if mode == "none" or multiplier == 0:
@@ -130,12 +138,106 @@ class LayerControls:
             return styles
         return styles + delta.to(device=styles.device, dtype=styles.dtype)
 
-    def finished(self, name: str, output: torch.Tensor, state: SynthesisState) -> None:
-        """Called after every layer: records captures, raises StopSynthesis at the last requested layer."""
-        if name in self.capture:
-            self.activations[name] = output
-        if name == self.stop_after:
-            raise StopSynthesis(state)
+    def edited(self, name: str, output: torch.Tensor) -> torch.Tensor:
+        """The layer's output after its edit, if it has one: same shape, device and dtype as the output."""
+        edit = self.layer_edits.get(name)
+        if edit is None:
+            return output
+        result = edit(output)
+        if not isinstance(result, torch.Tensor) or result.shape != output.shape:
+            got = list(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+            raise ValueError(f"layer_edits[{name!r}] must return a tensor of the layer's shape "
+                             f"{list(output.shape)}, not {got}")
+        # The next layer expects the dtype this layer computes in (float16 blocks stay float16).
+        return result.to(device=output.device, dtype=output.dtype)
+
+
+@dataclass(frozen=True)
+class ControlsForLayer:
+    """The per-call controls of one named layer, as its module reads them (its style delta and its noise)."""
+    controls: LayerControls
+    name: str
+    index: int
+
+    def styles(self, styles: torch.Tensor) -> torch.Tensor:
+        """The affine output s with this call's style delta for the layer added."""
+        return self.controls.styles(self.name, styles)
+
+    def noise(self, stored: torch.Tensor | None, strength: torch.Tensor, shape, device, dtype):
+        """The scaled noise image the layer adds; None when it adds nothing."""
+        return self.controls.noise(self.name, stored, strength, shape, device, dtype)
+
+
+@dataclass(frozen=True)
+class SynthesisCall:
+    """What one synthesis call gives every layer: the ws, the per-call controls and the precision settings.
+    A family that takes more per-call options subclasses it (StyleGAN3: the input transform)."""
+    ws: torch.Tensor
+    controls: LayerControls
+    force_fp32: bool = True
+    fused_modconv: bool = True   # StyleGAN2's grouped-convolution path; other families ignore it
+
+
+# The state before the first layer: nothing computed yet.
+NOTHING_YET = ""
+
+
+class LayeredSynthesis(nn.Module):
+    """ws [N, num_ws, w_dim] -> image by running named layers in order: the loop, the capture, stop and resume
+    bookkeeping and the per-call controls, once for every family.
+
+    A family's constructor builds its modules (their attribute paths are the layer names, hence the state dict's
+    names), sets `w_dim` and `num_ws`, and calls `declare_layers` with its LayerInfo list in execution order. It
+    then says what each layer computes:
+        run_layer(info, state, call) -> the layer's output activation, from the state after the layer before
+        carry(info, state, output, call) -> the state after the layer (default: the output becomes x)
+        final_image(state, call) -> the image, from the state after the last layer (default: state.img)
+    and, when it takes per-call options beyond the common ones, start_call (default: a plain SynthesisCall).
+    """
+
+    w_dim: int
+    num_ws: int
+    layers: list[LayerInfo]
+    layer_names: list[str]
+
+    def declare_layers(self, layers: Sequence[LayerInfo]) -> None:
+        self.layers = list(layers)
+        self.layer_names = [layer.name for layer in self.layers]
+
+    def start_call(self, ws: torch.Tensor, controls: LayerControls, force_fp32: bool,
+                   fused_modconv: bool) -> SynthesisCall:
+        return SynthesisCall(ws, controls, force_fp32, fused_modconv)
+
+    def run_layer(self, info: LayerInfo, state: SynthesisState, call: SynthesisCall) -> torch.Tensor:
+        raise NotImplementedError
+
+    def carry(self, info: LayerInfo, state: SynthesisState, output: torch.Tensor,
+              call: SynthesisCall) -> SynthesisState:
+        return SynthesisState(info.name, output)
+
+    def final_image(self, state: SynthesisState, call: SynthesisCall) -> torch.Tensor:
+        return state.img
+
+    def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
+                stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True,
+                layer_edits: Mapping[str, LayerEdit] | None = None, **family_options) -> SynthesisOutput:
+        check_ws(ws, self.num_ws, self.w_dim)
+        controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
+                                 noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
+                                 stop_after=stop_after, resume=resume, layer_edits=layer_edits)
+        if not force_fp32 and ws.device.type != "cuda":
+            force_fp32 = True   # float16 convolutions are slow or missing on CPU
+        call = self.start_call(ws, controls, force_fp32=force_fp32, fused_modconv=fused_modconv, **family_options)
+        state = resume if resume is not None else SynthesisState(NOTHING_YET, None)
+        activations: dict[str, torch.Tensor] = {}
+        for info in self.layers[controls.first_layer:]:
+            output = controls.edited(info.name, self.run_layer(info, state, call))
+            state = self.carry(info, state, output, call)
+            if info.name in controls.capture:
+                activations[info.name] = output
+            if info.name == stop_after:
+                return SynthesisOutput(image=None, activations=activations, state=state)
+        return SynthesisOutput(image=self.final_image(state, call), activations=activations)
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -226,12 +328,6 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | No
 def check_ws(ws: torch.Tensor, num_ws: int, w_dim: int) -> None:
     if ws.ndim != 3 or ws.shape[1] != num_ws or ws.shape[2] != w_dim:
         raise ValueError(f"ws must be [N, {num_ws}, {w_dim}], not {list(ws.shape)}")
-
-
-def begin_synthesis(synthesis: nn.Module, ws: torch.Tensor, **controls) -> LayerControls:
-    """What every synthesis forward starts with: ws checked against the network, the per-call controls."""
-    check_ws(ws, synthesis.num_ws, synthesis.w_dim)
-    return LayerControls(synthesis.layer_names, **controls)
 
 
 class GeneratorBase(nn.Module):

@@ -25,8 +25,8 @@ from torch import nn
 
 from kernels import adain, filter2d, setup_filter
 
-from .common import (GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput, SynthesisState,
-                     begin_synthesis, normalize_2nd_moment, truncate)
+from .common import (ControlsForLayer, GeneratorBase, LayeredSynthesis, LayerInfo, SynthesisState,
+                     normalize_2nd_moment, truncate)
 
 LRELU_SLOPE = 0.2
 TF_DEFAULT_TRUNCATION_CUTOFF = 8
@@ -90,13 +90,13 @@ class StyledLayer(nn.Module):
         self.affine = Dense(w_dim, 2 * channels, gain=1.0)
         self.resolution = resolution
 
-    def epilogue(self, x, w, controls: LayerControls, name: str):
-        noise = controls.noise(name, self.noise_const, self.noise_strength.reshape(1, -1, 1, 1),
+    def epilogue(self, x, w, controls: ControlsForLayer):
+        noise = controls.noise(self.noise_const, self.noise_strength.reshape(1, -1, 1, 1),
                                [x.shape[0], 1, self.resolution, self.resolution], x.device, x.dtype)
         if noise is not None:
             x = x + noise
         x = F.leaky_relu(x + self.bias.reshape(1, -1, 1, 1), LRELU_SLOPE)
-        style = controls.styles(name, self.affine(w))
+        style = controls.styles(self.affine(w))
         return adain(x, style[:, :self.channels], style[:, self.channels:])
 
 
@@ -105,9 +105,10 @@ class ConstLayer(StyledLayer):
         super().__init__(channels, w_dim, 4)
         self.const = nn.Parameter(torch.ones([channels, 4, 4]))
 
-    def forward(self, x, w, controls, name):
+    def forward(self, x, w, controls: ControlsForLayer):
+        """x is ignored: the layer starts from its learned constant."""
         x = self.const.unsqueeze(0).repeat([w.shape[0], 1, 1, 1])
-        return self.epilogue(x, w, controls, name)
+        return self.epilogue(x, w, controls)
 
 
 class ConvLayer(StyledLayer):
@@ -129,7 +130,7 @@ class ConvLayer(StyledLayer):
         self.register_buffer("blur_filter", setup_filter(list(blur_filter)) if blur_filter else None,
                              persistent=False)
 
-    def forward(self, x, w, controls, name):
+    def forward(self, x, w, controls: ControlsForLayer):
         weight = self.weight * self.weight_gain
         if self.up == 1:
             x = F.conv2d(x, weight, padding=1)
@@ -143,7 +144,7 @@ class ConvLayer(StyledLayer):
             x = F.conv_transpose2d(x, kernel.transpose(0, 1), stride=2, padding=1)
         if self.up > 1 and self.blur_filter is not None:
             x = filter2d(x, self.blur_filter)
-        return self.epilogue(x, w, controls, name)
+        return self.epilogue(x, w, controls)
 
 
 class ToRGB(nn.Module):
@@ -173,7 +174,9 @@ class SynthesisBlock(nn.Module):
         return ["const", "conv"] if hasattr(self, "const") else ["conv0", "conv1"]
 
 
-class SynthesisNetwork(nn.Module):
+class SynthesisNetwork(LayeredSynthesis):
+    """The state between layers is x; after `torgb`, img holds the image."""
+
     def __init__(self, w_dim, img_resolution, img_channels, fmap_base=8192, fmap_decay=1.0, fmap_max=512,
                  blur_filter=(1, 2, 1), fused_scale="auto"):
         super().__init__()
@@ -202,29 +205,20 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = w_index
         self.torgb = ToRGB(nf(log2 - 1), img_channels)
         layers.append(LayerInfo("torgb", "torgb", img_channels, img_resolution, img_resolution, None))
-        self.layers = layers
-        self.layer_names = [l.name for l in layers]
+        self.declare_layers(layers)
 
-    def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
-                stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
-                ) -> SynthesisOutput:
-        controls = begin_synthesis(self, ws, noise_mode=noise_mode, noise_strength=noise_strength,
-                                   noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
-                                   stop_after=stop_after, resume=resume)
-        x = resume.x if resume is not None else None
-        try:
-            for info in self.layers[:-1]:
-                if controls.skipped(info.name):
-                    continue
-                block_name, kind = info.name.split(".")
-                layer = getattr(getattr(self, block_name), kind)
-                x = layer(x, ws[:, info.w_index], controls, info.name)
-                controls.finished(info.name, x, SynthesisState(info.name, x))
-            image = self.torgb(x)
-            controls.finished("torgb", image, SynthesisState("torgb", x, image))
-        except StopSynthesis as stop:
-            return SynthesisOutput(image=None, activations=controls.activations, state=stop.state)
-        return SynthesisOutput(image=image, activations=controls.activations)
+    # -- the layers' math and wiring, for LayeredSynthesis.forward ----------------------------------------------
+
+    def run_layer(self, info, state, call):
+        if info.kind == "torgb":
+            return self.torgb(state.x)
+        layer = self.get_submodule(info.name)
+        return layer(state.x, call.ws[:, info.w_index], call.controls.for_layer(info.name))
+
+    def carry(self, info, state, output, call):
+        if info.kind == "torgb":
+            return SynthesisState(info.name, state.x, output)
+        return SynthesisState(info.name, output)
 
 
 class Generator(GeneratorBase):

@@ -16,10 +16,12 @@ from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
 
-from .common import (FullyConnectedLayer, GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput,
-                     SynthesisState, begin_synthesis)
+from .common import (ControlsForLayer, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo, SynthesisCall,
+                     SynthesisState)
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+# Resnet blocks scale both the skip path and the main path by sqrt(1/2), so their sum keeps unit variance.
+RESNET_GAIN = np.sqrt(0.5)
 
 
 class Conv2dLayer(nn.Module):
@@ -69,11 +71,11 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x, w, controls: LayerControls, name: str, fused_modconv=True, gain=1):
-        styles = controls.styles(name, self.affine(w))
+    def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1):
+        styles = controls.styles(self.affine(w))
         noise = None
         if self.use_noise:
-            noise = controls.noise(name, self.noise_const, self.noise_strength,
+            noise = controls.noise(self.noise_const, self.noise_strength,
                                    [x.shape[0], 1, self.resolution, self.resolution], x.device, x.dtype)
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
@@ -94,14 +96,15 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
 
-    def forward(self, x, w, controls: LayerControls, name: str, fused_modconv=True):
-        styles = controls.styles(name, self.affine(w)) * self.weight_gain
+    def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True):
+        styles = controls.styles(self.affine(w)) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: [const or conv0 (up 2x)], conv1, [torgb]; resnet blocks add a scaled 1x1 skip."""
+    """One resolution: [const or conv0 (up 2x)], conv1, [torgb]; resnet blocks add a scaled 1x1 skip.
+    It holds the layers under their NVlabs names; SynthesisNetwork runs them."""
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture="skip",
                  resample_filter=(1, 3, 3, 1), conv_clamp=256, use_fp16=False, fp16_channels_last=False,
@@ -146,62 +149,15 @@ class SynthesisBlock(nn.Module):
             names.append(f"{prefix}.torgb")
         return names
 
-    def forward(self, x, img, ws, controls: LayerControls, prefix: str, dtype, fused_modconv=True):
-        """Runs the block's layers that the controls do not skip; returns (x, img)."""
-        w_conv0, w_conv1, w_torgb = self._split_ws(ws)
-        block_input = None
-
-        if self.in_channels == 0:
-            if not controls.skipped(f"{prefix}.conv1"):
-                x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-        else:
-            x = x.to(dtype) if x is not None else None
-
-        if self.architecture == "resnet" and self.in_channels != 0:
-            name = f"{prefix}.skip"
-            if controls.skipped(name):
-                block_input = controls.resume.block_input
-            else:
-                block_input = self.skip(x, gain=np.sqrt(0.5))
-                controls.finished(name, block_input, SynthesisState(name, x, img, block_input))
-
-        if self.in_channels != 0:
-            name = f"{prefix}.conv0"
-            if not controls.skipped(name):
-                x = self.conv0(x, w_conv0, controls, name, fused_modconv=fused_modconv)
-                controls.finished(name, x, SynthesisState(name, x, img, block_input))
-
-        name = f"{prefix}.conv1"
-        if not controls.skipped(name):
-            gain = np.sqrt(0.5) if block_input is not None else 1
-            layer_output = self.conv1(x, w_conv1, controls, name, fused_modconv=fused_modconv, gain=gain)
-            # The captured activation is the layer's own output (what NVlabs' hooks see), before the skip add.
-            x = block_input.add(layer_output) if block_input is not None else layer_output
-            controls.finished(name, layer_output, SynthesisState(name, x, img))
-
-        if hasattr(self, "torgb"):
-            name = f"{prefix}.torgb"
-            if not controls.skipped(name):
-                if img is not None:
-                    img = upsample2d(img, self.resample_filter)
-                y = self.torgb(x, w_torgb, controls, name, fused_modconv=fused_modconv)
-                y = y.to(torch.float32)
-                img = img.add(y) if img is not None else y
-                controls.finished(name, y, SynthesisState(name, x, img))
-        elif img is not None and not controls.skipped(f"{prefix}.conv1"):
-            img = upsample2d(img, self.resample_filter)
-        return x, img
-
-    def _split_ws(self, ws):
-        ws = list(ws.unbind(1))
-        w_conv0 = ws.pop(0) if self.in_channels != 0 else None
-        w_conv1 = ws.pop(0)
-        w_torgb = ws.pop(0) if self.num_torgb else None
-        return w_conv0, w_conv1, w_torgb
+    def dtype(self, force_fp32: bool) -> torch.dtype:
+        return torch.float16 if self.use_fp16 and not force_fp32 else torch.float32
 
 
-class SynthesisNetwork(nn.Module):
-    """ws [N, num_ws, w_dim] -> image; ToRGB of block R shares its w with conv0 of block 2R."""
+class SynthesisNetwork(LayeredSynthesis):
+    """ws [N, num_ws, w_dim] -> image; ToRGB of block R shares its w with conv0 of block 2R.
+
+    The state between layers: x, the running image `img` (the sum of the ToRGB outputs so far, upsampled), and in
+    resnet blocks the skip path's output `block_input`, added to conv1's output."""
 
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=4,
                  channels=None, **block_kwargs):
@@ -235,8 +191,7 @@ class SynthesisNetwork(nn.Module):
             if is_last:
                 self.num_ws += block.num_torgb
             setattr(self, f"b{res}", block)
-        self.layers = self._describe_layers(channels)
-        self.layer_names = [layer.name for layer in self.layers]
+        self.declare_layers(self._describe_layers(channels))
 
     def _describe_layers(self, channels):
         layers, w_idx = [], 0
@@ -258,31 +213,46 @@ class SynthesisNetwork(nn.Module):
             w_idx += block.num_conv
         return layers
 
-    def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
-                stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True
-                ) -> SynthesisOutput:
-        controls = begin_synthesis(self, ws, noise_mode=noise_mode, noise_strength=noise_strength,
-                                   noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
-                                   stop_after=stop_after, resume=resume)
-        if not force_fp32 and ws.device.type != "cuda":
-            force_fp32 = True  # float16 convolutions are slow or missing on CPU
-        x = img = None
-        if resume is not None:
-            x, img = resume.x, resume.img
-        w_idx = 0
-        try:
-            for res in self.block_resolutions:
-                block = getattr(self, f"b{res}")
-                block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-                w_idx += block.num_conv
-                prefix = f"b{res}"
-                if resume is not None and all(controls.skipped(n) for n in block.layer_names(prefix)):
-                    continue
-                dtype = torch.float16 if block.use_fp16 and not force_fp32 else torch.float32
-                x, img = block(x, img, block_ws, controls, prefix, dtype, fused_modconv=fused_modconv)
-        except StopSynthesis as stop:
-            return SynthesisOutput(image=None, activations=controls.activations, state=stop.state)
-        return SynthesisOutput(image=img, activations=controls.activations)
+    # -- the layers' math and wiring, for LayeredSynthesis.forward ----------------------------------------------
+
+    def _block_and_input(self, info: LayerInfo, state: SynthesisState, call: SynthesisCall):
+        """The layer's block, and x in the block's precision (None before the first block's const)."""
+        block = getattr(self, info.name.split(".")[0])
+        x = state.x.to(block.dtype(call.force_fp32)) if state.x is not None else None
+        return block, x
+
+    def run_layer(self, info, state, call):
+        block, x = self._block_and_input(info, state, call)
+        kind = info.name.split(".")[1]
+        if kind == "skip":
+            return block.skip(x, gain=RESNET_GAIN)
+        w = call.ws[:, info.w_index]
+        controls = call.controls.for_layer(info.name)
+        if kind == "conv0":
+            return block.conv0(x, w, controls, fused_modconv=call.fused_modconv)
+        if kind == "conv1":
+            if block.in_channels == 0:
+                x = block.const.to(block.dtype(call.force_fp32)).unsqueeze(0).repeat([call.ws.shape[0], 1, 1, 1])
+            gain = RESNET_GAIN if state.block_input is not None else 1
+            return block.conv1(x, w, controls, fused_modconv=call.fused_modconv, gain=gain)
+        return block.torgb(x, w, controls, fused_modconv=call.fused_modconv).to(torch.float32)
+
+    def carry(self, info, state, output, call):
+        kind = info.name.split(".")[1]
+        if kind == "skip":
+            _, x = self._block_and_input(info, state, call)
+            return SynthesisState(info.name, x, state.img, block_input=output)
+        if kind == "conv0":
+            return SynthesisState(info.name, output, state.img, state.block_input)
+        if kind == "conv1":
+            # The layer's own output is what is captured and edited (what NVlabs' hooks see); the skip adds after.
+            x = state.block_input.add(output) if state.block_input is not None else output
+            return SynthesisState(info.name, x, state.img)
+        img = state.img
+        if img is not None:
+            img = upsample2d(img, getattr(self, info.name.split(".")[0]).resample_filter)
+        img = img.add(output) if img is not None else output
+        return SynthesisState(info.name, state.x, img)
 
 
 class Generator(GeneratorBase):

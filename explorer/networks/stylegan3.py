@@ -18,8 +18,9 @@ from torch import nn
 
 from kernels.filtered_lrelu import filtered_lrelu
 
-from .common import (FullyConnectedLayer, GeneratorBase, LayerControls, LayerInfo, StopSynthesis, SynthesisOutput,
-                     SynthesisState, begin_synthesis)
+from dataclasses import dataclass
+
+from .common import ControlsForLayer, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo, SynthesisCall
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None):
@@ -88,10 +89,10 @@ class SynthesisInput(nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", phases)
 
-    def forward(self, w, controls: LayerControls, name: str, transform: torch.Tensor | None = None):
+    def forward(self, w, controls: ControlsForLayer, transform: torch.Tensor | None = None):
         transforms = (self.transform if transform is None else transform.to(w.device)).unsqueeze(0)
         freqs, phases = self.freqs.unsqueeze(0), self.phases.unsqueeze(0)
-        t = controls.styles(name, self.affine(w))              # (r_c, r_s, t_x, t_y)
+        t = controls.styles(self.affine(w))              # (r_c, r_s, t_x, t_y)
         t = t / t[:, :2].norm(dim=1, keepdim=True)
         batch = w.shape[0]
         m_r = torch.eye(3, device=w.device).unsqueeze(0).repeat([batch, 1, 1])
@@ -149,11 +150,11 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
 
-    def forward(self, x, w, controls: LayerControls, name: str, force_fp32=True, update_emas=False):
+    def forward(self, x, w, controls: ControlsForLayer, force_fp32=True, update_emas=False):
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
             self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
-        styles = controls.styles(name, self.affine(w))
+        styles = controls.styles(self.affine(w))
         if self.is_torgb:
             styles = styles / np.sqrt(self.in_channels * self.conv_kernel ** 2)
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
@@ -164,7 +165,15 @@ class SynthesisLayer(nn.Module):
                               slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
 
 
-class SynthesisNetwork(nn.Module):
+@dataclass(frozen=True)
+class StyleGAN3Call(SynthesisCall):
+    transform: torch.Tensor | None = None   # the input transform matrix; None: the network's stored one
+    update_emas: bool = False               # training: track each layer's input magnitude
+
+
+class SynthesisNetwork(LayeredSynthesis):
+    """Fourier features, then layers of modulated conv and filtered leaky ReLU; the state between layers is x."""
+
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_layers=14,
                  num_critical=2, first_cutoff=2, first_stopband=2 ** 2.1, last_stopband_rel=2 ** 0.3, margin_size=10,
                  output_scale=0.25, num_fp16_res=4, **layer_kwargs):
@@ -201,35 +210,28 @@ class SynthesisNetwork(nn.Module):
             self.synthesis_layer_names.append(name)
             infos.append(LayerInfo(name, "torgb" if is_torgb else "conv", int(channels[idx]), int(sizes[idx]),
                                    int(sizes[idx]), idx + 1, style_channels=int(channels[prev])))
-        self.layers = infos
-        self.layer_names = [info.name for info in infos]
+        self.declare_layers(infos)
 
-    def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
-                stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True,
-                input_transform=None, update_emas=False) -> SynthesisOutput:
-        """noise_mode and the noise settings are accepted for the common interface; StyleGAN3 has no noise.
-        input_transform: (tx, ty, angle in degrees) moves and rotates the image through the Fourier features."""
-        controls = begin_synthesis(self, ws, noise_mode=noise_mode, style_deltas=style_deltas, capture=capture,
-                                   stop_after=stop_after, resume=resume)
-        ws = ws.to(torch.float32)
+    # -- the layers' math and wiring, for LayeredSynthesis.forward ----------------------------------------------
+
+    def start_call(self, ws, controls, force_fp32, fused_modconv, input_transform=None, update_emas=False):
+        """input_transform: (tx, ty, angle in degrees) moves and rotates the image through the Fourier features.
+        The noise controls are accepted for the common interface; StyleGAN3 has no noise."""
         transform = transform_matrix(*input_transform) if input_transform is not None else None
-        if not force_fp32 and ws.device.type != "cuda":
-            force_fp32 = True
-        x = resume.x if resume is not None else None
-        try:
-            if not controls.skipped("input"):
-                x = self.input(ws[:, 0], controls, "input", transform)
-                controls.finished("input", x, SynthesisState("input", x))
-            for index, name in enumerate(self.synthesis_layer_names):
-                if controls.skipped(name):
-                    continue
-                x = getattr(self, name)(x, ws[:, index + 1], controls, name, force_fp32=force_fp32,
-                                        update_emas=update_emas)
-                controls.finished(name, x, SynthesisState(name, x))
-        except StopSynthesis as stop:
-            return SynthesisOutput(image=None, activations=controls.activations, state=stop.state)
-        image = x * self.output_scale if self.output_scale != 1 else x
-        return SynthesisOutput(image=image.to(torch.float32), activations=controls.activations)
+        return StyleGAN3Call(ws.to(torch.float32), controls, force_fp32, fused_modconv, transform=transform,
+                             update_emas=update_emas)
+
+    def run_layer(self, info, state, call):
+        w = call.ws[:, info.w_index]
+        controls = call.controls.for_layer(info.name)
+        if info.kind == "input":
+            return self.input(w, controls, call.transform)
+        return getattr(self, info.name)(state.x, w, controls, force_fp32=call.force_fp32,
+                                        update_emas=call.update_emas)
+
+    def final_image(self, state, call):
+        image = state.x * self.output_scale if self.output_scale != 1 else state.x
+        return image.to(torch.float32)
 
 
 class Generator(GeneratorBase):
