@@ -158,12 +158,12 @@ def real_network_panel_fps(seconds: float):
         app = App(pkl=str(network), viewer_size=(320, 320))
         try:
             if not app.wait_for_frame(timeout=300):
-                raise SystemExit(f"the app did not render: {app.session.status.load_error}")
+                raise SystemExit(f"the app did not render: {app.controller.status.load_error}")
             idle = _loop_fps(app, seconds, change=False)
-            before = app.worker.rendered
+            before = app.controller.worker.rendered
             busy = _loop_fps(app, max(seconds, 3 * SLOW_FRAME_S), change=True)
-            rendered = app.worker.rendered - before
-            render_ms = app.session.status.render_ms
+            rendered = app.controller.worker.rendered - before
+            render_ms = app.controller.status.timings.total_s * 1000
         finally:
             app.close()
     return idle, busy, rendered, render_ms
@@ -183,7 +183,7 @@ def panel_fps(seconds: float):
         app = App(pkl=str(network), viewer_size=(320, 320))
         try:
             if not app.wait_for_frame():
-                raise SystemExit(f"the app did not render: {app.session.status.load_error}")
+                raise SystemExit(f"the app did not render: {app.controller.status.load_error}")
             idle = _loop_fps(app, seconds, change=False)
             import explorer.worker
             fast_render = explorer.worker.render
@@ -193,9 +193,9 @@ def panel_fps(seconds: float):
                 return fast_render(*args, **kwargs)
 
             explorer.worker.render = slow_render
-            before = app.worker.rendered
+            before = app.controller.worker.rendered
             busy = _loop_fps(app, seconds, change=True)
-            rendered = app.worker.rendered - before
+            rendered = app.controller.worker.rendered - before
             explorer.worker.render = fast_render
         finally:
             app.close()
@@ -237,7 +237,7 @@ def render_ms_in_app(threads: int, renders: int) -> float:
         app = App(pkl=str(network), viewer_size=(320, 320))
         try:
             if not app.wait_for_frame():
-                raise SystemExit(f"the app did not render: {app.session.status.load_error}")
+                raise SystemExit(f"the app did not render: {app.controller.status.load_error}")
             times, seed = [], 5000
             for _ in range(renders):
                 seed += 1
@@ -246,9 +246,9 @@ def render_ms_in_app(threads: int, renders: int) -> float:
                 while time.monotonic() < deadline:
                     app.step()
                     time.sleep(max(0.0, 1 / PANEL_FPS_CAP - (time.perf_counter() - app.last_frame_time)))
-                    if app.result is not None and app.result.request.seed_weights == ((seed, 1.0),):
+                    if app.controller.frame.result is not None and app.controller.frame.result.request.seed_weights == ((seed, 1.0),):
                         break
-                times.append(app.session.status.render_ms)
+                times.append(app.controller.status.timings.total_s * 1000)
         finally:
             app.close()
     return statistics.median(times)

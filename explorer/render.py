@@ -192,6 +192,8 @@ class RenderResult:
     stats: LayerStats | None = None
     timings: RenderTimings = field(default_factory=RenderTimings)
     ws: np.ndarray | None = None             # float32 [num_ws, w_dim]: the W+ the image was made from
+    activations: dict[str, np.ndarray] | None = None   # every layer's output [C, H, W] float32, by layer name,
+                                                       # when render() was asked to capture all
     error: str | None = None
 
     @property
@@ -273,13 +275,15 @@ GRID_GAP = 1          # pixels of black between the tiles of the channel grid, s
 NORM_FLOOR = 1e-8     # divisor floor when normalising an all-zero channel
 
 
-def render(generator, request: RenderRequest, cache: RenderCache | None = None) -> RenderResult:
+def render(generator, request: RenderRequest, cache: RenderCache | None = None,
+           capture_all: bool = False) -> RenderResult:
     """Renders `request` with `generator`; errors (bad values, layers the network lacks, out of memory) come
-    back in RenderResult.error. `cache` (optional) makes repeated renders faster and never changes pixels."""
+    back in RenderResult.error. `cache` (optional) makes repeated renders faster and never changes pixels.
+    capture_all: also return every layer's activation (RenderResult.activations; the cache is not used)."""
     started = time.perf_counter()
     try:
         with torch.no_grad():
-            return _Render(generator, request, cache, started).run()
+            return _Render(generator, request, cache, started, capture_all).run()
     except Exception as error:   # noqa: BLE001 - every failure becomes a value for the caller to show
         if cache is not None:
             cache.clear()
@@ -386,9 +390,12 @@ def _sync(device: torch.device) -> None:
 class _Render:
     """One render: a small object so the steps can share the request, the device and the counters."""
 
-    def __init__(self, G, request: RenderRequest, cache: RenderCache | None, started: float):
+    def __init__(self, G, request: RenderRequest, cache: RenderCache | None, started: float,
+                 capture_all: bool = False):
         self.G, self.request, self.started = G, request, started
-        self.cache = cache if cache is not None else RenderCache(state_bytes=0)
+        self.capture_all = capture_all
+        self.activations: dict[str, np.ndarray] | None = None
+        self.cache = cache if cache is not None and not capture_all else RenderCache(state_bytes=0)
         self.hits = self.misses = 0
 
     def run(self) -> RenderResult:
@@ -415,7 +422,7 @@ class _Render:
                                 mapping_cache_hits=self.hits, mapping_cache_misses=self.misses)
         return RenderResult(request, image=to_uint8_rgb(raw), raw=raw.cpu().numpy(), layer_image=layer_image,
                             fft_image=fft_image, stats=stats, timings=timings,
-                            ws=ws[0].detach().to(torch.float32).cpu().numpy())
+                            ws=ws[0].detach().to(torch.float32).cpu().numpy(), activations=self.activations)
 
     # -- latents ------------------------------------------------------------------------------------------------
 
@@ -567,6 +574,11 @@ class _Render:
         if captured is not None and captured not in names:
             raise ValueError(f"no layer named {captured!r}; layers: {', '.join(names)}")
         kwargs = self.controls()
+        if self.capture_all:
+            out = G.synthesis(ws, capture="all", **kwargs)
+            self.activations = {name: a[0].to(torch.float32).cpu().numpy() for name, a in out.activations.items()}
+            activation = out.activations.get(captured)
+            return out.image, activation, len(names), None
         prefixes = self.prefixes(ws, kwargs)
 
         finished = cache._finished

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar, Iterator
 
+from .description import MIX_PRESETS, NetworkFacts
 from .latents import SEED_LIMIT, seed_at, seed_weights
 from .render import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
                      LayerViewRequest, RenderRequest, StyleDelta, WCopy, WOffset)
@@ -47,8 +48,6 @@ ZOOM_RANGE = (1, 32)                       # integer zoom factors
 FPS_LIMIT_RANGE = (0, 240)                 # 0: no limit
 DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
-# Style-mixing presets by resolution (StyleGAN paper, section 3.1): coarse 4-8 px, middle 16-32 px, fine 64 px up.
-MIX_PRESETS = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, 1 << 30)}
 
 
 class StateError(ValueError):
@@ -62,68 +61,6 @@ class StateChange:
     field: str
     old: Any
     new: Any
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# What the state needs to know about the loaded network.
-
-@dataclass(frozen=True)
-class LayerFacts:
-    name: str
-    kind: str                 # 'conv', 'torgb', 'skip', 'input', ...
-    channels: int
-    height: int
-    width: int
-    w_index: int | None
-    style_channels: int       # size of the style s a StyleDelta can edit (0: none)
-    has_noise: bool
-
-
-@dataclass(frozen=True)
-class NetworkFacts:
-    """The facts of a loaded network that the state is validated against."""
-    family: str
-    z_dim: int
-    w_dim: int
-    c_dim: int
-    num_ws: int
-    img_resolution: int
-    img_channels: int
-    layers: tuple[LayerFacts, ...]
-    default_truncation_cutoff: int | None = None   # StyleGAN (2019) truncates only its first 8 ws by default
-
-    @classmethod
-    def from_generator(cls, G) -> NetworkFacts:
-        layers = tuple(LayerFacts(l.name, l.kind, l.channels, l.height, l.width, l.w_index, l.style_channels,
-                                  l.has_noise) for l in G.synthesis.layers)
-        return cls(getattr(G, "family", "unknown"), int(G.z_dim), int(G.w_dim), int(G.c_dim), int(G.num_ws),
-                   int(G.img_resolution), int(G.img_channels), layers,
-                   getattr(G, "default_truncation_cutoff", None))
-
-    @property
-    def layer_names(self) -> tuple[str, ...]:
-        return tuple(l.name for l in self.layers)
-
-    @property
-    def noise_layers(self) -> tuple[str, ...]:
-        return tuple(l.name for l in self.layers if l.has_noise)
-
-    def layer(self, name: str) -> LayerFacts:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
-
-    def w_resolution(self, w_index: int) -> int:
-        """The resolution a w index styles: the smallest feature map among the layers it styles."""
-        sizes = [l.height for l in self.layers if l.w_index == w_index]
-        return min(sizes) if sizes else 4 * 2 ** (w_index // 2)
-
-    def preset_range(self, preset: str) -> tuple[int, int]:
-        """The w indices [start, stop) of a mixing preset ('coarse', 'middle', 'fine')."""
-        low, high = MIX_PRESETS[preset]
-        inside = [i for i in range(self.num_ws) if low <= self.w_resolution(i) <= high]
-        return (inside[0], inside[-1] + 1) if inside else (0, 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -769,6 +706,25 @@ class ViewerSection(Section):
     def _check_fullscreen(self, value):
         return _flag(self.where("fullscreen"), value)
 
+    def zoom_by(self, steps: int, shown_scale: float = 1.0) -> None:
+        """Whole zoom steps; from fit, the first step goes to the whole zoom nearest the scale shown."""
+        start = self.zoom if not self.fit else (math.floor(shown_scale) if steps > 0 else math.ceil(shown_scale))
+        self.zoom = min(max(start + steps, ZOOM_RANGE[0]), ZOOM_RANGE[1])
+        self.fit = False
+
+    def set_zoom(self, zoom: int) -> None:
+        self.zoom = zoom
+        self.pan_x = self.pan_y = 0.0
+        self.fit = False
+
+    def fit_to_window(self) -> None:
+        self.pan_x = self.pan_y = 0.0
+        self.fit = True
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self.pan_x = self.pan_x + dx
+        self.pan_y = self.pan_y + dy
+
 
 @dataclass(eq=True)
 class PerformanceSection(Section):
@@ -854,63 +810,9 @@ class CaptureSection(Section):
         return _real(self.where("fps"), value, *CAPTURE_FPS_RANGE)
 
 
-@dataclass(eq=True)
-class StatusSection(Section):
-    """What the app reports to the panels, and the one-shot requests panels make (a counter that goes up asks
-    once). Never saved: it describes this run, not the view."""
-    name: ClassVar[str] = "status"
-    persist: ClassVar[bool] = False
-    load_error: str | None = None
-    network_info: str = "no network loaded"
-    render_error: str | None = None
-    render_ms: float = 0.0
-    upload_ms: float = 0.0
-    panel_fps: float = 0.0
-    viewer_fps: float = 0.0
-    layer_stats: str = ""
-    capture_status: str = ""
-    recording: bool = False
-    screenshot_requests: int = 0
-    reload_requests: int = 0
-    save_state_requests: int = 0
-    save_latents_requests: int = 0
-    recent_files: tuple[str, ...] = ()
-
-    def _check_recent_files(self, value):
-        return tuple(str(v) for v in value)
-
-    def _check_load_error(self, value):
-        return None if value is None else str(value)
-
-    _check_render_error = _check_load_error
-
-    def _check_network_info(self, value):
-        return str(value)
-
-    _check_layer_stats = _check_network_info
-    _check_capture_status = _check_network_info
-
-    def _check_render_ms(self, value):
-        return _real(self.where("timing"), value, 0.0)
-
-    _check_upload_ms = _check_render_ms
-    _check_panel_fps = _check_render_ms
-    _check_viewer_fps = _check_render_ms
-
-    def _check_recording(self, value):
-        return _flag(self.where("recording"), value)
-
-    def _check_screenshot_requests(self, value):
-        return _integer(self.where("requests"), value, 0)
-
-    _check_reload_requests = _check_screenshot_requests
-    _check_save_state_requests = _check_screenshot_requests
-    _check_save_latents_requests = _check_screenshot_requests
-
-
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
                                        StylesSection, NoiseSection, LayersSection, ViewerSection,
-                                       PerformanceSection, CaptureSection, TransformSection, StatusSection)
+                                       PerformanceSection, CaptureSection, TransformSection)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1082,11 +984,24 @@ class Session:
             raise StateError("the state is not a session file: its JSON is nested too deeply to read")
         return cls.from_dict(data, facts)
 
-    def load_json(self, text: str) -> None:
+    def load_json(self, text: str, keep_network: bool = False) -> None:
         """Replaces this session's values with those of a JSON state, emitting a change per field that changed.
-        Checked in full first: on error nothing changes."""
+        Checked in full first: on error nothing changes. keep_network: the network path stays as it is (a
+        session file applied to the network already open)."""
         loaded = Session.from_json(text, facts=self.facts)
+        if keep_network:
+            object.__setattr__(loaded.network, "path", self.network.path)
         self.assign(loaded)
+
+    def restore(self, section: str, key: str, value) -> None:
+        """Puts back a value this session held before (undo, redo), without the checks: it was valid then, and a
+        value that names the previous network's layers must be accepted while that network loads again."""
+        target = self.section(section)
+        old = getattr(target, key)
+        if type(old) is type(value) and old == value:
+            return
+        object.__setattr__(target, key, value)
+        self.events.emit(StateChange(section, key, old, value))
 
     def assign(self, other: Session) -> None:
         """Takes every value of `other`, checked against this session's facts first (on error nothing

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from .render import RenderCache, RenderRequest, RenderResult, render
-from .state import NetworkFacts
+from .description import NetworkDescription, NetworkFacts, describe
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class LoadResult:
     facts: NetworkFacts | None
     error: str | None = None
     notes: tuple[str, ...] = ()
-    description: object | None = None   # explorer.cli.NetworkDescription of a loaded file (what `info` says)
+    description: NetworkDescription | None = None   # what `info` says of a loaded file (None: set in memory)
 
     @property
     def ok(self) -> bool:
@@ -103,7 +103,6 @@ class RenderWorker:
         """Loads a network file in the background (explorer.formats.load_network) and makes it current."""
         def make():
             from .formats import load_network
-            from .cli import describe
             loaded = load_network(path, device=device)
             return loaded.generator, tuple(loaded.notes), describe(loaded)
         self._queue_load(str(path), make, None)

@@ -80,6 +80,7 @@ class Key:
     """A shortcut key by name ('right', 'f', 'space', ...)."""
     name: str
     shift: bool = False
+    ctrl: bool = False
 
 
 @dataclass(frozen=True)

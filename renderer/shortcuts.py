@@ -7,7 +7,7 @@ KEY_NAMES = {
     "LEFT": "left", "RIGHT": "right", "UP": "up", "DOWN": "down", "SPACE": "space", "F": "f", "F11": "f",
     "H": "h", "F1": "h", "L": "l", "S": "s", "R": "r", "N": "n", "ESCAPE": "escape", "Q": "q",
     "EQUAL": "plus", "KP_ADD": "plus", "MINUS": "minus", "KP_SUBTRACT": "minus", "0": "0", "1": "1",
-    "2": "2", "3": "3", "4": "4",
+    "2": "2", "3": "3", "4": "4", "Z": "z", "Y": "y",
 }
 
 # (keys, what they do), in the order a newcomer needs them.
@@ -19,6 +19,7 @@ SHORTCUTS = (
     ("left / right", "previous / next seed"),
     ("up / down", "truncation psi +0.1 / -0.1"),
     ("space", "animate on / off"),
+    ("ctrl+z / ctrl+shift+z", "undo / redo (also ctrl+y)"),
     ("l", "layer view on / off (the last layer chosen)"),
     ("n", "noise mode: const -> random -> none"),
     ("s", "screenshot"),

@@ -171,7 +171,7 @@ class Viewer:
                 if name == "h" and action == self.glfw.PRESS:
                     self.show_help = not self.show_help
                     self.dirty = True
-                self.events.put(msg.Key(name, bool(mods & self.glfw.MOD_SHIFT)))
+                self.events.put(msg.Key(name, bool(mods & self.glfw.MOD_SHIFT), bool(mods & self.glfw.MOD_CONTROL)))
                 return
 
     def on_drop(self, _, paths):

@@ -91,7 +91,7 @@ def app(xvfb, tmp_path_factory):
     started = time.monotonic()
     application = App(pkl=str(network), viewer_size=APP_VIEWER_SIZE)
     application.session.capture.folder = str(folder / "captures")
-    assert application.wait_for_frame(), application.session.status.load_error
+    assert application.wait_for_frame(), application.controller.status.load_error
     application.startup_s = time.monotonic() - started
     application.network_file = network
     application.folder = folder

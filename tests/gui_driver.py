@@ -7,6 +7,7 @@ from PIL import Image
 
 from explorer.render import RenderRequest, render
 from explorer.state import Session
+from widgets.automation import capture_viewer
 
 
 def fire(tag, value, user_data=None):
@@ -28,7 +29,7 @@ def panel(app, name):
 
 def settle(app):
     """Run frames until the newest request is rendered and shown."""
-    assert app.wait_for_frame(), app.session.status.render_error or app.session.status.load_error
+    assert app.wait_for_frame(), app.controller.status.render_error or app.controller.status.load_error
 
 
 def viewer_pixels(app, tmp_path, name="view.png", wait=True):
@@ -39,17 +40,17 @@ def viewer_pixels(app, tmp_path, name="view.png", wait=True):
     if wait:
         settle(app)
     path = tmp_path / name
-    assert app.capture_viewer(str(path))
+    assert capture_viewer(app, str(path))
     window = np.asarray(Image.open(path).convert("RGB"))
-    h, w = app.view_frame.shape[:2]
+    h, w = app.controller.frame.view.shape[:2]
     top, left = (window.shape[0] - h) // 2, (window.shape[1] - w) // 2
     return window[top:top + h, left:left + w]
 
 
 def expected_image(app, **overrides):
     """The image render() gives for a request, straight from the generator the worker holds."""
-    G = app.worker._generator
-    request = RenderRequest(app.worker.network_key, **overrides)
+    G = app.controller.worker._generator
+    request = RenderRequest(app.controller.worker.network_key, **overrides)
     result = render(G, request)
     assert result.ok, result.error
     return result.image

@@ -19,7 +19,7 @@ def test_the_viewer_shows_the_rendered_image_exactly(app, tmp_path):
     fire(panel(app, "LatentPanel").seed_tag, 0)
     settle(app)
     shown = viewer_pixels(app, tmp_path)
-    assert np.array_equal(shown, app.result.image)
+    assert np.array_equal(shown, app.controller.frame.result.image)
     assert np.array_equal(shown, expected_image(app, seed_weights=((0, 1.0),)))
 
 
@@ -46,7 +46,7 @@ def test_psi_zero_gives_the_w_avg_image_for_every_seed(app, tmp_path):
     settle(app)
     b = viewer_pixels(app, tmp_path, "b.png")
     assert np.array_equal(a, b)
-    G = app.worker._generator
+    G = app.controller.worker._generator
     with torch.no_grad():
         ws = G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1)
         raw = G.synthesis(ws, noise_mode="const").image
@@ -74,7 +74,7 @@ def test_mixing_a_layer_range_changes_what_it_should_and_nothing_else(app, tmp_p
     assert np.array_equal(shown, mixed)
     assert np.abs(shown.astype(int) - plain.astype(int)).max() > 0
     # Only the finest layers changed: every activation before them is the same as without mixing.
-    G = app.worker._generator
+    G = app.controller.worker._generator
     from explorer.latents import z_from_seed
     with torch.no_grad():
         ws = G.mapping(z_from_seed(2, G.z_dim), None)
@@ -121,14 +121,14 @@ def test_selecting_a_layer_shows_its_channels(app, tmp_path):
     settle(app)
     assert app.session.layers.layer == "b32.conv1"
     shown = viewer_pixels(app, tmp_path)
-    assert shown.shape[1] > app.result.image.shape[1]          # the grid beside the output
-    assert np.array_equal(shown[:, :64], app.result.image)
+    assert shown.shape[1] > app.controller.frame.result.image.shape[1]          # the grid beside the output
+    assert np.array_equal(shown[:, :64], app.controller.frame.result.image)
     grid = shown[:, 64 + 4:]
     # The grid shows b32.conv1's channels: compare with the activations themselves.
-    assert app.result.layer_image is not None and app.result.stats.layer == "b32.conv1"
-    assert app.result.stats.shape == (16, 32, 32)
+    assert app.controller.frame.result.layer_image is not None and app.controller.frame.result.stats.layer == "b32.conv1"
+    assert app.controller.frame.result.stats.shape == (16, 32, 32)
     assert grid.std() > 5
-    assert "b32.conv1" in app.session.status.layer_stats
+    assert app.controller.status.layer_stats.layer == "b32.conv1"
     fire(layers.layer_tag, "output image")
     settle(app)
     assert viewer_pixels(app, tmp_path, "out.png").shape[1] == 64
@@ -141,10 +141,10 @@ def test_a_bad_file_keeps_the_previous_network_and_shows_the_error(app, tmp_path
     network = panel(app, "NetworkPanel")
     fire(network.path_tag, str(bad))
     deadline = time.monotonic() + 30
-    while app.session.status.load_error is None and time.monotonic() < deadline:
+    while app.controller.status.load_error is None and time.monotonic() < deadline:
         app.step()
     import dearpygui.dearpygui as dpg
-    assert "truncated or damaged" in app.session.status.load_error
+    assert "truncated or damaged" in app.controller.status.load_error
     assert "could not load" in dpg.get_value(network.error_text)
     settle(app)
     assert app.session.network.path == str(app.network_file)
@@ -175,10 +175,10 @@ def test_screenshot_from_the_capture_panel_carries_the_state(app):
     capture = panel(app, "CapturePanel")
     fire("capture.screenshot", None)
     app.step()
-    status = app.session.status.capture_status
+    status = app.controller.status.capture_message
     assert status.startswith("saved ")
     path = status.split("\n")[0][len("saved "):]
-    assert np.array_equal(np.asarray(Image.open(path)), app.result.image)
+    assert np.array_equal(np.asarray(Image.open(path)), app.controller.frame.result.image)
     assert '"latent"' in read_state_from_png(path)
     assert "stylegan-explorer render" in status
 
@@ -195,7 +195,7 @@ def test_panels_stay_fast_while_a_slow_network_renders(app, monkeypatch):
 
     monkeypatch.setattr(explorer.worker, "render", slow_render)
     latent = panel(app, "LatentPanel")
-    rendered, dropped = app.worker.rendered, app.worker.dropped
+    rendered, dropped = app.controller.worker.rendered, app.controller.worker.dropped
     start, frames, seed = time.monotonic(), 0, 100
     while time.monotonic() - start < 3.0:
         if frames % 10 == 0:
@@ -205,11 +205,11 @@ def test_panels_stay_fast_while_a_slow_network_renders(app, monkeypatch):
         frames += 1
     fps = frames / (time.monotonic() - start)
     assert fps > 20, f"panels at {fps:.1f} fps while rendering"
-    assert 2 <= app.worker.rendered - rendered <= 4
-    assert app.worker.dropped - dropped > 0
+    assert 2 <= app.controller.worker.rendered - rendered <= 4
+    assert app.controller.worker.dropped - dropped > 0
     monkeypatch.setattr(explorer.worker, "render", fast_render)
     settle(app)
-    assert app.result.request.seed_weights == ((seed, 1.0),)
+    assert app.controller.frame.result.request.seed_weights == ((seed, 1.0),)
 
 
 def test_automation_flags_capture_both_windows_and_exit(xvfb, tmp_path):
@@ -242,13 +242,13 @@ def test_capture_panel_saves_the_w_plus_of_the_image(app):
     settle(app)
     fire("capture.save_latents", None)
     app.step()
-    status = app.session.status.capture_status
+    status = app.controller.status.capture_message
     assert status.startswith("saved W+ "), status
     ws = np.load(status[len("saved W+ "):])
-    G = app.worker._generator
+    G = app.controller.worker._generator
     assert ws.shape == (G.num_ws, G.w_dim)
     # The same W+ a fresh render of the request on screen starts from.
-    assert np.abs(ws - render(G, app.result.request).ws).max() < 1e-6
+    assert np.abs(ws - render(G, app.controller.frame.result.request).ws).max() < 1e-6
     assert np.abs(ws).max() > 0.1
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.cli import main, parse_seeds, UserError
+from explorer.commands import main
+from explorer.commands.common import parse_seeds, UserError
 from tests.fixtures.networks import STYLEGAN2_CONFIGS, tiny_stylegan2
 from tests.fixtures.nvlabs_pickle_writer import write_nvlabs_pickle
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from explorer import export
-from explorer.cli import main
+from explorer.commands import main
 from explorer.export import (STATE_CHUNK_KEY, ExportError, FramesRecorder, GifRecorder, Mp4Recorder, open_recorder,
                              read_state_file, read_state_from_png, record, reproduce_command, save_latents,
                              save_screenshot, save_session, write_file_at)

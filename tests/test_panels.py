@@ -16,6 +16,7 @@ from explorer.render import LayerViewRequest, RenderRequest, StyleDelta, WCopy, 
 from explorer.state import Session
 from renderer import messages as msg
 from tests.fixtures.networks import tiny_stylegan2
+from widgets.layers_panel import format_stats
 from tests.gui_driver import expected_image, fire, panel, reset, settle, viewer_pixels
 
 LOAD_TIMEOUT_S = 60
@@ -26,7 +27,7 @@ def gui(app):
     """The shared app in its default state; put back afterwards, with the test network loaded."""
     reset(app)
     yield app
-    if app.loaded_path != str(app.network_file):
+    if app.controller.loaded_path != str(app.network_file):
         load_through_panel(app, app.network_file)
     for name in ("viewer", "performance"):
         section = app.session.section(name)
@@ -38,7 +39,7 @@ def gui(app):
 def load_through_panel(app, path):
     """Types a path into the Network panel and waits for the load to finish (or fail)."""
     fire(panel(app, "NetworkPanel").path_tag, str(path))
-    wait_until(app, lambda: app.loaded_path == str(path) or app.session.status.load_error)
+    wait_until(app, lambda: app.controller.loaded_path == str(path) or app.controller.status.load_error)
     settle(app)
 
 
@@ -65,7 +66,7 @@ def test_network_panel_opens_from_the_dialog_remembers_recent_files_and_reloads(
     small = tmp_path / "small.safetensors"
     save_network(tiny_stylegan2("sg2_orig_32"), small)
     dpg.get_item_callback(network.dialog_tag)(network.dialog_tag, {"file_path_name": str(small)})
-    wait_until(gui, lambda: gui.loaded_path == str(small))
+    wait_until(gui, lambda: gui.controller.loaded_path == str(small))
     settle(gui)
     shown = viewer_pixels(gui, tmp_path)
     assert shown.shape == (32, 32, 3)
@@ -82,13 +83,13 @@ def test_network_panel_opens_from_the_dialog_remembers_recent_files_and_reloads(
     assert recent[:2] == [str(small), str(gui.network_file)]
     assert dpg.get_item_configuration(network.recent_tag)["items"][:2] == recent[:2]
     fire(network.recent_tag, str(gui.network_file))
-    wait_until(gui, lambda: gui.loaded_path == str(gui.network_file))
+    wait_until(gui, lambda: gui.controller.loaded_path == str(gui.network_file))
     settle(gui)
     assert viewer_pixels(gui, tmp_path).shape == (64, 64, 3)
 
-    key = gui.worker.network_key
+    key = gui.controller.worker.network_key
     fire(network.reload_tag, None)
-    wait_until(gui, lambda: gui.worker.network_key != key)
+    wait_until(gui, lambda: gui.controller.worker.network_key != key)
     settle(gui)
     assert np.array_equal(viewer_pixels(gui, tmp_path), expected_image(gui, seed_weights=seed(0)))
 
@@ -97,7 +98,7 @@ def test_a_file_dropped_on_the_viewer_loads(gui, tmp_path):
     small = tmp_path / "dropped.safetensors"
     save_network(tiny_stylegan2("sg2_orig_32"), small)
     gui.viewer.events.put(msg.Dropped((str(small),)))
-    wait_until(gui, lambda: gui.loaded_path == str(small))
+    wait_until(gui, lambda: gui.controller.loaded_path == str(small))
     settle(gui)
     assert viewer_pixels(gui, tmp_path).shape == (32, 32, 3)
 
@@ -281,14 +282,14 @@ def test_random_noise_follows_the_noise_seed_and_per_layer_strengths_apply(gui, 
 # -- Layers -----------------------------------------------------------------------------------------------------
 
 def layer_result(app, **view):
-    request = RenderRequest(app.worker.network_key, view=LayerViewRequest(**view))
-    result = render(app.worker._generator, request)
+    request = RenderRequest(app.controller.worker.network_key, view=LayerViewRequest(**view))
+    result = render(app.controller.worker._generator, request)
     assert result.ok, result.error
     return result
 
 
 def test_layer_view_modes_normalisation_decibels_and_spectrum(gui, tmp_path):
-    from widgets.app import compose_view
+    from explorer.view import compose_view
     layers = panel(gui, "LayersPanel")
     label = next(l for l, name in layers.labels().items() if name == "b16.conv1")
     assert label.endswith("32x16x16")                       # the shape is in the list
@@ -297,7 +298,7 @@ def test_layer_view_modes_normalisation_decibels_and_spectrum(gui, tmp_path):
     fire(layers.first_tag, 4)
     settle(gui)
     expected = layer_result(gui, layer="b16.conv1", mode="rgb", first_channel=4)
-    assert np.array_equal(gui.result.layer_image, expected.layer_image)
+    assert np.array_equal(gui.controller.frame.result.layer_image, expected.layer_image)
     assert np.array_equal(viewer_pixels(gui, tmp_path), compose_view(expected))
 
     fire(layers.mode_tag, "single")
@@ -315,7 +316,7 @@ def test_layer_view_modes_normalisation_decibels_and_spectrum(gui, tmp_path):
     shown = viewer_pixels(gui, tmp_path, "fft.png")
     assert np.array_equal(shown, compose_view(expected))
     assert shown.shape[1] > 64 * 3                           # output, layer and spectrum side by side
-    assert gui.session.status.layer_stats.startswith("b16.conv1 (32, 16, 16), showing channels 4-4")
+    assert format_stats(gui.controller.status.layer_stats).startswith("b16.conv1 (32, 16, 16), showing channels 4-4")
 
 
 # -- Capture ----------------------------------------------------------------------------------------------------
@@ -330,7 +331,7 @@ def test_recording_writes_every_rendered_frame_and_sessions_save_and_open(gui, t
         settle(gui)
     fire(capture.record_tag, None)
     gui.step()
-    assert gui.session.status.recording is False
+    assert not gui.controller.recording and gui.controller.status.recording is None
     gifs = list((tmp_path / "out").glob("*.gif"))
     assert len(gifs) == 1
     with Image.open(gifs[0]) as gif:
@@ -369,7 +370,7 @@ def test_performance_panel_reports_a_device_error_and_limits_the_viewer_frame_ra
     if not torch.cuda.is_available():
         fire(performance.device_tag, "cuda")
         assert not gui.wait_for_frame()                       # rendered, and failed
-        assert "CUDA is not available" in gui.session.status.render_error
+        assert "CUDA is not available" in gui.controller.status.render_error
         assert "CUDA is not available" in dpg.get_value(performance.render_error_tag)
         assert np.array_equal(viewer_pixels(gui, tmp_path, "after.png", wait=False), before)  # the last image stays
         fire(performance.device_tag, "cpu")
@@ -381,8 +382,8 @@ def test_performance_panel_reports_a_device_error_and_limits_the_viewer_frame_ra
     start = time.monotonic()
     while time.monotonic() - start < 2.0:
         gui.step()
-        if gui.viewer_stats is not None:
-            draws.append(gui.viewer_stats.draws_per_s)
+        if gui.controller.status.display.draws_per_s:
+            draws.append(gui.controller.status.display.draws_per_s)
     gui.session.latent.animate = False
     assert 0 < draws[-1] <= 10 + 1
     assert "render" in dpg.get_value(performance.timings_tag)
@@ -401,9 +402,9 @@ def test_help_lists_every_shortcut_and_the_viewer_keys_do_what_it_says(gui):
 
     def key(name):
         gui.viewer.events.put(msg.Key(name))
-        before = s.to_dict(), s.status.screenshot_requests
+        before = s.to_dict(), gui.controller.status.capture_message
         deadline = time.monotonic() + 10
-        while (s.to_dict(), s.status.screenshot_requests) == before and time.monotonic() < deadline:
+        while (s.to_dict(), gui.controller.status.capture_message) == before and time.monotonic() < deadline:
             gui.step()
         gui.step()      # requests (a screenshot) are taken up at the start of the next frame
 
@@ -431,14 +432,14 @@ def test_help_lists_every_shortcut_and_the_viewer_keys_do_what_it_says(gui):
     key("escape")
     assert not s.viewer.fullscreen
     key("s")
-    assert s.status.capture_status.startswith("saved ")
+    assert gui.controller.status.capture_message.startswith("saved ")
 
 
 @pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed")
 def test_a_real_mouse_drag_on_the_viewer_moves_the_latent_panel(gui, tmp_path):
     """The whole path: X events in the viewer process, Drag messages to the app, the session, the panel."""
     import dearpygui.dearpygui as dpg
-    from widgets.app import DRAG_SEEDS_PER_PIXEL
+    from widgets.keymap import DRAG_SEEDS_PER_PIXEL
     found = subprocess.run(["xdotool", "search", "--name", "^stylegan-explorer viewer$"], capture_output=True,
                            text=True, timeout=10).stdout.split()
     assert found, "the viewer window is not on the X server"

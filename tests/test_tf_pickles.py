@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.cli import describe
+from explorer.description import describe
 from explorer.formats import NetworkLoadError, load_network
 from explorer.formats.native import save_network
 from explorer.networks.stylegan2 import Generator

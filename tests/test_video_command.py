@@ -4,8 +4,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from explorer.cli import main
-from explorer.export.video_command import catmull_rom_weights, walk_weights
+from explorer.commands import main
+from explorer.commands.video import catmull_rom_weights, walk_weights
 from explorer.formats.native import save_network
 from explorer.render import RenderRequest, WOffset, render
 from explorer.state import NetworkFacts, Session

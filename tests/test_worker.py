@@ -188,7 +188,7 @@ def test_shutdown_waits_for_the_running_frame_and_drops_the_rest():
 
 
 def test_a_load_reports_what_info_says(tmp_path):
-    from explorer.cli import format_description
+    from explorer.description import format_description
     from explorer.formats.native import save_network
     from explorer.worker import RenderWorker
     from tests.fixtures.networks import tiny_stylegan2

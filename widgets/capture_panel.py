@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.export import ExportError, read_state_file
 from explorer.state import CAPTURE_FPS_RANGE, CAPTURE_SOURCES, RECORDING_FORMATS
 
 from .panel import Panel
@@ -15,7 +14,8 @@ FPS_SLIDER_MAX = 60.0    # what video players show smoothly; ctrl+click types up
 
 class CapturePanel(Panel):
     title = "Capture"
-    sections = ("capture", "status")
+    sections = ("capture",)
+    status_fields = ("capture_message", "recording", "load_error")
 
     def build_items(self):
         self.folder_tag = dpg.add_input_text(label="folder", width=self.layout.slider_width, on_enter=True,
@@ -42,16 +42,13 @@ class CapturePanel(Panel):
                 dpg.add_file_extension(extension)
 
     def screenshot(self, *_):
-        status = self.session.status
-        status.screenshot_requests = status.screenshot_requests + 1
+        self.controller.screenshot()
 
     def save_latents(self, *_):
-        status = self.session.status
-        status.save_latents_requests = status.save_latents_requests + 1
+        self.controller.save_latents()
 
     def save_state(self, *_):
-        status = self.session.status
-        status.save_state_requests = status.save_state_requests + 1
+        self.controller.save_session()
 
     def on_dialog(self, sender, app_data):
         path = app_data.get("file_path_name") if isinstance(app_data, dict) else None
@@ -59,23 +56,22 @@ class CapturePanel(Panel):
             self.open_state(path)
 
     def open_state(self, path) -> bool:
-        """Takes every setting of a session file; a file that is unreadable or does not fit this network changes
-        nothing and says why."""
-        try:
-            text = read_state_file(path)
-        except ExportError as error:
-            self.show_error(str(error))
-            return False
-        return self.call(self.session.load_json, text)
+        """Takes every setting of a session file (one undo step); a file that is unreadable or does not fit this
+        network changes nothing and says why."""
+        opened = self.controller.open_session(path)
+        self.show_error("" if opened else self.controller.status.load_error or "")
+        return opened
 
     def toggle_recording(self, *_):
-        self.set("status", "recording", not self.session.status.recording)
+        self.controller.toggle_recording()
 
     def refresh(self):
-        capture, status = self.session.capture, self.session.status
+        capture, status = self.session.capture, self.controller.status
         self.put(self.folder_tag, capture.folder)
         self.put(self.source_tag, capture.source)
         self.put(self.format_tag, capture.format)
         self.put(self.fps_tag, capture.fps)
-        dpg.configure_item(self.record_tag, label="Stop" if status.recording else "Record")
-        self.put(self.status_tag, status.capture_status)
+        dpg.configure_item(self.record_tag, label="Stop" if self.controller.recording else "Record")
+        recording = status.recording
+        progress = f"\nrecording: {recording.frames_written} frames, {recording.seconds:.1f} s" if recording else ""
+        self.put(self.status_tag, status.capture_message + progress)

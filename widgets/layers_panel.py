@@ -14,9 +14,22 @@ OUTPUT = "output image"
 CHANNEL_COUNTS = (1, 4, 9, 16, 25, 36, 64, 100, 144, 256)
 
 
+def format_stats(stats) -> str:
+    """A small table of the viewed layer's statistics (the panel font is monospaced). A droplet shows as a
+    peak/mean far above that of the layer's neighbours."""
+    first, stop = stats.channels
+    lines = [f"{stats.layer or 'output'} {stats.shape}, showing channels {first}-{stop - 1}",
+             f"{'':<6}{'mean':>8}{'std':>8}{'max|x|':>8}{'peak/mean':>11}"]
+    for name, s in (("all", stats.all), ("shown", stats.selected)):
+        lines.append(f"{name:<6}{s.mean:>+8.3f}{s.std:>8.3f}{s.max_abs:>8.3f}{s.peak_to_mean:>11.1f}")
+    lines.append(f"peak at channel {stats.peak_channel}, y {stats.peak_y}, x {stats.peak_x}")
+    return "\n".join(lines)
+
+
 class LayersPanel(Panel):
     title = "Layers"
-    sections = ("layers", "status")
+    sections = ("layers",)
+    status_fields = ("layer_stats",)
 
     def build_items(self):
         self.layer_tag = dpg.add_combo([OUTPUT], label="layer", width=self.layout.slider_width,
@@ -61,4 +74,5 @@ class LayersPanel(Panel):
         self.put(self.normalise_tag, layers.normalise)
         self.put(self.db_tag, layers.scale_db)
         self.put(self.fft_tag, layers.fft)
-        self.put(self.stats_tag, self.session.status.layer_stats)
+        stats = self.controller.status.layer_stats
+        self.put(self.stats_tag, format_stats(stats) if stats is not None else "")

@@ -3,27 +3,26 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from .panel import Panel
+from explorer.description import layer_lines, summary_lines
 
-# Where `info` (explorer.cli.format_description) starts its table of layers: the panel folds that table away, so
-# that a 1024 px network's ~30 layer lines do not push the Latent panel off the screen.
-LAYER_TABLE_HEADING = "\nlayers\n"
+from .panel import Panel
 
 
 class NetworkPanel(Panel):
     title = "Network"
-    sections = ("network", "status")
+    sections = ("network",)
+    status_fields = ("loading", "load_error", "recent_files")
 
     def build_items(self):
         s = self.session
         self.path_tag = dpg.add_input_text(label="file", width=self.layout.full_width, on_enter=True,
                                            hint="a .pkl, .pt or .safetensors file; Enter loads it",
-                                           callback=lambda _, value: self.set("network", "path", value or None))
+                                           callback=lambda _, value: self.open(value))
         with dpg.group(horizontal=True):
             self.open_tag = dpg.add_button(label="Open...", callback=lambda: dpg.show_item(self.dialog_tag))
             self.reload_tag = dpg.add_button(label="Reload", callback=self.reload)
         self.recent_tag = dpg.add_combo(label="recent", items=[], width=self.layout.full_width,
-                                        callback=lambda _, value: self.set("network", "path", value))
+                                        callback=lambda _, value: self.open(value))
         self.error_text = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
         self.info_tag = dpg.add_text("", wrap=self.layout.text_wrap)
         with dpg.tree_node(label="layers", default_open=False, show=False) as self.layers_node:
@@ -39,28 +38,32 @@ class NetworkPanel(Panel):
         dpg.show_item(self.dialog_tag)
 
     def reload(self):
-        status = self.session.status
-        status.reload_requests = status.reload_requests + 1
+        self.controller.reload()
+
+    def open(self, path):
+        if path:
+            self.call(self.controller.open_network, path)
 
     def on_dialog(self, sender, app_data):
         path = app_data.get("file_path_name") if isinstance(app_data, dict) else None
-        if path:
-            self.set("network", "path", path)
+        self.open(path)
 
     def refresh(self):
-        s = self.session
+        s, status = self.session, self.controller.status
         self.put(self.path_tag, s.network.path or "")
-        dpg.configure_item(self.recent_tag, items=list(s.status.recent_files))
-        error = s.status.load_error
+        dpg.configure_item(self.recent_tag, items=list(status.recent_files))
+        error = status.load_error
         self.put(self.error_text, f"could not load: {error}" if error else "")
-        if s.network.path is None and not error:
+        description = status.network
+        if status.loading:
+            self.put(self.info_tag, f"loading {status.loading} ...")
+        elif description is None:
             self.put(self.info_tag, "No network loaded: open a .pkl, .pt or .safetensors file (Open..., or drop it "
                                     "on the viewer window).")
             self.show_layer_table("")
         else:
-            summary, _, table = s.status.network_info.partition(LAYER_TABLE_HEADING)
-            self.put(self.info_tag, summary)
-            self.show_layer_table(table)
+            self.put(self.info_tag, "\n".join(summary_lines(description)))
+            self.show_layer_table("\n".join(layer_lines(description.layers)))
 
     def show_layer_table(self, table: str) -> None:
         self.put(self.layers_tag, table)

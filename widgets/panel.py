@@ -1,22 +1,26 @@
-"""What every panel shares: it reads and writes the session state, and nothing else.
+"""What every panel shares: it reads the session state and the controller's status, and calls the controller.
 
-A panel builds its Dear PyGui items once (`build`), writes the state from its callbacks (`set`, which turns a
-refused value into a message in the panel instead of an exception), and shows what the state holds when it
-changes (`on_change`), whoever changed it: another panel, the viewer, a loaded session file.
+A panel builds its Dear PyGui items once (`build`), changes the state from its callbacks through the controller
+(`set`, `call`: each an undoable step; a refused value becomes a message in the panel, not an exception), and shows
+what the state holds when it changes (`on_change`), whoever changed it: another panel, the viewer, undo, a loaded
+session file. `status_fields` names the controller Status fields it shows; `on_status` refreshes only for those.
 """
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.state import Session, StateChange, StateError
+from explorer.controller import Controller, Status
+from explorer.state import StateChange, StateError
 
 
 class Panel:
     title = ""
-    sections: tuple[str, ...] = ()   # the state sections this panel shows; on_change hears only these
+    sections: tuple[str, ...] = ()        # the state sections this panel shows; on_change hears only these
+    status_fields: tuple[str, ...] = ()   # the Status fields it shows
 
-    def __init__(self, session: Session, layout):
-        self.session = session
+    def __init__(self, controller: Controller, layout):
+        self.controller = controller
+        self.session = controller.session
         self.layout = layout
         self.error_tag = None
 
@@ -39,6 +43,12 @@ class Panel:
         if change.section in self.sections:
             self.refresh()
 
+    def on_status(self, old: Status, new: Status) -> None:
+        if new.network is not old.network:
+            self.on_network()
+        elif any(getattr(old, name) != getattr(new, name) for name in self.status_fields):
+            self.refresh()
+
     def on_network(self) -> None:
         """A network was loaded: rebuild what depends on its layers."""
         self.refresh()
@@ -46,7 +56,7 @@ class Panel:
     def set(self, section: str, field: str, value) -> bool:
         """Write one setting; a refused value is shown in the panel, the state keeps its old value."""
         try:
-            setattr(self.session.section(section), field, value)
+            self.controller.set(section, field, value)
         except (StateError, ValueError, KeyError) as error:
             self.show_error(str(error))
             self.refresh()
@@ -55,9 +65,9 @@ class Panel:
         return True
 
     def call(self, method, *args) -> bool:
-        """Call a section method (set_seed, apply_preset, ...); a refused call is shown in the panel."""
+        """Call a section method (set_seed, apply_preset, ...) as one undo step; a refusal is shown in the panel."""
         try:
-            method(*args)
+            self.controller.edit(method, *args)
         except (StateError, ValueError, KeyError, IndexError) as error:
             self.show_error(str(error))
             self.refresh()

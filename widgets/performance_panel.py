@@ -13,7 +13,8 @@ DEVICES = ("cpu", "cuda")
 
 class PerformancePanel(Panel):
     title = "Performance"
-    sections = ("performance", "status")
+    sections = ("performance",)
+    status_fields = ("timings", "display", "render_error")
 
     def build_items(self):
         self.device_tag = dpg.add_radio_button(list(DEVICES), horizontal=True,
@@ -27,10 +28,11 @@ class PerformancePanel(Panel):
         self.render_error_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.error_color)
 
     def refresh(self):
-        p, s = self.session.performance, self.session.status
+        p, s = self.session.performance, self.controller.status
         self.put(self.device_tag, p.device)
         self.put(self.dtype_tag, p.dtype)
         self.put(self.fps_tag, p.fps_limit)
-        self.put(self.timings_tag, f"render {s.render_ms:.1f} ms   upload {s.upload_ms:.2f} ms\n"
-                                   f"panels {s.panel_fps:.0f} fps   viewer {s.viewer_fps:.0f} fps")
+        render_ms = s.timings.total_s * 1000 if s.timings else 0.0
+        self.put(self.timings_tag, f"render {render_ms:.1f} ms   upload {s.display.upload_ms:.2f} ms\n"
+                                   f"panels {s.display.panel_fps:.0f} fps   viewer {s.display.viewer_fps:.0f} fps")
         self.put(self.render_error_tag, f"render failed: {s.render_error}" if s.render_error else "")

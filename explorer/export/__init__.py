@@ -7,7 +7,6 @@
     mp4.py, gif.py, frames.py   the H.264, GIF and PNG-frames recorders
     recording_formats.py  the table of formats: kind, suffix, writer, each declared once
     recording.py    open_recorder, the background recorder, record()
-    video_command.py  `stylegan-explorer video`
 """
 from .files import ExportError, describe_os_error, reserve_exact, reserve_path, write_file_at, write_new_file
 from .frames import FramesRecorder
@@ -26,11 +25,5 @@ __all__ = [
     "RECORDING_FORMATS", "RecordingFormat", "format_for_path", "recording_format", "BackgroundRecorder",
     "open_recorder", "record", "ReproduceCommand", "reproduce_command", "STATE_CHUNK_KEY", "png_bytes",
     "read_state_file", "read_state_from_png", "save_latents", "save_screenshot", "save_screenshot_as",
-    "save_session", "add_video_command",
+    "save_session",
 ]
-
-
-def add_video_command(subparsers) -> None:
-    """Adds `stylegan-explorer video` to the CLI's subparsers (explorer/cli.py calls this)."""
-    from .video_command import add_video_command as add
-    add(subparsers)

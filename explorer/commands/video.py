@@ -25,22 +25,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ..export import ExportError, open_recorder
+from ..render import RenderCache, WOffset, render
+from .common import UserError, add_network_argument, open_network, parse_seeds, pick_device, session_for
+
 MODES = ("walk", "noise", "psi", "style")
 INTERPOLATIONS = ("linear", "cubic")
 NETWORK_KEY = "video"
 SUFFIX_KINDS = {".mp4": "mp4", ".gif": "gif"}   # any other --out is a new folder of PNG frames
 
 
-def add_video_command(subparsers) -> None:
+def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "video", help="render a seed walk, noise loop, psi or style sweep to MP4, GIF or PNG frames",
         description="Render a video offline at a fixed frame rate with the explorer's renderer.")
     add_arguments(parser)
-    parser.set_defaults(handler=command_video)
+    parser.set_defaults(handler=run)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--pkl", required=True, help="network file")
+    add_network_argument(parser)
     parser.add_argument("--out", required=True, help="output: NAME.mp4, NAME.gif, or a new folder for PNG frames")
     parser.add_argument("--state", help="start from a session file (JSON, or a screenshot PNG that carries one)")
     parser.add_argument("--mode", choices=MODES, default="walk",
@@ -141,7 +145,6 @@ class NoiseLoop:
 
 def frame_request(base, args, seeds: list[int], frame: int, total: int):
     """The request of one frame of one grid cell (`seeds`: the cell's keyframes; empty keeps base's latent)."""
-    from ..render import WOffset
     if args.mode == "walk":
         if len(seeds) == 1:
             return dataclasses.replace(base, seed_weights=((seeds[0], 1.0),))
@@ -171,7 +174,6 @@ def tile(cells: list[np.ndarray], columns: int) -> np.ndarray:
 
 
 def _parse_grid(text: str) -> tuple[int, int]:
-    from ..cli import UserError
     try:
         columns, rows = (int(v) for v in text.lower().split("x"))
         if columns < 1 or rows < 1:
@@ -182,37 +184,11 @@ def _parse_grid(text: str) -> tuple[int, int]:
 
 
 def _base_request(args, G, device):
-    """The request every frame starts from: the session's (with --state) or the defaults, with the flags."""
-    from ..cli import UserError
-    from ..render import RenderRequest
-    from ..state import NetworkFacts, Session, StateError
-    from .files import ExportError
-    from .screenshot import read_state_file
-
-    if args.state:
-        try:
-            session = Session.from_json(read_state_file(args.state), facts=NetworkFacts.from_generator(G))
-        except (ExportError, StateError) as error:
-            raise UserError(f"--state: {error}")
-        base = session.render_request(NETWORK_KEY)
-    else:
-        base = RenderRequest(NETWORK_KEY)
-    overrides = {"device": str(device), "dtype": "float32" if device.type != "cuda" else base.dtype}
-    if args.trunc is not None:
-        overrides["truncation_psi"] = args.trunc
-    if args.trunc_cutoff is not None:
-        if not 0 <= args.trunc_cutoff <= G.num_ws:
-            raise UserError(f"--trunc-cutoff {args.trunc_cutoff} is out of range (0 to {G.num_ws})")
-        overrides["truncation_cutoff"] = args.trunc_cutoff
-    if args.noise_mode is not None:
-        overrides["noise_mode"] = args.noise_mode
-    if args.class_index is not None:
-        if G.c_dim == 0:
-            raise UserError("--class: this network is unconditional")
-        if not 0 <= args.class_index < G.c_dim:
-            raise UserError(f"--class {args.class_index} is out of range (0 to {G.c_dim - 1})")
-        overrides["class_index"] = args.class_index
-    return dataclasses.replace(base, **overrides)
+    """The request every frame starts from: the session's (with --state) or the defaults, with the flags, each
+    checked by the session state as the window checks it."""
+    session = session_for(args, G)
+    base = session.render_request(NETWORK_KEY)
+    return dataclasses.replace(base, device=str(device), dtype="float32" if device.type != "cuda" else base.dtype)
 
 
 def render_threads(requested: int | None) -> int | None:
@@ -227,18 +203,19 @@ def render_threads(requested: int | None) -> int | None:
     return max(1, cores - 1)
 
 
-def command_video(args) -> int:
+def run(args) -> int:
     from tqdm import tqdm
-
-    from ..cli import UserError, load, parse_seeds, pick_device
-    from ..render import RenderCache, render
-    from .files import ExportError
-    from .recording import open_recorder
 
     columns, rows = _parse_grid(args.grid)
     for name in ("frames_per_seed", "frames"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    from ..state import PSI_RANGE
+    for value in args.psi_range:
+        if not (math.isfinite(value) and PSI_RANGE[0] <= value <= PSI_RANGE[1]):
+            raise UserError(f"--psi-range: psi must be between {PSI_RANGE[0]:g} and {PSI_RANGE[1]:g}, not {value:g}")
+    if not math.isfinite(args.strength):
+        raise UserError(f"--strength must be a finite number, not {args.strength}")
     if not (args.fps > 0 and math.isfinite(args.fps)):
         raise UserError("--fps must be a positive number")
     if not 0 <= args.noise_seed < 2 ** 32:
@@ -251,7 +228,7 @@ def command_video(args) -> int:
     if threads is not None:
         import torch
         torch.set_num_threads(threads)
-    G = load(args.pkl, device).generator
+    G = open_network(args.pkl, device).generator
     if args.mode == "style" and not 0 <= args.layer < G.num_ws:
         raise UserError(f"--layer {args.layer} is out of range (0 to {G.num_ws - 1})")
     noise_loop = None
@@ -265,6 +242,8 @@ def command_video(args) -> int:
 
     out = Path(args.out)
     kind = SUFFIX_KINDS.get(out.suffix.lower(), "frames")
+    if kind == "frames" and out.suffix:
+        raise UserError(f"--out {out}: write NAME.mp4, NAME.gif, or a folder name without a suffix for PNG frames")
     cells = columns * rows
     if args.mode == "walk":   # cell k walks the same keyframes, starting k keyframes later
         cell_seeds = [seeds[k % len(seeds):] + seeds[:k % len(seeds)] for k in range(cells)]

@@ -1,0 +1,375 @@
+"""The controller: the one way in for the window, the command line, remote control and scripts.
+
+It owns the session state, its undo history, the render worker and the recorder, and offers typed commands:
+
+    controller = Controller()                     # no GUI: runs headless in tests and scripts
+    controller.open_network("ffhq.pkl")            # one undo step; the worker loads in the background
+    controller.set("truncation", "psi", 0.7)       # checked by the state (StateError), one undo step per drag
+    controller.edit(session.mixing.apply_preset, "fine", 0)   # a section method as one undo step
+    frame = controller.tick(dt)                    # per frame: loads, results, the newest request; a new Frame or None
+    controller.screenshot(); controller.save_session(); controller.start_recording(); controller.undo()
+
+What it reports is typed (`Status`: the network's description, the newest LayerStats and timings, errors, the
+capture and recording state), never text that a reader parses back; listeners hear `on_status(old, new)` only
+when something in it changed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import export
+from .description import NetworkDescription
+from .history import History, Step
+from .recent import read_recent_files, with_recent, write_recent_files
+from .render import LayerStats, RenderResult, RenderTimings
+from .state import Session, StateChange, StateError
+from .view import compose_view
+from .worker import LoadResult, RenderWorker
+
+
+@dataclass(frozen=True)
+class DisplayFigures:
+    """How fast the window shows frames (reported by the app, shown by the Performance panel)."""
+    panel_fps: float = 0.0
+    viewer_fps: float = 0.0
+    upload_ms: float = 0.0
+    draws_per_s: float = 0.0        # frames the viewer drew (at most its frame-rate limit)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the controller reports: every field typed, replaced as a whole when anything changes."""
+    network: NetworkDescription | None = None     # the network on screen
+    loading: str | None = None                    # a path being loaded
+    load_error: str | None = None                 # why the last load (or session file) failed
+    render_error: str | None = None               # why the newest render failed (the last good frame stays)
+    timings: RenderTimings | None = None
+    layer_stats: LayerStats | None = None
+    capture_message: str = ""                     # what the last screenshot / save / recording did
+    recording: export.RecordingStatus | None = None
+    recent_files: tuple[str, ...] = ()
+    undo_label: str | None = None                 # what undo would take back (None: nothing)
+    redo_label: str | None = None
+    display: DisplayFigures = DisplayFigures()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A new rendered frame: the result and the view the viewer shows (output plus layer grid)."""
+    result: RenderResult
+    view: np.ndarray
+
+
+class Controller:
+    def __init__(self, session: Session | None = None, worker: RenderWorker | None = None,
+                 remember_recent: bool = True):
+        self.session = session or Session()
+        self.history = History(self.session)
+        self.worker = worker or RenderWorker()
+        self.remember_recent = remember_recent
+        self.status = Status(recent_files=read_recent_files() if remember_recent else ())
+        self.frame: Frame | None = None          # the newest good frame
+        self.frames_shown = 0
+        self.last_finished = None                # the request of the newest result, good or failed
+        self.recorder = None
+        self._listeners: list[Callable[[Status, Status], None]] = []
+        self._dirty = True
+        self._loaded_path: str | None = None
+        self._load_step: Step | None = None      # the undo step that asked for the load in flight
+        self._restore: dict | None = None        # a whole session to apply once the load in flight finishes
+        self._pending_state: str | None = None   # a session file to apply once the load finishes
+        self.session.events.connect(self._on_change)
+
+    # -- listeners ------------------------------------------------------------------------------------------------
+
+    def connect(self, on_status: Callable[[Status, Status], None]) -> None:
+        self._listeners.append(on_status)
+
+    def _report(self, **changes) -> None:
+        old = self.status
+        new = replace(old, **changes)
+        if new == old:
+            return
+        self.status = new
+        for listener in list(self._listeners):
+            listener(old, new)
+
+    def _report_history(self) -> None:
+        done, undone = self.history.done, self.history.undone
+        self._report(undo_label=done[-1].label if done else None, redo_label=undone[-1].label if undone else None)
+
+    # -- editing the session ---------------------------------------------------------------------------------------
+
+    def set(self, section: str, field: str, value) -> None:
+        """One setting, checked by the state (StateError names the field and what it allows). Repeated changes
+        of one setting in quick succession (a slider drag) are one undo step."""
+        with self.history.step((section, field)):
+            setattr(self.session.section(section), field, value)
+        self._report_history()
+
+    def edit(self, method: Callable, *args, key=None):
+        """Calls a section method (set_seed, apply_preset, ...) as one undo step; returns what it returns."""
+        with self.history.step(key or getattr(method, "__qualname__", None)):
+            result = method(*args)
+        self._report_history()
+        return result
+
+    def undo(self) -> bool:
+        step = self.history.undo()
+        if step is not None and step.changes_network and step.before is not None:
+            self._restore = step.before
+        self._report_history()
+        return step is not None
+
+    def redo(self) -> bool:
+        step = self.history.redo()
+        if step is not None and step.changes_network and step.after is not None:
+            self._restore = step.after
+        self._report_history()
+        return step is not None
+
+    def advance(self, dt: float) -> None:
+        """Animation: moves the latent without making undo steps."""
+        with self.history.paused():
+            self.session.advance(dt)
+
+    # -- networks -------------------------------------------------------------------------------------------------
+
+    def open_network(self, path: str) -> None:
+        """Opens a network file in the background; one undo step (the history of edits is kept). A file that fails
+        to load leaves the previous network on screen, and Status.load_error says why."""
+        self.set("network", "path", str(path))
+
+    def reload(self) -> None:
+        if self._loaded_path:
+            self._start_load(self._loaded_path)
+
+    def open_session(self, path: str) -> bool:
+        """Takes every setting of a session file (JSON, or a screenshot PNG); a file that is unreadable or does not
+        fit changes nothing and Status.load_error says why. A file that names another network opens it first."""
+        try:
+            text = export.read_state_file(path)
+            data = json.loads(text)
+        except (export.ExportError, ValueError) as error:
+            self._report(load_error=f"session file: {error}")
+            return False
+        network = data.get("network") if isinstance(data, dict) else None
+        wanted = network.get("path") if isinstance(network, dict) else None
+        if wanted and wanted != self._loaded_path:
+            self._pending_state = text
+            self.open_network(wanted)
+            return True
+        return self._apply_state(text)
+
+    def _apply_state(self, text: str) -> bool:
+        try:
+            with self.history.step(("session-file", time.monotonic()), merge=False):
+                self.session.load_json(text, keep_network=True)
+        except (StateError, ValueError) as error:
+            self._report(load_error=f"session file: {error}")
+            return False
+        self._report(load_error=None)
+        self._report_history()
+        return True
+
+    def _on_change(self, change: StateChange) -> None:
+        if change.section == "network" and change.field == "path" and change.new and change.new != self._loaded_path:
+            self._load_step = self.history._open
+            self._start_load(change.new)
+        self._dirty = True
+
+    def _start_load(self, path: str) -> None:
+        self._report(loading=path)
+        self.worker.load(path, self.session.performance.device)
+
+    def _finish_load(self, load: LoadResult) -> None:
+        step, self._load_step = self._load_step, None
+        if load.error:
+            # The previous network stays on screen; the path shown goes back to it, and the step that asked is gone.
+            self._report(loading=None, load_error=f"{load.path}: {load.error}")
+            self._pending_state = None
+            if step is not None and step in self.history.done:
+                self.history.done.remove(step)
+            with self.history.paused():
+                self.session.restore("network", "path", self._loaded_path)
+            self._restore = None
+            self._report_history()
+            return
+        self._loaded_path = load.path
+        recent = with_recent(self.status.recent_files, load.path) if load.path else self.status.recent_files
+        if self.remember_recent and recent != self.status.recent_files:
+            write_recent_files(recent)
+        with (self.history.extend(step) if step is not None else self.history.paused()):
+            self.session.set_facts(load.facts)
+            if self._restore is not None:
+                self._restore_session(self._restore)
+        self._restore = None
+        if step is not None:
+            step.after = self.session.to_dict()
+        self._report(network=load.description, loading=None, load_error=None, recent_files=recent)
+        if self._pending_state is not None:
+            text, self._pending_state = self._pending_state, None
+            self._apply_state(text)
+        self._dirty = True
+
+    def _restore_session(self, data: dict) -> None:
+        try:
+            self.session.assign(Session.from_dict(data, facts=self.session.facts))
+        except StateError as error:
+            self._report(load_error=f"undo: {error}")
+
+    # -- the frame loop -------------------------------------------------------------------------------------------
+
+    @property
+    def network_key(self) -> str | None:
+        return self.worker.network_key
+
+    @property
+    def loaded_path(self) -> str | None:
+        """The file of the network on screen (None before the first load)."""
+        return self._loaded_path
+
+    def tick(self, dt: float = 0.0) -> Frame | None:
+        """One frame of the caller's loop: applies finished loads, submits the newest request, takes the newest
+        result. Returns the new Frame, or None when nothing new was rendered."""
+        load = self.worker.poll_load()
+        while load is not None:
+            self._finish_load(load)
+            load = self.worker.poll_load()
+        if dt:
+            self.advance(dt)
+        if self._dirty and self.network_key is not None and self.status.loading is None:
+            self._dirty = False
+            self.worker.submit(self.request())
+        return self._take_result()
+
+    def request(self):
+        return self.session.render_request(self.network_key or "")
+
+    def _take_result(self) -> Frame | None:
+        result = self.worker.poll()
+        if result is None:
+            return None
+        self.last_finished = result.request
+        if not result.ok:
+            self._report(render_error=result.error)
+            return None
+        self.frame = Frame(result, compose_view(result))
+        self.frames_shown += 1
+        self._report(render_error=None, timings=result.timings, layer_stats=result.stats)
+        if self.recorder is not None:
+            self._record(self.frame)
+        return self.frame
+
+    def settled(self) -> bool:
+        """True when the newest state has been rendered (or has failed) and nothing is pending."""
+        if self._dirty or self.worker.busy or self.network_key is None or self.status.loading is not None:
+            return False
+        return self.last_finished == self.request()
+
+    def wait_for_frame(self, timeout: float = 120.0, poll_s: float = 0.005) -> bool:
+        """For scripts and tests: ticks until the current state is on screen (True) or failed / timed out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.tick()
+            if self.settled():
+                return self.frame is not None and self.frame.result.request == self.last_finished
+            if self.status.load_error and self._loaded_path is None and self.status.loading is None:
+                return False
+            time.sleep(poll_s)
+        return False
+
+    def report_display(self, figures: DisplayFigures) -> None:
+        self._report(display=figures)
+
+    # -- capture --------------------------------------------------------------------------------------------------
+
+    def _captured_image(self) -> np.ndarray | None:
+        if self.frame is None:
+            return None
+        return self.frame.result.image if self.session.capture.source == "output" else self.frame.view
+
+    def screenshot(self) -> Path | None:
+        """The output (or the view) as the next free shot-NNNN.png in the capture folder, with the session inside."""
+        image = self._captured_image()
+        if image is None:
+            self._report(capture_message="nothing rendered yet")
+            return None
+        try:
+            path = export.save_screenshot(image, self.session.capture.folder, state_json=self.session.to_json())
+        except export.ExportError as error:
+            self._report(capture_message=f"screenshot failed: {error}")
+            return None
+        line = export.reproduce_command(self.frame.result.request, self._loaded_path or "NETWORK",
+                                        state_file=str(path), facts=self.session.facts)
+        self._report(capture_message=f"saved {path}\nreproduce: {line.command}")
+        return path
+
+    def save_latents(self) -> Path | None:
+        """The W+ of the image on screen ([num_ws, w_dim]) as the next free latents-NNNN.npy."""
+        if self.frame is None or self.frame.result.ws is None:
+            self._report(capture_message="nothing rendered yet")
+            return None
+        try:
+            path = export.save_latents(self.frame.result.ws, self.session.capture.folder)
+        except export.ExportError as error:
+            self._report(capture_message=f"saving W+ failed: {error}")
+            return None
+        self._report(capture_message=f"saved W+ {path}")
+        return path
+
+    def save_session(self) -> Path | None:
+        try:
+            path = export.save_session(self.session.to_json(), self.session.capture.folder)
+        except export.ExportError as error:
+            self._report(capture_message=f"saving the session failed: {error}")
+            return None
+        self._report(capture_message=f"saved session {path}")
+        return path
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    def start_recording(self) -> bool:
+        """Records every new frame on a background thread, so the frame loop never waits for the encoder."""
+        if self.recorder is not None:
+            return True
+        capture = self.session.capture
+        try:
+            self.recorder = export.open_recorder(capture.format, folder=capture.folder, fps=capture.fps,
+                                                 background=True)
+        except export.ExportError as error:
+            self._report(capture_message=f"recording failed: {error}")
+            return False
+        self._report(capture_message=f"recording to {self.recorder.path}", recording=self.recorder.status())
+        return True
+
+    def _record(self, frame: Frame) -> None:
+        image = frame.result.image if self.session.capture.source == "output" else frame.view
+        if not self.recorder.write(image):
+            self.stop_recording()
+            return
+        self._report(recording=self.recorder.status())
+
+    def stop_recording(self) -> None:
+        if self.recorder is None:
+            return
+        recorder, self.recorder = self.recorder, None
+        recorder.close()
+        status = recorder.status()
+        self._report(recording=None, capture_message=recorder.progress if not status.error
+                     else f"recording failed: {status.error}")
+
+    def toggle_recording(self) -> None:
+        self.stop_recording() if self.recorder is not None else self.start_recording()
+
+    def close(self) -> None:
+        self.stop_recording()
+        self.worker.shutdown()

@@ -1,0 +1,26 @@
+"""Which panels the window has, and in which column: what every session needs on the left, the per-layer work
+on the right. A panel not named in PANEL_COLUMNS goes at the end of the last column."""
+from __future__ import annotations
+
+from .capture_panel import CapturePanel
+from .help_panel import HelpPanel
+from .history_panel import HistoryPanel
+from .latent_panel import LatentPanel
+from .layers_panel import LayersPanel
+from .mixing_panel import MixingPanel
+from .network_panel import NetworkPanel
+from .noise_panel import NoisePanel
+from .performance_panel import PerformancePanel
+from .styles_panel import StylesPanel
+from .transform_panel import TransformPanel
+from .truncation_panel import TruncationPanel
+
+PANELS = (NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, TransformPanel,
+          LayersPanel, CapturePanel, HistoryPanel, PerformancePanel, HelpPanel)
+PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "HistoryPanel", "PerformancePanel",
+                  "HelpPanel"),
+                 ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "CapturePanel"))
+
+
+def build_panels(controller, layout) -> list:
+    return [cls(controller, layout) for cls in PANELS]
