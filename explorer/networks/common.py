@@ -221,6 +221,10 @@ class LayeredSynthesis(nn.Module):
     def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
                 stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True,
                 layer_edits: Mapping[str, LayerEdit] | None = None, **family_options) -> SynthesisOutput:
+        """The image of ws under this call's controls (LayerControls says what each one does). A layer's edit
+        runs on its output before the output is captured and before any later layer reads it; a resumed call
+        skips the layers up to its state, and their edits with them (they are in the state already). Options
+        of one family (StyleGAN3: input_transform, update_emas) go to its start_call."""
         check_ws(ws, self.num_ws, self.w_dim)
         controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
                                  noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
