@@ -1,109 +1,145 @@
 """Every network file users have, read without running code from the file.
 
-`load_network(path)` recognises the format from the file's bytes (never from its name) and returns a
-`LoadedNetwork`. Every failure is a `NetworkLoadError` whose message is one line a user can act on.
+`FORMATS` is the table of formats: one `NetworkFormat` each, saying how to recognise it from the file's first
+bytes (never from its name) and how to load it. `load_network(path)` picks the format and returns a
+`LoadedNetwork`. Every failure is a `NetworkLoadError` whose message is one line a user can act on: the loaders
+check what a file declares against what it holds and against the bounds in `limits` before allocating, and any
+other exception from a damaged file is turned into that one line here.
 """
 from __future__ import annotations
 
 import os
-import pickle
 import struct
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from .errors import NetworkLoadError
-from .restricted_pickle import ForbiddenGlobal
+from . import limits
+from .errors import NetworkLoadError, one_line
+from .loaded import LoadedNetwork
+
+__all__ = ["FORMATS", "FORMAT_LABELS", "LoadedNetwork", "NetworkFormat", "NetworkLoadError", "load_network",
+           "sniff_format"]
 
 # How many leading bytes are searched for the global that tells the pickle formats apart.
 SNIFF_BYTES = 1 << 16
-
-FORMAT_LABELS = {
-    "nvlabs-pickle": "NVlabs PyTorch pickle",
-    "tf-pickle": "NVlabs TensorFlow pickle",
-    "rosinality": "rosinality stylegan2-pytorch checkpoint",
-    "native": "stylegan-explorer safetensors",
-}
+PICKLE_PROTOCOL_2_OR_LATER = b"\x80"
+ZIP_MAGIC = b"PK\x03\x04"
 
 
-@dataclass
-class LoadedNetwork:
-    generator: torch.nn.Module
-    format: str                       # a key of FORMAT_LABELS
-    path: str
-    detail: str = ""                  # e.g. which code base wrote it, which entry of the file was used
-    notes: list[str] = field(default_factory=list)   # warnings the user should see
-    w_avg_estimated: bool = False     # the file had no w_avg: it was estimated from random z
+@dataclass(frozen=True)
+class NetworkFormat:
+    key: str                                        # what LoadedNetwork.format holds
+    label: str                                      # what the user reads
+    recognise: Callable[[bytes], bool]              # from the first SNIFF_BYTES of a file
+    load: Callable[[bytes, Path], LoadedNetwork]    # the whole file's bytes and its path
 
-    @property
-    def format_label(self) -> str:
-        return FORMAT_LABELS[self.format]
+
+def _is_zip(head: bytes) -> bool:
+    return head[:4] == ZIP_MAGIC   # torch.save's zip layout; the rosinality loader checks what is inside
+
+
+def _is_safetensors(head: bytes) -> bool:
+    if len(head) < 10 or head[8:9] != b"{":
+        return False
+    (header_size,) = struct.unpack("<Q", head[:8])
+    return header_size > 0
+
+
+def _pickle_naming(*names: bytes) -> Callable[[bytes], bool]:
+    def recognise(head: bytes) -> bool:
+        return head[:1] == PICKLE_PROTOCOL_2_OR_LATER and any(name in head for name in names)
+    return recognise
+
+
+def _load_nvlabs(data: bytes, path: Path) -> LoadedNetwork:
+    from .nvlabs_pickle import load_nvlabs_pickle
+    return load_nvlabs_pickle(data, path)
+
+
+def _load_tf(data: bytes, path: Path) -> LoadedNetwork:
+    from .tf_pickle import load_tf_pickle
+    return load_tf_pickle(data, path)
+
+
+def _load_rosinality(data: bytes, path: Path) -> LoadedNetwork:
+    from .rosinality import load_rosinality
+    return load_rosinality(data, path)
+
+
+def _load_native(data: bytes, path: Path) -> LoadedNetwork:
+    from .native import load_native
+    return load_native(data, path)
+
+
+FORMATS: tuple[NetworkFormat, ...] = (
+    NetworkFormat("nvlabs-pickle", "NVlabs PyTorch pickle",
+                  _pickle_naming(b"torch_utils.persistence", b"_reconstruct_persistent_obj"), _load_nvlabs),
+    NetworkFormat("tf-pickle", "NVlabs TensorFlow pickle", _pickle_naming(b"dnnlib.tflib.network"), _load_tf),
+    NetworkFormat("rosinality", "rosinality stylegan2-pytorch checkpoint", _is_zip, _load_rosinality),
+    NetworkFormat("native", "stylegan-explorer safetensors", _is_safetensors, _load_native),
+)
+FORMAT_LABELS = {f.key: f.label for f in FORMATS}
+_BY_KEY = {f.key: f for f in FORMATS}
 
 
 def sniff_format(data: bytes) -> str:
-    """The format of a network file, from its first bytes."""
+    """The key of a network file's format, from its first bytes."""
     if len(data) == 0:
         raise NetworkLoadError("the file is empty")
-    if data[:4] == b"PK\x03\x04":
-        return "rosinality"  # torch.save's zip layout; the rosinality loader checks what is inside
-    if len(data) >= 10 and data[8:9] == b"{":
-        (header_size,) = struct.unpack("<Q", data[:8])
-        if 0 < header_size < len(data):
-            return "native"
-    if data[:1] == b"\x80":
-        head = data[:SNIFF_BYTES]
-        if b"torch_utils.persistence" in head or b"_reconstruct_persistent_obj" in head:
-            return "nvlabs-pickle"
-        if b"dnnlib.tflib.network" in head:
-            return "tf-pickle"
+    head = data[:SNIFF_BYTES]
+    for network_format in FORMATS:
+        if network_format.recognise(head):
+            return network_format.key
+    if head[:1] == PICKLE_PROTOCOL_2_OR_LATER:
         raise NetworkLoadError("this is a Python pickle, but not a network format this explorer reads "
                                "(NVlabs PyTorch or TensorFlow pickles)")
     raise NetworkLoadError("not a network file this explorer reads (NVlabs .pkl, TensorFlow .pkl, rosinality .pt "
                            "or stylegan-explorer .safetensors)")
 
 
-def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedNetwork:
-    path = Path(path)
-    if not path.exists():
-        raise NetworkLoadError(f"no such file: {path}")
-    if path.is_dir():
-        raise NetworkLoadError(f"{path} is a folder, not a network file")
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        if not path.exists():
+            raise NetworkLoadError(f"no such file: {path}")
+        if path.is_dir():
+            raise NetworkLoadError(f"{path} is a folder, not a network file")
+        size = path.stat().st_size
+        if size > limits.MAX_FILE_BYTES:
+            raise NetworkLoadError(f"{path} is {size / 2 ** 30:.1f} GiB, larger than any network file "
+                                   f"({limits.MAX_FILE_BYTES / 2 ** 30:.0f} GiB at most)")
+        return path.read_bytes()
     except OSError as error:
-        raise NetworkLoadError(f"cannot read {path}: {error.strerror or error}")
-    kind = sniff_format(data)
+        raise NetworkLoadError(f"cannot read {path}: {error.strerror or error}") from None
+    except MemoryError:
+        raise NetworkLoadError(f"not enough memory to read {path}") from None
+
+
+def _load(network_format: NetworkFormat, data: bytes, path: Path) -> LoadedNetwork:
+    """The format's loader, with anything but its own error turned into one line that says what broke."""
     try:
-        loaded = _load(kind, data, path)
+        return network_format.load(data, path)
     except NetworkLoadError:
         raise
-    except ForbiddenGlobal as error:
-        raise NetworkLoadError(str(error))
-    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, struct.error) as error:
-        raise NetworkLoadError(f"the file is truncated or damaged ({type(error).__name__}: {error})")
-    except RuntimeError as error:
-        if "storage" in str(error) or "size" in str(error) or "file" in str(error).lower():
-            raise NetworkLoadError(f"the file is truncated or damaged ({error})")
-        raise
-    loaded.generator.to(device)
+    except MemoryError:
+        raise NetworkLoadError("not enough memory to load this file") from None
+    except RecursionError:
+        raise NetworkLoadError("refused to load: the file's data nests too deeply") from None
+    except Exception as error:   # a damaged file that reached a check we do not have: never a traceback
+        raise NetworkLoadError(f"the file is damaged or not a {network_format.label} this explorer reads "
+                               f"({type(error).__name__}: {one_line(str(error), 160)})") from None
+
+
+def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedNetwork:
+    """The network in `path`, on `device`; NetworkLoadError (one line) for every file that is not one."""
+    path = Path(path)
+    data = _read(path)
+    loaded = _load(_BY_KEY[sniff_format(data)], data, path)
+    del data
+    try:
+        loaded.generator.to(device)
+    except Exception as error:   # an unknown or absent device
+        raise NetworkLoadError(f"cannot move the network to {device}: {one_line(str(error), 160)}") from None
     return loaded
-
-
-def _load(kind: str, data: bytes, path: Path) -> LoadedNetwork:
-    if kind == "nvlabs-pickle":
-        from .nvlabs_pickle import load_nvlabs_pickle
-        contents = load_nvlabs_pickle(data)
-        detail = f"{contents.family} from the {contents.code_base} code base, entry {contents.picked}"
-        return LoadedNetwork(contents.generator, kind, str(path), detail, contents.notes)
-    if kind == "native":
-        from .native import load_native
-        generator, extra = load_native(path)
-        return LoadedNetwork(generator, kind, str(path), extra.get("source", ""), list(extra.get("notes", [])),
-                             bool(extra.get("w_avg_estimated", False)))
-    if kind == "tf-pickle":
-        from .tf_pickle import load_tf_pickle
-        return load_tf_pickle(data, path)
-    from .rosinality import load_rosinality
-    return load_rosinality(data, path)

@@ -10,12 +10,15 @@ parameters and buffers.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..networks import build_generator
-from .errors import NetworkLoadError
+from .assemble import build_network
+from .errors import NetworkLoadError, quote
+from .loaded import LoadedNetwork
+from .pickle_machine import Record
 from .restricted_pickle import DATA_GLOBALS, restricted_load
 
 PERSISTENT_GLOBAL = ("torch_utils.persistence", "_reconstruct_persistent_obj")
@@ -24,35 +27,46 @@ PERSISTENT_GLOBAL = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 GENERATOR_ARG_NAMES = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 
 
-@dataclass
-class PersistentRecord:
+class PersistentRecord(Record):
     """A persistent object as plain data: class name, constructor arguments and its module's state."""
-    class_name: str
-    version: int
-    state: dict
-    module_src_lines: int
+
+    def __init__(self, class_name: str, state: dict):
+        self.class_name, self.state = class_name, state
+
+    def children(self) -> tuple:
+        return (self.state,)
+
+    def _table(self, key: str) -> dict:
+        value = self.state.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise NetworkLoadError(f"the {self.class_name} in this pickle has a damaged {key} ({quote(value)})")
+        return value
 
     @property
     def init_args(self) -> tuple:
-        return tuple(self.state.get("_init_args", ()))
+        value = self.state.get("_init_args", ())
+        if not isinstance(value, (tuple, list)):
+            raise NetworkLoadError(f"the {self.class_name} in this pickle has damaged constructor arguments")
+        return tuple(value)
 
     @property
     def init_kwargs(self) -> dict:
-        return dict(self.state.get("_init_kwargs", {}))
+        return dict(self._table("_init_kwargs"))
 
     @property
     def modules(self) -> dict:
-        return dict(self.state.get("_modules", {}))
+        return dict(self._table("_modules"))
 
 
 def _record_persistent(meta):
-    if not isinstance(meta, dict) or meta.get("type") != "class" or "class_name" not in meta:
+    if not isinstance(meta, dict) or meta.get("type") != "class" or not isinstance(meta.get("class_name"), str):
         raise NetworkLoadError("this pickle's persistent object record is not one NVlabs' code writes")
     state = meta.get("state")
     if not isinstance(state, dict):
-        raise NetworkLoadError(f"the persistent {meta['class_name']} in this pickle has no readable state")
-    return PersistentRecord(class_name=str(meta["class_name"]), version=int(meta.get("version", 0)), state=state,
-                            module_src_lines=str(meta.get("module_src", "")).count("\n"))
+        raise NetworkLoadError(f"the persistent {quote(meta['class_name'])} in this pickle has no readable state")
+    return PersistentRecord(meta["class_name"], state)
 
 
 ALLOWED_GLOBALS = {**DATA_GLOBALS, PERSISTENT_GLOBAL: _record_persistent}
@@ -61,18 +75,22 @@ ALLOWED_GLOBALS = {**DATA_GLOBALS, PERSISTENT_GLOBAL: _record_persistent}
 def collect_tensors(record: PersistentRecord, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
     """The record's parameters and buffers, and its submodules', under state-dict names."""
     tensors: OrderedDict[str, torch.Tensor] = OrderedDict()
-    state = record.state
-    skip = set(state.get("_non_persistent_buffers_set", ()) or ())
+    skip = record.state.get("_non_persistent_buffers_set") or ()
+    if not isinstance(skip, (set, frozenset, list, tuple)):
+        raise NetworkLoadError(f"module {prefix or 'G'} in this pickle has a damaged buffer list")
     for kind in ("_parameters", "_buffers"):
-        for name, value in (state.get(kind) or {}).items():
-            if value is not None and name not in skip:
-                tensors[prefix + name] = value.detach() if isinstance(value, torch.Tensor) else value
-    for name, sub in (state.get("_modules") or {}).items():
+        for name, value in record._table(kind).items():
+            if value is None or name in skip:
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise NetworkLoadError(f"{prefix}{quote(name)} in this pickle is not a tensor")
+            tensors[f"{prefix}{name}"] = value.detach()
+    for name, sub in record.modules.items():
         if sub is None:
             continue
         if not isinstance(sub, PersistentRecord):
-            raise NetworkLoadError(f"module {prefix + name} in this pickle is not a network module we can read")
-        tensors.update(collect_tensors(sub, prefix + name + "."))
+            raise NetworkLoadError(f"module {prefix}{quote(name)} in this pickle is not a network module we can read")
+        tensors.update(collect_tensors(sub, f"{prefix}{name}."))
     return tensors
 
 
@@ -87,7 +105,8 @@ def detect_family(record: PersistentRecord) -> tuple[str, str]:
     if isinstance(submodules.get("b4"), PersistentRecord):
         code_base = "stylegan2-ada-pytorch" if "synthesis_kwargs" in record.init_kwargs else "stylegan3"
         return "stylegan2", code_base
-    raise NetworkLoadError(f"unrecognised synthesis network layout (modules: {', '.join(submodules) or 'none'})")
+    names = ", ".join(str(name) for name in list(submodules)[:8])
+    raise NetworkLoadError(f"unrecognised synthesis network layout (modules: {names or 'none'})")
 
 
 def generator_config(record: PersistentRecord) -> dict:
@@ -95,49 +114,32 @@ def generator_config(record: PersistentRecord) -> dict:
     kwargs = dict(zip(GENERATOR_ARG_NAMES, record.init_args))
     kwargs.update(record.init_kwargs)
     nested = kwargs.pop("synthesis_kwargs", None) or {}
-    kwargs.update(dict(nested))
-    kwargs["mapping_kwargs"] = dict(kwargs.get("mapping_kwargs") or {})
+    if not isinstance(nested, dict):
+        raise NetworkLoadError(f"the generator's synthesis_kwargs are not a table ({quote(nested)})")
+    kwargs.update(nested)
+    kwargs["mapping_kwargs"] = kwargs.get("mapping_kwargs") or {}
     return _plain(kwargs)
 
 
 def _plain(value):
-    """EasyDicts and tuples to plain dicts and lists, so the config can be written as JSON."""
+    """EasyDicts and tuples to plain dicts and lists, numpy scalars to numbers (the data is bounded in depth)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+    if isinstance(value, np.generic):
         return value.item()
     return value
 
 
 def build_from_record(record: PersistentRecord):
     family, code_base = detect_family(record)
-    config = generator_config(record)
-    try:
-        generator = build_generator(family, config)
-    except TypeError as error:
-        raise NetworkLoadError(f"this {family} generator has constructor arguments we do not support: {error}")
-    tensors = collect_tensors(record)
-    result = generator.load_state_dict(tensors, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        problems = [f"missing {k}" for k in result.missing_keys[:3]] + [f"unexpected {k}" for k in
-                                                                          result.unexpected_keys[:3]]
-        raise NetworkLoadError(f"the {family} weights in this pickle do not fit its recorded configuration: "
-                               + "; ".join(problems))
-    return generator.eval().requires_grad_(False), family, code_base
+    generator = build_network(family, generator_config(record), collect_tensors(record),
+                              what=f"{family} weights in this pickle")
+    return generator, family, code_base
 
 
-@dataclass
-class PickleContents:
-    generator: torch.nn.Module
-    family: str
-    code_base: str
-    picked: str          # which entry of the file was used, e.g. 'G_ema'
-    notes: list
-
-
-def load_nvlabs_pickle(data: bytes) -> PickleContents:
+def load_nvlabs_pickle(data: bytes, path: Path) -> LoadedNetwork:
     obj = restricted_load(data, ALLOWED_GLOBALS)
     notes = []
     if isinstance(obj, dict):
@@ -155,6 +157,7 @@ def load_nvlabs_pickle(data: bytes) -> PickleContents:
     else:
         raise NetworkLoadError("this pickle is not an NVlabs network snapshot")
     if record.class_name != "Generator":
-        raise NetworkLoadError(f"the {picked} entry is a {record.class_name}, not a Generator")
+        raise NetworkLoadError(f"the {picked} entry is a {quote(record.class_name)}, not a Generator")
     generator, family, code_base = build_from_record(record)
-    return PickleContents(generator, family, code_base, picked, notes)
+    detail = f"{family} from the {code_base} code base, entry {picked}"
+    return LoadedNetwork(generator, "nvlabs-pickle", str(path), detail, tuple(notes))

@@ -4,8 +4,8 @@ Two layouts: what its train.py saves ({g, d, g_ema, g_optim, d_optim, args, ada_
 its convert_weight.py saves ({g_ema, latent_avg}, plus g and d when asked). g_ema is the generator used; without
 latent_avg, w_avg is estimated from W_AVG_SAMPLES random z. rosinality truncates every w (our default cutoff None);
 its noise buffers become our noise_const and its w indices are NVlabs' (see convert_state).
-The files are read with torch.load(weights_only=True), allowing argparse.Namespace only (train.py stores its
-arguments that way). The constructor arguments are not stored; they follow from the tensor shapes:
+The files are read by our own zip and pickle readers (torch_zip), allowing tensor data and argparse.Namespace
+only (train.py stores its arguments that way). The constructor arguments are not stored; they follow from the tensor shapes:
 - size from the number of ToRGB layers (checked against the 2 * log2(size) - 3 noise buffers), style_dim from
   the mapping weights, n_mlp from the number of mapping layers, and the channels of every resolution from the
   conv weights (channel_multiplier is what they show at 64 px).
@@ -15,16 +15,20 @@ arguments that way). The constructor arguments are not stored; they follow from 
 """
 from __future__ import annotations
 
-import argparse
-import io
 import math
 import re
 from pathlib import Path
 
 import torch
 
-from ..networks.stylegan2 import Generator, channel_kwargs
-from .errors import NetworkLoadError
+from ..networks.stylegan2 import channel_kwargs
+from . import limits
+from .assemble import build_network
+from .errors import NetworkLoadError, quote
+from .loaded import LoadedNetwork
+from .pickle_machine import Record
+from .restricted_pickle import DATA_GLOBALS
+from .torch_zip import load_torch_zip
 
 # rosinality's blur kernel where it upsamples: the [1, 3, 3, 1] outer product, normalised, times 4. Ours is the
 # same filter (NVlabs' resample_filter); a file with another one cannot be mapped.
@@ -33,18 +37,22 @@ W_AVG_SAMPLES = 10_000
 W_AVG_SEED = 0
 
 
-def _load(data: bytes):
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as error:  # torch raises UnpicklingError, RuntimeError or ValueError for bad files
-        message = str(error).strip().splitlines()
-        detail = next((line for line in message if "GLOBAL" in line or "Unsupported" in line), message[0] if
-                      message else type(error).__name__)
-        if "GLOBAL" in detail or "Unsupported" in detail:
-            raise NetworkLoadError(f"refused to load: the checkpoint asks for something other than tensor data "
-                                   f"({detail.strip()}); nothing from it was run")
-        raise NetworkLoadError(f"the file is truncated or damaged ({detail.strip()})")
+class NamespaceRecord(Record):
+    """argparse.Namespace, in which train.py keeps its arguments: a table of plain values."""
+
+    def __init__(self, *args):
+        self.values: dict = {}
+
+    def set_state(self, state) -> None:
+        if not isinstance(state, dict):
+            raise NetworkLoadError(f"the file is damaged: training arguments {quote(state)}")
+        self.values = dict(state)
+
+    def children(self) -> tuple:
+        return (self.values,)
+
+
+ALLOWED_GLOBALS = {**DATA_GLOBALS, ("argparse", "Namespace"): NamespaceRecord}
 
 
 def infer_config(state: dict) -> dict:
@@ -56,8 +64,14 @@ def infer_config(state: dict) -> dict:
         style_dim = state["style.1.weight"].shape[1]
         table = {4: state["input.input"].shape[1]}
     except KeyError as error:
-        raise NetworkLoadError(f"not a rosinality generator state dict (no {error.args[0]})")
+        raise NetworkLoadError(f"not a rosinality generator state dict (no {error.args[0]})") from None
+    except IndexError:
+        raise NetworkLoadError("the rosinality weights do not fit one generator: style.1.weight or input.input "
+                               "has too few dimensions") from None
     num_blocks = len([k for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k)])
+    if 2 ** min(num_blocks + 2, 64) > limits.MAX_RESOLUTION:
+        raise NetworkLoadError(f"refused to load: {num_blocks} upsampling blocks make more than "
+                               f"{limits.MAX_RESOLUTION} px")
     size = 2 ** (num_blocks + 2)
     num_noises = len([k for k in state if re.fullmatch(r"noises\.noise_\d+", k)])
     if num_noises != 2 * int(math.log2(size)) - 3:
@@ -67,6 +81,9 @@ def infer_config(state: dict) -> dict:
         weight = state.get(f"convs.{2 * k}.conv.weight")
         if weight is None:
             raise NetworkLoadError(f"not a rosinality generator state dict (no convs.{2 * k}.conv.weight)")
+        if weight.dim() < 2:
+            raise NetworkLoadError(f"the rosinality weights do not fit one generator: convs.{2 * k}.conv.weight "
+                                   f"has {weight.dim()} dimensions")
         table[2 ** (k + 3)] = weight.shape[1]
     return dict(z_dim=style_dim, c_dim=0, w_dim=style_dim, img_resolution=size, img_channels=3,
                 mapping_kwargs=dict(num_layers=num_mlp), **channel_kwargs(table), num_fp16_res=0, conv_clamp=None,
@@ -106,8 +123,8 @@ def convert_state(state: dict, config: dict) -> dict:
 
     def check_kernel(name):
         kernel = state.get(name)
-        if kernel is not None and (kernel.shape != UPSAMPLE_KERNEL.shape or not torch.allclose(kernel,
-                                                                                              UPSAMPLE_KERNEL)):
+        if kernel is not None and (kernel.shape != UPSAMPLE_KERNEL.shape or not torch.allclose(
+                kernel.to(torch.float32), UPSAMPLE_KERNEL)):
             raise NetworkLoadError(f"{name} is a custom blur kernel; only rosinality's default [1, 3, 3, 1] is "
                                    f"supported")
 
@@ -128,37 +145,31 @@ def convert_state(state: dict, config: dict) -> dict:
     return out
 
 
-def estimate_w_avg(G: Generator) -> torch.Tensor:
+def estimate_w_avg(G: torch.nn.Module) -> torch.Tensor:
     generator = torch.Generator().manual_seed(W_AVG_SEED)
     z = torch.randn([W_AVG_SAMPLES, G.z_dim], generator=generator)
     with torch.no_grad():
         return G.mapping(z, None)[:, 0].mean(dim=0)
 
 
-def load_rosinality(data: bytes, path: Path):
-    from . import LoadedNetwork
-    checkpoint = _load(data)
+def load_rosinality(data: bytes, path: Path) -> LoadedNetwork:
+    checkpoint = load_torch_zip(data, ALLOWED_GLOBALS)
     if not isinstance(checkpoint, dict) or "g_ema" not in checkpoint:
-        keys = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        keys = ", ".join(map(str, list(checkpoint)[:8])) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise NetworkLoadError(f"a PyTorch checkpoint, but not a rosinality one with a g_ema generator ({keys})")
     state = checkpoint["g_ema"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
         raise NetworkLoadError("the checkpoint's g_ema is not a state dict of tensors")
     config = infer_config(state)
-    G = Generator(**config)
     try:
         converted = convert_state(state, config)
     except KeyError as error:
-        raise NetworkLoadError(f"the rosinality generator lacks {error.args[0]}")
-    try:
-        result = G.load_state_dict(converted, strict=False)
-    except RuntimeError as error:   # a tensor whose shape does not fit the inferred network
-        mismatch = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error))
-        raise NetworkLoadError(f"the rosinality weights do not fit one generator: {mismatch}")
-    missing = sorted(k for k in result.missing_keys if not k.endswith("resample_filter") and k != "mapping.w_avg")
-    if missing or result.unexpected_keys:
-        raise NetworkLoadError(f"the rosinality weights do not fit: missing {missing[:3]}, unexpected "
-                               f"{result.unexpected_keys[:3]}")
+        raise NetworkLoadError(f"the rosinality generator lacks {error.args[0]}") from None
+    except (RuntimeError, ValueError, IndexError) as error:   # a tensor of another shape than its name promises
+        raise NetworkLoadError(f"the rosinality weights do not fit one generator ({error})") from None
+    G = build_network("stylegan2", config, converted, what="rosinality weights",
+                      optional=lambda name: name.endswith("resample_filter") or name == "mapping.w_avg")
     notes = []
     estimated = "latent_avg" not in checkpoint
     with torch.no_grad():
@@ -170,10 +181,12 @@ def load_rosinality(data: bytes, path: Path):
             latent_avg = checkpoint["latent_avg"]
             if not isinstance(latent_avg, torch.Tensor) or latent_avg.numel() != G.w_dim:
                 raise NetworkLoadError(f"latent_avg should hold {G.w_dim} numbers (style_dim)")
+            if not bool(torch.isfinite(latent_avg.to(torch.float32)).all()):
+                raise NetworkLoadError("latent_avg holds NaN or infinite values")
             G.mapping.w_avg.copy_(latent_avg.reshape(-1))
     # convert_weight.py may add g and d too, but never the optimizers or the arguments.
     layout = "train.py checkpoint" if "args" in checkpoint or "g_optim" in checkpoint else "convert_weight.py output"
     detail = f"{layout}, size {config['img_resolution']}, style_dim {config['w_dim']}, n_mlp " \
              f"{config['mapping_kwargs']['num_layers']}, channel_multiplier {channel_multiplier(config) or 'n/a'}, " \
              f"entry g_ema"
-    return LoadedNetwork(G.eval().requires_grad_(False), "rosinality", str(path), detail, notes, estimated)
+    return LoadedNetwork(G, "rosinality", str(path), detail, tuple(notes), estimated)

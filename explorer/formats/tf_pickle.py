@@ -3,8 +3,8 @@
 Such a file is a tuple (G, D, Gs) of `dnnlib.tflib.network.Network` objects; Gs (the moving average) is the one
 to explore. Each network pickles as a state dict: version, name, static_kwargs, components (sub-networks,
 keyed 'mapping' / 'synthesis'), build_module_src (the TF source, never executed here), build_func_name and
-variables [(name, ndarray)]. The restricted unpickler turns the Network global into `TFNetworkRecord`; the
-variables are then mapped by name onto our modules.
+variables [(name, ndarray)]. The pickle machine makes each Network a `TFNetworkRecord`; the variables are then
+mapped by name onto our modules by the family's conversion (tf_stylegan1, tf_stylegan2).
 """
 from __future__ import annotations
 
@@ -14,23 +14,58 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..networks import build_generator
-from .errors import NetworkLoadError
+from . import limits, tf_stylegan1, tf_stylegan2
+from .assemble import build_network
+from .configs import integer, number, optional, power_of_two
+from .errors import NetworkLoadError, quote
+from .loaded import LoadedNetwork
+from .numpy_data import as_array
+from .pickle_machine import Record
 from .restricted_pickle import DATA_GLOBALS, restricted_load
 
 
-class TFNetworkRecord:
-    """A TF Network's pickled state as plain data."""
+class TFNetworkRecord(Record):
+    """A TF Network's pickled state as plain data, each field checked when BUILD brings it."""
 
-    def __setstate__(self, state):
-        if not isinstance(state, dict) or "variables" not in state:
+    def __init__(self, *args):
+        if args:
+            raise NetworkLoadError("the file is damaged: a TensorFlow network made with arguments")
+        self.version, self.name, self.build_func_name = None, "", ""
+        self.static_kwargs: dict = {}
+        self.components: dict = {}
+        self.variables: list[tuple[str, np.ndarray]] = []
+
+    def set_state(self, state) -> None:
+        if not isinstance(state, dict) or not isinstance(state.get("variables"), list):
             raise NetworkLoadError("a TensorFlow network record without variables")
         self.version = state.get("version")
-        self.name = state.get("name", "")
-        self.static_kwargs = dict(state.get("static_kwargs") or {})
-        self.components = dict(state.get("components") or {})
-        self.build_func_name = state.get("build_func_name", "")
-        self.variables = list(state["variables"])
+        self.name = _text(state.get("name", ""), "network name")
+        self.build_func_name = _text(state.get("build_func_name", ""), "build function name")
+        self.static_kwargs = _table(state.get("static_kwargs"), "settings")
+        self.components = _table(state.get("components"), "components")
+        variables = []
+        for item in state["variables"]:
+            if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+                raise NetworkLoadError(f"the file is damaged: TensorFlow variable {quote(item)}")
+            variables.append((item[0], as_array(item[1])))
+        self.variables = variables
+
+    def children(self) -> tuple:
+        return self.static_kwargs, self.components
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise NetworkLoadError(f"the file is damaged: TensorFlow {what} {quote(value)}")
+    return value
+
+
+def _table(value, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise NetworkLoadError(f"the file is damaged: TensorFlow network {what} {quote(value)}")
+    return dict(value)
 
 
 ALLOWED_GLOBALS = {**DATA_GLOBALS, ("dnnlib.tflib.network", "Network"): TFNetworkRecord}
@@ -43,128 +78,51 @@ NEUTRAL_KWARGS = {
     "components", "dtype", "randomize_noise", "force_clean_graph", "dlatent_avg_beta", "w_avg_beta",
     "fused_modconv", "return_dlatents", "func_name", "mapping_func", "synthesis_func", "num_fp16_res",
 }
+UNNOTED_KWARGS = {"truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure"}
+# The numeric settings both families share, checked before any is computed with.
+NUMERIC_KWARGS = {
+    "latent_size": integer(1, limits.MAX_LATENT_DIM), "dlatent_size": integer(1, limits.MAX_LATENT_DIM),
+    "label_size": integer(0, limits.MAX_CLASSES), "resolution": power_of_two(4, limits.MAX_RESOLUTION),
+    "num_channels": integer(1, limits.MAX_IMG_CHANNELS), "mapping_layers": integer(1, limits.MAX_MAPPING_LAYERS),
+    "mapping_fmaps": optional(integer(1, limits.MAX_LATENT_DIM)),
+    "label_fmaps": optional(integer(1, limits.MAX_LATENT_DIM)), "mapping_lrmul": number(0, 1e3, low_open=True),
+    "fmap_base": number(1, limits.MAX_CHANNEL_BASE), "fmap_decay": number(0, 4),
+    "fmap_min": integer(1, limits.MAX_CHANNELS), "fmap_max": integer(1, limits.MAX_CHANNELS),
+}
 # The prefixes sub-network variables carry when a file lists them under the top network (the networks' own
 # names), mapped to the component keys they have otherwise.
 COMPONENT_PREFIXES = {"G_mapping/": "mapping/", "G_synthesis/": "synthesis/"}
+FAMILIES = {"stylegan": tf_stylegan1, "stylegan2": tf_stylegan2}
 
 
 def collect_variables(network: TFNetworkRecord, prefix: str = "") -> dict[str, np.ndarray]:
     """All variables of a network and its components, named 'mapping/Dense0/weight', 'synthesis/4x4/...'.
 
     Component keys and sub-network names differ between files ('mapping' vs 'G_mapping'); both map to the key.
-    """
+    (The loaded data is acyclic and shallow: the pickle machine checked it.)"""
     variables = {}
     for name, value in network.variables:
-        name = str(name)
         for long, short in COMPONENT_PREFIXES.items():
             if name.startswith(long):
                 name = short + name[len(long):]
-        variables[prefix + name] = np.asarray(value)
+        variables[prefix + name] = value
     for key, component in network.components.items():
-        key = re.sub(r"^G_", "", str(key))
+        key = re.sub(r"^G_", "", key)
         if isinstance(component, TFNetworkRecord):
             variables.update(collect_variables(component, prefix + key + "/"))
     return variables
 
 
-def _kwarg(kwargs, name, default):
-    value = kwargs.get(name, default)
-    return default if value is None else value
-
-
-def stylegan2_channels(kwargs: dict) -> dict:
-    """Channel settings from TF's nf(stage) = clip(fmap_base / 2^(stage * fmap_decay), fmap_min, fmap_max), the
-    block of resolution 2^r having nf(r - 1) channels; channel_base = 2 * fmap_base when fmap_decay is 1."""
-    base, decay = _kwarg(kwargs, "fmap_base", 16384), _kwarg(kwargs, "fmap_decay", 1.0)
-    least, most = _kwarg(kwargs, "fmap_min", 1), _kwarg(kwargs, "fmap_max", 512)
-    log2 = int(np.log2(_kwarg(kwargs, "resolution", 1024)))
-    table = {2 ** r: int(np.clip(int(base / (2.0 ** ((r - 1) * decay))), least, most)) for r in range(2, log2 + 1)}
-    settings = dict(channel_base=base * 2, channel_max=most)
-    if any(min(base * 2 // res, most) != count for res, count in table.items()):
-        settings["channels"] = [table[res] for res in sorted(table)]
-    return settings
-
-
-def stylegan2_config(kwargs: dict, variables: dict) -> dict:
-    architecture = _kwarg(kwargs, "architecture", "skip")
-    if any(re.fullmatch(r"synthesis/ToRGB_lod\d+/.*", name) for name in variables):
-        architecture = "orig"
-    return dict(
-        z_dim=_kwarg(kwargs, "latent_size", 512), c_dim=_kwarg(kwargs, "label_size", 0),
-        w_dim=_kwarg(kwargs, "dlatent_size", 512), img_resolution=_kwarg(kwargs, "resolution", 1024),
-        img_channels=_kwarg(kwargs, "num_channels", 3),
-        mapping_kwargs=dict(num_layers=_kwarg(kwargs, "mapping_layers", 8),
-                            embed_features=kwargs.get("label_fmaps"), layer_features=kwargs.get("mapping_fmaps"),
-                            activation=_kwarg(kwargs, "mapping_nonlinearity", "lrelu"),
-                            lr_multiplier=_kwarg(kwargs, "mapping_lrmul", 0.01)),
-        **stylegan2_channels(kwargs), num_fp16_res=0, conv_clamp=kwargs.get("conv_clamp"), architecture=architecture,
-        # resample_kernel None means no filtering in TF: a one-tap filter.
-        resample_filter=list(kwargs.get("resample_kernel", [1, 3, 3, 1]) or [1]),
-        activation=_kwarg(kwargs, "nonlinearity", "lrelu"), use_noise=_kwarg(kwargs, "use_noise", True))
-
-
-STYLEGAN2_KWARGS = {"latent_size", "label_size", "dlatent_size", "resolution", "num_channels", "mapping_layers",
-                    "label_fmaps", "mapping_fmaps", "mapping_nonlinearity", "mapping_lrmul", "fmap_base", "fmap_max",
-                    "fmap_min", "fmap_decay", "conv_clamp", "architecture", "resample_kernel", "nonlinearity",
-                    "use_noise"}
-
-
-def stylegan2_state(variables: dict, config: dict) -> dict:
-    """TF variable names and layouts -> ours: conv [kh, kw, in, out] -> [out, in, kh, kw], dense transposed,
-    mod_bias + 1, and the upsampling convs' kernels (Conv0_up, Skip) flipped, as TF's transposed conv flips."""
-    def conv(name, flip=False):
-        w = variables[name]
-        if flip:
-            w = w[::-1, ::-1]
-        return w.transpose(3, 2, 0, 1)
-
-    state = {"mapping.w_avg": variables["dlatent_avg"]}
-    if config["c_dim"]:
-        state["mapping.embed.weight"] = variables["mapping/LabelEmbed/weight"].T
-        state["mapping.embed.bias"] = variables["mapping/LabelEmbed/bias"]
-    for i in range(config["mapping_kwargs"]["num_layers"]):
-        state[f"mapping.fc{i}.weight"] = variables[f"mapping/Dense{i}/weight"].T
-        state[f"mapping.fc{i}.bias"] = variables[f"mapping/Dense{i}/bias"]
-
-    def layer(ours, tf, noise_index, flip=False):
-        state[f"synthesis.{ours}.weight"] = conv(f"synthesis/{tf}/weight", flip)
-        state[f"synthesis.{ours}.bias"] = variables[f"synthesis/{tf}/bias"]
-        state[f"synthesis.{ours}.affine.weight"] = variables[f"synthesis/{tf}/mod_weight"].T
-        state[f"synthesis.{ours}.affine.bias"] = variables[f"synthesis/{tf}/mod_bias"] + 1
-        if config["use_noise"]:
-            state[f"synthesis.{ours}.noise_strength"] = variables[f"synthesis/{tf}/noise_strength"]
-            state[f"synthesis.{ours}.noise_const"] = variables[f"synthesis/noise{noise_index}"][0, 0]
-
-    def torgb(res, tf):
-        state[f"synthesis.b{res}.torgb.weight"] = conv(f"synthesis/{tf}/weight")
-        state[f"synthesis.b{res}.torgb.bias"] = variables[f"synthesis/{tf}/bias"]
-        state[f"synthesis.b{res}.torgb.affine.weight"] = variables[f"synthesis/{tf}/mod_weight"].T
-        state[f"synthesis.b{res}.torgb.affine.bias"] = variables[f"synthesis/{tf}/mod_bias"] + 1
-
-    resolution = config["img_resolution"]
-    log2 = int(np.log2(resolution))
-    state["synthesis.b4.const"] = variables["synthesis/4x4/Const/const"][0]
-    layer("b4.conv1", "4x4/Conv", 0)
-    for res in (2 ** i for i in range(2, log2 + 1)):
-        if res > 4:
-            layer(f"b{res}.conv0", f"{res}x{res}/Conv0_up", 2 * int(np.log2(res)) - 5, flip=True)
-            layer(f"b{res}.conv1", f"{res}x{res}/Conv1", 2 * int(np.log2(res)) - 4)
-            if config["architecture"] == "resnet":
-                state[f"synthesis.b{res}.skip.weight"] = conv(f"synthesis/{res}x{res}/Skip/weight", flip=True)
-        if config["architecture"] == "skip" or res == resolution:
-            lod = log2 - int(np.log2(res))
-            name = f"{res}x{res}/ToRGB" if f"synthesis/{res}x{res}/ToRGB/weight" in variables else f"ToRGB_lod{lod}"
-            torgb(res, name)
-    return state
-
-
 def _check_lod(variables: dict) -> None:
     """A network saved during progressive growing (lod > 0) blends in lower-resolution outputs: refuse it."""
     for name in ("lod", "synthesis/lod"):
-        if name in variables and float(np.asarray(variables[name]).reshape(-1)[0]) != 0:
-            raise NetworkLoadError(f"this network was saved during progressive growing ({name} = "
-                                   f"{float(np.asarray(variables[name]).reshape(-1)[0]):g}); only finished networks "
-                                   f"(lod 0) are supported")
+        if name in variables:
+            values = variables[name].reshape(-1)
+            if values.size != 1 or not np.issubdtype(values.dtype, np.number):
+                raise NetworkLoadError(f"the file is damaged: {name} is not one number")
+            if float(values[0]) != 0:
+                raise NetworkLoadError(f"this network was saved during progressive growing ({name} = "
+                                       f"{float(values[0]):g}); only finished networks (lod 0) are supported")
 
 
 def _static_kwargs(Gs: TFNetworkRecord) -> dict:
@@ -175,57 +133,56 @@ def _static_kwargs(Gs: TFNetworkRecord) -> dict:
             kwargs.update(component.static_kwargs)
     kwargs.pop("dlatent_broadcast", None)   # set by the top network for its mapping: always num_ws
     kwargs.update(Gs.static_kwargs)
+    for name, check in NUMERIC_KWARGS.items():
+        if kwargs.get(name) is not None:
+            kwargs[name] = check(name, kwargs[name])
     return kwargs
 
 
-def load_tf_pickle(data: bytes, path: Path):
-    from . import LoadedNetwork
+def _tensors(state: dict) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for name, value in state.items():
+        if not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
+            raise NetworkLoadError(f"the file is damaged: {name} is not numbers")
+        tensors[name] = torch.from_numpy(np.array(value, dtype=np.float32, order="C"))   # keeps 0-d arrays 0-d
+    return tensors
+
+
+def load_tf_pickle(data: bytes, path: Path) -> LoadedNetwork:
     obj = restricted_load(data, ALLOWED_GLOBALS)
     if not (isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(n, TFNetworkRecord) for n in obj)):
         raise NetworkLoadError("a TensorFlow pickle, but not the (G, D, Gs) tuple of networks StyleGAN writes")
     Gs = obj[2]
-    if Gs.version not in (2, 3, 4):
-        raise NetworkLoadError(f"TensorFlow network pickle version {Gs.version} is not supported (2 to 4 are)")
+    if type(Gs.version) is not int or Gs.version not in (2, 3, 4):
+        raise NetworkLoadError(f"TensorFlow network pickle version {quote(Gs.version)} is not supported (2 to 4 are)")
     variables = collect_variables(Gs)
     _check_lod(variables)
     kwargs = _static_kwargs(Gs)
     synthesis = Gs.components.get("synthesis") or Gs.components.get("G_synthesis")
-    synthesis_func = getattr(synthesis, "build_func_name", "") or ""
+    synthesis_func = synthesis.build_func_name if isinstance(synthesis, TFNetworkRecord) else ""
     is_stylegan1 = (any(name.endswith("/StyleMod/weight") for name in variables) or
                     Gs.build_func_name.endswith("G_style"))
     family = "stylegan" if is_stylegan1 else "stylegan2"
-    if is_stylegan1:
-        from ..networks.stylegan1 import tf_config, tf_state, TF_KWARGS
-        known, config_fn, state_fn = TF_KWARGS, tf_config, tf_state
-    else:
-        known, config_fn, state_fn = STYLEGAN2_KWARGS, stylegan2_config, stylegan2_state
-    unknown = sorted(set(kwargs) - known - NEUTRAL_KWARGS)
+    conversion = FAMILIES[family]
+    unknown = sorted(set(kwargs) - conversion.KWARGS - NEUTRAL_KWARGS)
     if unknown:
         raise NetworkLoadError(f"this {family} TensorFlow pickle has settings that change the network and that this "
                                f"explorer does not know: {', '.join(unknown)}")
-    notes = [f"ignored the setting {name}={kwargs[name]!r} (it does not change the network)"
-             for name in sorted(set(kwargs) & NEUTRAL_KWARGS - {"truncation_psi", "truncation_cutoff",
-                                                                 "style_mixing_prob", "structure"})]
-    config = config_fn(kwargs, variables)
+    notes = tuple(f"ignored the setting {name}={quote(kwargs[name])} (it does not change the network)"
+                  for name in sorted(set(kwargs) & NEUTRAL_KWARGS - UNNOTED_KWARGS))
     try:
-        state = state_fn(variables, config)
+        config = conversion.config(kwargs, variables)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise NetworkLoadError(f"the {family} TensorFlow network's settings are not valid ({error})") from None
+    try:
+        state = conversion.state(variables, config)
     except KeyError as error:
-        raise NetworkLoadError(f"the {family} TensorFlow network lacks the variable {error.args[0]}")
-    try:
-        generator = build_generator(family, config)
-    except (ValueError, AssertionError) as error:
-        raise NetworkLoadError(f"the {family} TensorFlow network's settings describe no network we can build: "
-                               f"{error}")
-    tensors = {name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)) for name, value in state.items()}
-    try:
-        result = generator.load_state_dict(tensors, strict=False)
-    except RuntimeError as error:   # a variable whose shape does not fit the settings
-        mismatch = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), str(error))
-        raise NetworkLoadError(f"the TensorFlow weights do not fit the network its settings describe: {mismatch}")
-    missing = [k for k in result.missing_keys if not k.endswith(("resample_filter", "blur_filter"))]
-    if missing or result.unexpected_keys:
-        raise NetworkLoadError(f"the TensorFlow weights do not fit the network they describe (missing {missing[:3]}, "
-                               f"unexpected {result.unexpected_keys[:3]})")
+        raise NetworkLoadError(f"the {family} TensorFlow network lacks the variable {error.args[0]}") from None
+    except (ValueError, IndexError) as error:   # a variable of another rank than its name promises
+        raise NetworkLoadError(f"the TensorFlow weights do not fit the network its settings describe: a variable "
+                               f"has the wrong number of dimensions ({error})") from None
+    generator = build_network(family, config, _tensors(state), what="TensorFlow weights",
+                              optional=lambda name: name.endswith(("resample_filter", "blur_filter")))
     funcs = "/".join(name.rsplit(".", 1)[-1] for name in (Gs.build_func_name, synthesis_func) if name)
     detail = f"{family} ({funcs or Gs.name}), entry Gs"
-    return LoadedNetwork(generator.eval().requires_grad_(False), "tf-pickle", str(path), detail, notes)
+    return LoadedNetwork(generator, "tf-pickle", str(path), detail, notes)
