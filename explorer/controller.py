@@ -16,6 +16,8 @@ when something in it changed.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -84,6 +86,8 @@ class Controller:
         self._load_step: Step | None = None      # the undo step that asked for the load in flight
         self._restore: dict | None = None        # a whole session to apply once the load in flight finishes
         self._pending_state: str | None = None   # a session file to apply once the load finishes
+        self._posted: queue.SimpleQueue = queue.SimpleQueue()
+        self.wakeup = threading.Event()          # set when work was posted: a frame loop waiting on it wakes at once
         self.session.events.connect(self._on_change)
 
     # -- listeners ------------------------------------------------------------------------------------------------
@@ -114,8 +118,10 @@ class Controller:
         self._report_history()
 
     def edit(self, method: Callable, *args, key=None):
-        """Calls a section method (set_seed, apply_preset, ...) as one undo step; returns what it returns."""
-        with self.history.step(key or getattr(method, "__qualname__", None)):
+        """Calls a section method (set_seed, apply_preset, ...) as one undo step; returns what it returns.
+        key: calls with the same key in quick succession (a drag) make one step; without one, every call is a
+        step of its own (a click)."""
+        with self.history.step(key, merge=key is not None):
             result = method(*args)
         self._report_history()
         return result
@@ -224,6 +230,27 @@ class Controller:
         except StateError as error:
             self._report(load_error=f"undo: {error}")
 
+    # -- other threads --------------------------------------------------------------------------------------------
+
+    def post(self, command: Callable[[], object]) -> None:
+        """Runs `command` (a call of this controller's commands) on the controller's thread at the start of the
+        next tick: how OSC, MIDI and audio threads reach the state, which is not thread-safe. Wakes the frame
+        loop, so the new request is submitted within about a millisecond instead of the next frame."""
+        self._posted.put(command)
+        self.wakeup.set()
+
+    def _run_posted(self) -> None:
+        while True:
+            try:
+                command = self._posted.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command()
+            except (StateError, ValueError, KeyError, IndexError, TypeError) as error:
+                # A remote value the state refuses changes nothing; the reason goes where errors are shown.
+                self._report(capture_message=f"refused: {error}")
+
     # -- the frame loop -------------------------------------------------------------------------------------------
 
     @property
@@ -238,6 +265,8 @@ class Controller:
     def tick(self, dt: float = 0.0) -> Frame | None:
         """One frame of the caller's loop: applies finished loads, submits the newest request, takes the newest
         result. Returns the new Frame, or None when nothing new was rendered."""
+        self.wakeup.clear()
+        self._run_posted()
         load = self.worker.poll_load()
         while load is not None:
             self._finish_load(load)

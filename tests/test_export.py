@@ -235,15 +235,17 @@ def test_reproduce_command_says_what_it_leaves_out(tmp_path):
     edited = RenderRequest("net", seed_weights=((4, 0.25), (5, 0.75)), layer_seeds=(None, 3),
                            w_offsets=(WOffset(1, strength=1.0),), style_deltas=(StyleDelta("b4.conv1", 0, 2.0),),
                            noise_mode="random", noise_seed=9, noise_strength=1.5)
-    line = reproduce_command(edited, "my net.pkl", state_file="shots/shot-0001.png")
-    assert not line.exact
-    assert set(line.missing) >= {"style mixing", "w offsets", "style-channel edits", "noise strengths"}
-    assert any("blend of 2 seeds" in m for m in line.missing) and any("noise seed 9" in m for m in line.missing)
-    assert "--seeds 5" in line.command                         # the nearest plain seed
-    assert "--pkl 'my net.pkl'" in line.command                # quoted for the shell
-    assert line.command.endswith("stylegan-explorer --state shots/shot-0001.png")
-    unsaved = reproduce_command(edited, "net.pkl")
+    unsaved = reproduce_command(edited, "my net.pkl")
+    assert not unsaved.exact
+    assert set(unsaved.missing) >= {"style mixing", "w offsets", "style-channel edits", "noise strengths"}
+    assert any("blend of 2 seeds" in m for m in unsaved.missing) and any("noise seed 9" in m for m in unsaved.missing)
+    assert "--seeds 5" in unsaved.command                      # the nearest plain seed
+    assert "--pkl 'my net.pkl'" in unsaved.command             # quoted for the shell
     assert "save a screenshot or the session" in unsaved.note
+    # With the screenshot that carries the session, the line renders from it: exact.
+    saved = reproduce_command(edited, "my net.pkl", state_file="shots/shot-0001.png")
+    assert saved.exact and saved.missing == () and saved.note == ""
+    assert saved.command == "stylegan-explorer render --pkl 'my net.pkl' --state shots/shot-0001.png --outdir out"
 
 
 # -- recordings: what is in the files ------------------------------------------------------------------------------

@@ -224,7 +224,8 @@ def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: s
         while app.step():
             # Dear PyGui waits for vsync on a real screen; where there is none (Xvfb, some remote desktops) this
             # keeps the panel loop from spinning a core. The viewer has its own limit (performance.fps_limit).
-            time.sleep(max(0.0, 1 / PANEL_FPS_CAP - (time.perf_counter() - app.last_frame_time)))
+            # A command posted from another thread (OSC, MIDI) wakes the loop at once.
+            app.controller.wakeup.wait(max(0.0, 1 / PANEL_FPS_CAP - (time.perf_counter() - app.last_frame_time)))
         return 0
     finally:
         app.close()

@@ -45,7 +45,13 @@ class LatentPanel(Panel):
 
     def on_position(self, sender, value):
         latent = self.session.latent
-        self.call(lambda: (setattr(latent, "x", float(value[0])), setattr(latent, "y", float(value[1]))))
+        try:
+            self.controller.edit(lambda: (setattr(latent, "x", float(value[0])), setattr(latent, "y", float(value[1]))),
+                                 key="latent.position")       # a drag on the field: one undo step
+            self.show_error("")
+        except (ValueError, KeyError) as error:
+            self.show_error(str(error))
+            self.refresh()
 
     def refresh(self):
         latent = self.session.latent

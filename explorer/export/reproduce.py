@@ -1,9 +1,10 @@
 """The `stylegan-explorer render ...` line that makes the same image as a render request.
 
-`render` takes one seed, psi, cutoff, noise mode and class. Whatever else decides the pixels (a position between
-seeds, style mixing, W+ edits, style-channel edits, noise strengths, the StyleGAN3 input transform, float16) it
-cannot say: the result then says which of these the line leaves out and points to the screenshot or session
-file, which reopens the exact view with `stylegan-explorer --state FILE`.
+A plain request (one seed, psi, cutoff, noise mode, class) becomes a line of flags anyone can read. Whatever else
+decides the pixels (a position between seeds, style mixing, W+ edits, style-channel edits, noise strengths, the
+StyleGAN3 input transform) the flags cannot say; then the line renders from the screenshot or session file
+itself (`render --state FILE`), which carries the whole session, and is exact too. Without such a file the result
+says what the line leaves out.
 """
 from __future__ import annotations
 
@@ -91,6 +92,16 @@ def reproduce_command(request, pkl: str, state_file: str | None = None, facts=No
 
     command = " ".join(shlex.quote(part) for part in parts)
     note = ""
+    precision = [m for m in missing if m.startswith(request.dtype)]
+    if missing and state_file and len(precision) < len(missing):
+        # The file carries every control: `render --state` reproduces it in float32.
+        parts = ["stylegan-explorer", "render", "--pkl", str(pkl), "--state", str(state_file), "--outdir", outdir]
+        command = " ".join(shlex.quote(part) for part in parts)
+        missing = precision
+        if missing:
+            note = f"this line computes in float32, the view in {request.dtype}; pixels may differ slightly"
+            command += f"   # {note}"
+        return ReproduceCommand(command, not missing, tuple(missing), note)
     if missing:
         where = (f"reopen the exact view with: stylegan-explorer --state {shlex.quote(str(state_file))}"
                  if state_file else "save a screenshot or the session and reopen it with "

@@ -1,0 +1,163 @@
+"""The controller headless: typed commands, typed status, undo and redo, as the window, scripts and remote
+control use them. No display is needed."""
+import time
+
+import numpy as np
+import pytest
+
+from explorer.controller import Controller
+from explorer.formats.native import save_network
+from explorer.render import render
+from explorer.state import StateError
+from tests.fixtures.networks import tiny_stylegan2
+
+TIMEOUT_S = 60
+
+
+@pytest.fixture
+def controller(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    network = tmp_path / "net.safetensors"
+    save_network(tiny_stylegan2("sg2_skip_64"), network)
+    c = Controller()
+    c.session.capture.folder = str(tmp_path / "captures")
+    c.open_network(str(network))
+    assert c.wait_for_frame(TIMEOUT_S), c.status.load_error
+    c.network_file = network
+    yield c
+    c.close()
+
+
+def _settle(c):
+    assert c.wait_for_frame(TIMEOUT_S), c.status.render_error or c.status.load_error
+
+
+def test_open_network_reports_a_typed_description_and_the_frame_is_render(controller):
+    c = controller
+    assert c.status.network.facts.num_ws == 10 and c.status.network.family == "stylegan2"
+    assert c.status.recent_files[0] == str(c.network_file)
+    c.set("truncation", "psi", 0.5)
+    _settle(c)
+    G = c.worker._generator
+    assert np.array_equal(c.frame.result.image, render(G, c.request()).image)
+    assert c.status.timings.total_s > 0 and c.status.layer_stats.layer is None
+
+
+def test_undo_and_redo_every_change_a_drag_is_one_step(controller):
+    c = controller
+    c.set("truncation", "psi", 0.9)
+    time.sleep(0.8)                                     # a pause: the next drag is a new step
+    for psi in np.linspace(0.8, 0.2, 30):                # a slider drag: 30 changes, one step
+        c.set("truncation", "psi", float(psi))
+    c.edit(c.session.latent.set_seed, 42)
+    c.edit(c.session.mixing.add_source, 9)
+    assert (c.session.latent.seed, c.session.mixing.sources) == (42, (9,))
+    assert c.undo() and c.session.mixing.sources == ()
+    assert c.undo() and c.session.latent.seed == 0
+    assert c.undo() and c.session.truncation.psi == 0.9  # the whole drag at once
+    assert c.status.redo_label == "truncation.psi"
+    assert c.redo() and c.session.truncation.psi == pytest.approx(0.2)
+    assert c.redo() and c.redo() and c.session.mixing.sources == (9,)
+    assert not c.redo()
+    c.undo()
+    c.set("noise", "strength", 2.0)                      # a new change clears the redo list
+    assert c.status.redo_label is None and not c.redo()
+    _settle(c)
+    G = c.worker._generator
+    assert np.array_equal(c.frame.result.image, render(G, c.request()).image)
+
+
+def test_a_refused_value_changes_nothing_and_makes_no_step(controller):
+    c = controller
+    steps = len(c.history.done)
+    with pytest.raises(StateError, match="truncation.psi must be between -1 and 2"):
+        c.set("truncation", "psi", 5)
+    assert c.session.truncation.psi == 1.0 and len(c.history.done) == steps
+
+
+def test_history_keeps_at_least_200_steps(controller):
+    c = controller
+    for seed in range(1, 251):
+        c.edit(c.session.latent.set_seed, seed)
+    undone = 0
+    while c.undo():
+        undone += 1
+    assert undone >= 250 and c.session.latent.seed == 0
+
+
+def test_loading_a_network_is_one_step_that_keeps_the_history(controller, tmp_path):
+    c = controller
+    c.set("layers", "layer", "b64.conv1")
+    c.edit(c.session.latent.set_seed, 12)
+    small = tmp_path / "small.safetensors"
+    save_network(tiny_stylegan2("sg2_orig_32"), small)
+    c.open_network(str(small))
+    _settle(c)
+    # The 32 px network has no b64.conv1: the view was reset as part of the load step.
+    assert c.status.network.facts.img_resolution == 32 and c.session.layers.layer is None
+    assert c.undo()                                       # back to the first network, with its layer view
+    _settle(c)
+    assert c.loaded_path == str(c.network_file) and c.session.layers.layer == "b64.conv1"
+    assert c.session.latent.seed == 12 and c.frame.result.image.shape == (64, 64, 3)
+    assert c.undo() and c.session.latent.seed == 0        # the edits before the load are still there
+    assert c.redo() and c.redo()
+    _settle(c)
+    assert c.loaded_path == str(small) and c.session.layers.layer is None
+
+
+def test_a_bad_file_keeps_the_previous_network_and_says_why_in_one_line(controller, tmp_path):
+    c = controller
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"\x80\x04this is not a network")
+    steps = len(c.history.done)
+    c.open_network(str(bad))
+    deadline = time.monotonic() + TIMEOUT_S
+    while c.status.load_error is None and time.monotonic() < deadline:
+        c.tick()
+        time.sleep(0.01)
+    assert c.status.load_error.startswith(str(bad)) and "\n" not in c.status.load_error
+    assert c.session.network.path == str(c.network_file) and c.loaded_path == str(c.network_file)
+    assert len(c.history.done) == steps                    # the failed load left no step to undo
+
+
+def test_screenshot_session_latents_and_background_recording(controller, tmp_path):
+    from PIL import Image
+
+    from explorer.export import read_state_from_png
+    c = controller
+    c.edit(c.session.latent.set_seed, 3)
+    _settle(c)
+    shot = c.screenshot()
+    assert np.array_equal(np.asarray(Image.open(shot)), c.frame.result.image)
+    assert '"seed_weights"' not in read_state_from_png(shot) and '"latent"' in read_state_from_png(shot)
+    assert "reproduce: stylegan-explorer render" in c.status.capture_message
+    session_file = c.save_session()
+    assert session_file.exists() and c.save_latents().exists()
+    c.set("capture", "format", "gif")
+    assert c.start_recording()
+    for seed in (4, 5, 6):
+        c.edit(c.session.latent.set_seed, seed)
+        _settle(c)
+    c.stop_recording()
+    gifs = list((tmp_path / "captures").glob("*.gif"))
+    assert len(gifs) == 1
+    with Image.open(gifs[0]) as gif:
+        assert gif.n_frames >= 3
+    # Opening the saved session brings back seed 3 as one undo step.
+    c.open_session(str(session_file))
+    assert c.session.latent.seed == 3
+    assert c.undo() and c.session.latent.seed == 6
+
+
+def test_posted_commands_run_on_the_controllers_thread_and_bad_values_are_refused(controller):
+    import threading
+    c = controller
+    thread = threading.Thread(target=lambda: c.post(lambda: c.set("truncation", "psi", 0.3)))
+    thread.start()
+    thread.join()
+    assert c.wakeup.is_set() and c.session.truncation.psi == 1.0   # not yet: only at the next tick
+    c.tick()
+    assert c.session.truncation.psi == 0.3
+    c.post(lambda: c.set("truncation", "psi", 99))
+    c.tick()
+    assert c.session.truncation.psi == 0.3 and "refused: truncation.psi" in c.status.capture_message
