@@ -1,0 +1,186 @@
+"""OSC: real UDP packets on the loopback to a server on an ephemeral port, driving a headless controller with a tiny
+network; the generated address table; bad messages refused with one log line and nothing changed."""
+import logging
+import socket
+import time
+
+import numpy as np
+import pytest
+from pythonosc.udp_client import SimpleUDPClient
+
+from explorer.controller import Controller
+from explorer.export import read_state_file
+from explorer.remote.addresses import address_table, markdown_table, resolve
+from explorer.remote.live import remote_for
+from explorer.remote.osc import OscError, OscServer, start_osc_server
+from explorer.render import RenderCache, WOffset, render
+from explorer.state import SECTIONS, PSI_RANGE
+from tests.fixtures.networks import tiny_stylegan2
+
+WAIT_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_stylegan2("sg2_orig_32")
+
+
+@pytest.fixture(scope="module")
+def controller(G):
+    controller = Controller(remember_recent=False)
+    controller.worker.set_network(G, key="tiny")
+    assert controller.wait_for_frame(60)
+    yield controller
+    remote_for(controller).close()
+    controller.close()
+
+
+@pytest.fixture(scope="module")
+def server(controller):
+    handle = start_osc_server(controller, 0)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def client(server):
+    return SimpleUDPClient("127.0.0.1", server.port)
+
+
+def pump(controller, until, timeout=WAIT_S) -> bool:
+    """The frame loop of the window, in short: wait for posted work, tick."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        controller.wakeup.wait(0.02)
+        controller.tick()
+        if until():
+            return True
+    return False
+
+
+def settle(controller):
+    assert controller.wait_for_frame(60)
+
+
+def test_a_setting_arrives_and_is_rendered(controller, client, G):
+    client.send_message("/explorer/truncation/psi", 0.7)
+    assert pump(controller, lambda: controller.session.truncation.psi == pytest.approx(0.7))
+    settle(controller)
+    request = controller.frame.result.request
+    assert request.truncation_psi == pytest.approx(0.7)
+    expected = render(G, request, RenderCache())
+    assert np.array_equal(controller.frame.result.image, expected.image)
+
+
+def test_seed_goes_through_set_seed_and_floats_count_as_whole_numbers(controller, client):
+    client.send_message("/explorer/latent/seed", 42)
+    assert pump(controller, lambda: controller.session.latent.seed == 42)
+    assert (controller.session.latent.x, controller.session.latent.y) == (42.0, 0.0)
+    client.send_message("/explorer/latent/seed", 43.0)        # TouchOSC and others send floats only
+    assert pump(controller, lambda: controller.session.latent.seed == 43)
+
+
+def _refused(controller, client, caplog, path, *args) -> str:
+    before = controller.session.to_dict()
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        client.send_message(path, list(args) if args else [])
+        assert pump(controller, lambda: any(path in r.getMessage() or "OSC" in r.getMessage()
+                                            for r in caplog.records))
+        controller.tick()
+    assert controller.session.to_dict() == before
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "\n" not in errors[0]
+    return errors[0]
+
+
+def test_bad_messages_change_nothing_and_log_one_line(controller, client, caplog):
+    line = _refused(controller, client, caplog, "/explorer/truncation/psi", 5.0)
+    assert f"between {PSI_RANGE[0]:g} and {PSI_RANGE[1]:g}" in line
+    assert "refused" in controller.status.capture_message
+    assert "unknown address" in _refused(controller, client, caplog, "/explorer/truncation/nope", 1.0)
+    assert "takes 1 argument" in _refused(controller, client, caplog, "/explorer/truncation/psi")
+    assert "must be a number" in _refused(controller, client, caplog, "/explorer/truncation/psi", "high")
+    assert "true or false" in _refused(controller, client, caplog, "/explorer/latent/animate", 0.5)
+    assert "must be one of" in _refused(controller, client, caplog, "/explorer/noise/mode", "loud")
+    assert "empty" in _refused(controller, client, caplog, "/explorer/preset/15")
+
+
+def test_a_packet_that_is_not_osc_is_logged(controller, server, caplog):
+    with caplog.at_level(logging.ERROR), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"/explorer\x00\x00\x00,f\x00", ("127.0.0.1", server.port))   # type tag without its value
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and not caplog.records:
+            time.sleep(0.01)
+    assert any("OSC packet" in r.getMessage() for r in caplog.records)
+
+
+def test_lists_records_and_methods(controller, client):
+    client.send_message("/explorer/mixing/sources", [5, 7])
+    assert pump(controller, lambda: controller.session.mixing.sources == (5, 7))
+    client.send_message("/explorer/mixing/apply_preset", ["middle", 1])
+    assert pump(controller, lambda: 1 in controller.session.mixing.layer_sources)
+    start, stop = controller.session.facts.preset_range("middle")
+    assert controller.session.mixing.layer_sources == (None,) * start + (1,) * (stop - start)
+    client.send_message("/explorer/styles/offsets", '[{"w_index": 1, "direction": "random", "seed": 3, '
+                                                   '"strength": 2.5}]')
+    assert pump(controller, lambda: controller.session.styles.offsets == (WOffset(1, "random", 3, 2.5),))
+    client.send_message("/explorer/mixing/layer_sources", '[]')
+    client.send_message("/explorer/styles/reset", [])
+    assert pump(controller, lambda: not controller.session.styles.offsets and not controller.session.mixing.layer_sources)
+
+
+def test_commands_screenshot_undo_redo(controller, client, tmp_path):
+    client.send_message("/explorer/capture/folder", str(tmp_path))
+    client.send_message("/explorer/truncation/psi", 0.55)
+    assert pump(controller, lambda: controller.session.truncation.psi == pytest.approx(0.55))
+    settle(controller)
+    client.send_message("/explorer/capture/screenshot", [])
+    assert pump(controller, lambda: list(tmp_path.glob("shot-*.png")))
+    shot = next(tmp_path.glob("shot-*.png"))
+    assert '"psi": 0.55' in read_state_file(shot)
+    time.sleep(0.8)       # past the history's merge window: the next psi is its own step
+    client.send_message("/explorer/truncation/psi", 0.25)
+    assert pump(controller, lambda: controller.session.truncation.psi == pytest.approx(0.25))
+    client.send_message("/explorer/history/undo", [])
+    assert pump(controller, lambda: controller.session.truncation.psi == pytest.approx(0.55))
+    client.send_message("/explorer/history/redo", [])
+    assert pump(controller, lambda: controller.session.truncation.psi == pytest.approx(0.25))
+
+
+def test_presets_store_and_recall(controller, client):
+    client.send_message("/explorer/truncation/psi", 0.4)
+    client.send_message("/explorer/latent/seed", 7)
+    assert pump(controller, lambda: controller.session.latent.seed == 7)
+    client.send_message("/explorer/preset/store", 3)
+    assert pump(controller, lambda: remote_for(controller).bank.slots[3] is not None)
+    client.send_message("/explorer/truncation/psi", 1.2)
+    client.send_message("/explorer/latent/seed", 99)
+    assert pump(controller, lambda: controller.session.latent.seed == 99)
+    client.send_message("/explorer/preset/3", [])
+    assert pump(controller, lambda: controller.session.latent.seed == 7)
+    assert controller.session.truncation.psi == pytest.approx(0.4)
+
+
+def test_server_is_on_the_loopback_and_a_taken_port_is_one_line(controller, server):
+    assert server.host == "127.0.0.1"
+    with pytest.raises(OscError) as error:
+        OscServer(remote_for(controller), server.port)
+    assert str(server.port) in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(OscError):
+        OscServer(remote_for(controller), 70000)
+
+
+def test_the_table_has_every_setting_and_command():
+    paths = {a.path for a in address_table()}
+    for section in SECTIONS:
+        for field in section.field_names():
+            assert f"/explorer/{section.name}/{field}" in paths
+    for path in ("/explorer/latent/seed", "/explorer/capture/screenshot", "/explorer/history/undo",
+                 "/explorer/mixing/apply_preset", "/explorer/preset/N"):
+        assert path in paths
+    assert resolve("/explorer/preset/12")[1] == 12
+    assert "/explorer/latent/seed_weights" not in paths       # a query, not a control
+    table = markdown_table()
+    assert table.count("\n") == len(address_table()) + 2
+    assert "| `/explorer/truncation/psi` | psi:float |" in table
