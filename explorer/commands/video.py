@@ -69,6 +69,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: every core but one, which the encoder gets; "
                              "OMP_NUM_THREADS, when set, decides)")
+    add_driven_arguments(parser)
 
 
 # -- interpolation -------------------------------------------------------------------------------------------------
@@ -206,6 +207,8 @@ def render_threads(requested: int | None) -> int | None:
 def run(args) -> int:
     from tqdm import tqdm
 
+    if getattr(args, "keyframes", None) or getattr(args, "audio", None):
+        return run_driven(args)     # a keyframe list or the music decides every frame
     columns, rows = _parse_grid(args.grid)
     for name in ("frames_per_seed", "frames"):
         if getattr(args, name) < 1:
@@ -274,4 +277,98 @@ def run(args) -> int:
         raise UserError(f"{recorder.error} ({recorder.frames_written} frames kept in {recorder.path})")
     status = recorder.status()
     print(f"wrote {status.path}: {status.frames_written} frames at {status.fps:g} fps ({status.seconds:.2f} s)")
+    return 0
+
+
+# -- driven videos: a keyframe list (explorer.presets) or music (explorer.audio) decides every frame ----------------
+
+def add_driven_arguments(parser) -> None:
+    group = parser.add_argument_group("driven videos")
+    group.add_argument("--keyframes", metavar="FILE",
+                       help="morph through a keyframe list (JSON: times in seconds and session files, see "
+                            "explorer/presets.py); frames = last time x --fps + 1")
+    group.add_argument("--audio", metavar="FILE.wav",
+                       help="the motion follows the music (bass: latent speed, mids: psi, onsets: a W offset on "
+                            "w index 0) and the MP4 carries the sound; frames = duration x --fps")
+
+
+def _driven_requests(args, G, device) -> list:
+    """Every frame's request: from the keyframe list, or from the music and the starting state."""
+    from ..audio import DEFAULT_MAPPINGS, AudioError, analyse_wav, audio_requests
+    from ..presets import PresetError, keyframe_requests, read_keyframes
+    from ..state import NetworkFacts
+    dtype = "float32" if device.type != "cuda" else None
+    try:
+        if args.keyframes:
+            keyframes = read_keyframes(args.keyframes)
+            base = _base_request(args, G, device)
+            return list(keyframe_requests(keyframes, NetworkFacts.from_generator(G), NETWORK_KEY, args.fps,
+                                          device=str(device), dtype=dtype or base.dtype))
+        features = analyse_wav(args.audio, args.fps)
+        session = session_for(args, G)
+        base = _base_request(args, G, device)
+        # The walk starts at the saved latent (--state), else at the first of --seeds.
+        x, y = (session.latent.x, session.latent.y) if args.state else (float(parse_seeds(args.seeds)[0]), 0.0)
+        return audio_requests(base, x, y, features, DEFAULT_MAPPINGS, offset_seed=args.noise_seed)
+    except (PresetError, AudioError) as error:
+        raise UserError(str(error))
+
+
+def run_driven(args) -> int:
+    import tempfile
+
+    from tqdm import tqdm
+
+    from ..audio import AudioError, mux_audio
+    if args.keyframes and args.audio:
+        raise UserError("--keyframes and --audio: choose one")
+    if args.grid != "1x1":
+        raise UserError("--grid is for walks and sweeps, not for --keyframes or --audio")
+    if not (args.fps > 0 and math.isfinite(args.fps)):
+        raise UserError("--fps must be a positive number")
+    if args.threads is not None and args.threads < 1:
+        raise UserError("--threads must be at least 1")
+    out = Path(args.out)
+    kind = SUFFIX_KINDS.get(out.suffix.lower(), "frames")
+    if kind == "frames" and out.suffix:
+        raise UserError(f"--out {out}: write NAME.mp4, NAME.gif, or a folder name without a suffix for PNG frames")
+    if args.audio and kind != "mp4":
+        raise UserError(f"--audio: the sound goes into an MP4; write --out NAME.mp4, not {out}")
+    if out.exists():
+        raise UserError(f"--out {out} exists; choose a new name (nothing is overwritten)")
+    device = pick_device(args.device)
+    threads = render_threads(args.threads)
+    if threads is not None:
+        import torch
+        torch.set_num_threads(threads)
+    G = open_network(args.pkl, device).generator
+    requests = _driven_requests(args, G, device)
+    folder = out.parent if str(out.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=f".{out.stem}-") as scratch:
+        # With sound, the frames go to a silent file first; the sound is then added into --out.
+        target = Path(scratch) / "silent.mp4" if args.audio else out
+        try:
+            recorder = open_recorder(kind, path=target, fps=args.fps)
+        except ExportError as error:
+            raise UserError(str(error))
+        cache = RenderCache()
+        with recorder, tqdm(total=len(requests), unit="frame", desc=out.name, file=sys.stderr) as bar:
+            for frame, request in enumerate(requests):
+                result = render(G, request, cache)
+                if not result.ok:
+                    raise UserError(f"frame {frame}: {result.error}")
+                if not recorder.write(result.image):
+                    raise UserError(f"{recorder.error} ({recorder.frames_written} frames written)")
+                bar.update(1)
+        if recorder.error:
+            raise UserError(recorder.error)
+        status = recorder.status()
+        if args.audio:
+            try:
+                mux_audio(target, Path(args.audio), out)
+            except AudioError as error:
+                raise UserError(str(error))
+    print(f"wrote {out}: {status.frames_written} frames at {status.fps:g} fps ({status.seconds:.2f} s)"
+          + (f" with the sound of {args.audio}" if args.audio else ""))
     return 0

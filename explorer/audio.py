@@ -1,0 +1,200 @@
+"""Music that drives the picture: band energies and onsets of a WAV file, one value per video frame, and the render
+requests they make.
+
+    features = analyse_wav("song.wav", fps=30)        # energy [frames, bands] and onset [frames], each 0..1
+    requests = audio_requests(base, x, y, features, DEFAULT_MAPPINGS)
+    mux_audio("silent.mp4", "song.wav", "video.mp4")  # the sound into the video (ffmpeg from imageio-ffmpeg)
+
+Frame k covers [k / fps, (k + 1) / fps) of the sound; its spectrum is taken over a Hann window centred there,
+at least ANALYSIS_WINDOW samples long so that the low band has a few frequency bins. A band's energy is the RMS
+magnitude of its bins, divided by the loudest frame's (so a quiet song moves as much as a loud one). The onset
+strength is the rise of the band energies from one frame to the next (spectral flux on the bands), held with a
+short decay so that a beat is a visible pulse rather than a one-frame flicker.
+
+A mapping sends one of these (a band by name, or 'onset') to a control: 'speed' (the latent walks through seed
+space at `amount` seeds per second at full level, and stands still in silence), 'psi' (added to the state's psi)
+or 'offset' (the strength of a random W direction on one w index).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .latents import seed_weights
+from .render import RenderRequest, WOffset
+from .state import OFFSET_STRENGTH_RANGE, PSI_RANGE
+
+BANDS = (("low", 20.0, 250.0), ("mid", 250.0, 2000.0), ("high", 2000.0, 8000.0))   # Hz: kick/bass, voice, hats
+ANALYSIS_WINDOW = 2048           # samples: at 44.1 kHz, 21.5 Hz bins, 10 in the low band
+ONSET_DECAY_S = 0.25             # an onset pulse falls to 1/e in this time
+SOURCES = tuple(name for name, _, _ in BANDS) + ("onset",)
+CONTROLS = ("speed", "psi", "offset")
+MAX_SECONDS = 3 * 3600           # three hours of sound: a longer file is a mistake, not a song
+FFMPEG_TIMEOUT_S = 600
+
+
+class AudioError(ValueError):
+    """A sound file or mapping the explorer cannot use; one line."""
+
+
+@dataclass(frozen=True)
+class AudioMapping:
+    source: str          # 'low', 'mid', 'high' or 'onset'
+    control: str         # 'speed', 'psi' or 'offset'
+    amount: float        # at full level: seeds per second, psi added, or offset strength
+
+
+DEFAULT_MAPPINGS = (AudioMapping("low", "speed", 1.5), AudioMapping("mid", "psi", -0.3),
+                    AudioMapping("onset", "offset", 3.0))
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    fps: float
+    duration_s: float
+    band_names: tuple[str, ...]
+    energy: np.ndarray       # float32 [frames, bands], 0..1
+    onset: np.ndarray        # float32 [frames], 0..1
+
+    @property
+    def frames(self) -> int:
+        return len(self.onset)
+
+    def level(self, source: str) -> np.ndarray:
+        if source == "onset":
+            return self.onset
+        if source not in self.band_names:
+            raise AudioError(f"unknown sound feature {source!r}; features: {', '.join(SOURCES)}")
+        return self.energy[:, self.band_names.index(source)]
+
+
+def frame_count(duration_s: float, fps: float) -> int:
+    """Frames of a video as long as the sound: duration x fps (rounded to whole frames)."""
+    return max(1, round(duration_s * fps))
+
+
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """Mono float samples in -1..1 and the sample rate; AudioError with one line for anything unreadable."""
+    from scipy.io import wavfile
+    path = Path(path)
+    try:
+        rate, data = wavfile.read(path)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file")
+    except (OSError, ValueError, EOFError) as error:
+        raise AudioError(f"{path}: not a WAV file this explorer reads ({error})")
+    if data.dtype.kind == "i":
+        samples = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
+    elif data.dtype.kind == "u":
+        half = 2 ** (8 * data.dtype.itemsize - 1)
+        samples = (data.astype(np.float32) - half) / half
+    else:
+        samples = data.astype(np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if samples.size == 0 or rate <= 0:
+        raise AudioError(f"{path}: the file holds no sound")
+    if samples.size / rate > MAX_SECONDS:
+        raise AudioError(f"{path}: {samples.size / rate:.0f} s of sound; at most {MAX_SECONDS} s")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{path}: the samples are not all finite numbers")
+    return samples, int(rate)
+
+
+def analyse(samples: np.ndarray, rate: int, fps: float) -> AudioFeatures:
+    if not (math.isfinite(fps) and fps > 0):
+        raise AudioError(f"fps must be a positive number, not {fps!r}")
+    duration = samples.size / rate
+    frames = frame_count(duration, fps)
+    hop = rate / fps
+    window = max(ANALYSIS_WINDOW, 1 << math.ceil(math.log2(max(hop, 1))))
+    centres = ((np.arange(frames) + 0.5) * hop).astype(np.int64)
+    offsets = np.arange(window) - window // 2
+    padded = np.concatenate([np.zeros(window, np.float32), samples.astype(np.float32), np.zeros(window, np.float32)])
+    segments = padded[centres[:, None] + offsets[None, :] + window]       # [frames, window]
+    spectrum = np.abs(np.fft.rfft(segments * np.hanning(window).astype(np.float32), axis=1))
+    frequencies = np.fft.rfftfreq(window, 1 / rate)
+    energy = np.zeros((frames, len(BANDS)), np.float32)
+    for b, (_, low, high) in enumerate(BANDS):
+        bins = (frequencies >= low) & (frequencies < high)
+        if bins.any():
+            energy[:, b] = np.sqrt((spectrum[:, bins] ** 2).mean(axis=1))
+    loudest = energy.max(axis=0)
+    energy = np.divide(energy, loudest, out=np.zeros_like(energy), where=loudest > 0)
+    flux = np.maximum(np.diff(energy, axis=0, prepend=energy[:1] * 0), 0).sum(axis=1)
+    decay = math.exp(-1 / (fps * ONSET_DECAY_S))
+    onset = np.zeros(frames, np.float32)
+    held = 0.0
+    for k in range(frames):
+        held = max(float(flux[k]), held * decay)
+        onset[k] = held
+    if onset.max() > 0:
+        onset /= onset.max()
+    return AudioFeatures(float(fps), duration, tuple(name for name, _, _ in BANDS), energy, onset)
+
+
+def analyse_wav(path, fps: float) -> AudioFeatures:
+    samples, rate = read_wav(path)
+    return analyse(samples, rate, fps)
+
+
+def check_mappings(mappings) -> tuple[AudioMapping, ...]:
+    for mapping in mappings:
+        if mapping.source not in SOURCES:
+            raise AudioError(f"unknown sound feature {mapping.source!r}; features: {', '.join(SOURCES)}")
+        if mapping.control not in CONTROLS:
+            raise AudioError(f"unknown control {mapping.control!r}; controls: {', '.join(CONTROLS)}")
+        if not math.isfinite(mapping.amount):
+            raise AudioError(f"the amount of {mapping.source} -> {mapping.control} must be a finite number")
+    return tuple(mappings)
+
+
+def audio_requests(base: RenderRequest, x: float, y: float, features: AudioFeatures, mappings=DEFAULT_MAPPINGS,
+                   offset_w_index: int = 0, offset_seed: int = 0) -> list[RenderRequest]:
+    """One request per frame: the latent walks from seed-space position (x, y) at the mapped speed, psi and the
+    offset on `offset_w_index` follow their mapped levels; everything else is the base request's."""
+    mappings = check_mappings(mappings)
+    speed = np.zeros(features.frames)
+    psi = np.full(features.frames, base.truncation_psi)
+    strength = np.zeros(features.frames)
+    for mapping in mappings:
+        level = mapping.amount * features.level(mapping.source).astype(np.float64)
+        if mapping.control == "speed":
+            speed += level
+        elif mapping.control == "psi":
+            psi += level
+        else:
+            strength += level
+    psi = np.clip(psi, *PSI_RANGE)
+    strength = np.clip(strength, *OFFSET_STRENGTH_RANGE)
+    # Position at frame k: the distance walked in the frames before it.
+    positions = x + np.concatenate([[0.0], np.cumsum(speed[:-1] / features.fps)])
+    kept = tuple(o for o in base.w_offsets if o.w_index != offset_w_index)
+    requests = []
+    for k in range(features.frames):
+        offsets = kept
+        if strength[k] != 0:
+            offsets = tuple(sorted(kept + (WOffset(offset_w_index, "random", offset_seed, float(strength[k])),),
+                                   key=lambda o: o.w_index))
+        requests.append(dataclasses.replace(base, seed_weights=seed_weights(float(positions[k]), y),
+                                            truncation_psi=float(psi[k]), w_offsets=offsets))
+    return requests
+
+
+def mux_audio(video: Path, wav: Path, out: Path) -> None:
+    """Copies the video stream of `video` and the sound of `wav` (as AAC) into the new file `out`."""
+    import imageio_ffmpeg
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-n", "-i", str(video),
+               "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", str(out)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise AudioError(f"ffmpeg could not add the sound: {error}")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise AudioError(f"ffmpeg could not add the sound to {out}: {last}")

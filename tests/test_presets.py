@@ -1,0 +1,172 @@
+"""Presets and morphs: the morph's midpoint is render() of the interpolated request (real pixels and ws), keyframe
+files (format, errors, `video --keyframes`), the preset bank, and the live morph on a headless controller."""
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from explorer.commands import main
+from explorer.controller import Controller
+from explorer.formats.native import save_network
+from explorer.presets import (PresetBank, PresetError, ease, keyframe_frame_count, morph_request, parse_keyframes,
+                              read_keyframes)
+from explorer.remote.live import remote_for
+from explorer.render import RenderCache, RenderRequest, StyleDelta, WOffset, render
+from explorer.state import NetworkFacts, Session
+from tests.fixtures.networks import tiny_stylegan2
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_stylegan2("sg2_orig_32")
+
+
+@pytest.fixture(scope="module")
+def styled_layer(G):
+    return next(l.name for l in NetworkFacts.from_generator(G).layers if l.style_channels > 0)
+
+
+def _image(G, request):
+    result = render(G, request, RenderCache())
+    assert result.ok, result.error
+    return result
+
+
+def test_morph_midpoint_is_the_interpolated_request(G, styled_layer):
+    a = RenderRequest("k", seed_weights=((1, 1.0),), truncation_psi=0.5, noise_strength=0.5,
+                      w_offsets=(WOffset(2, "random", 4, 2.0),))
+    b = RenderRequest("k", seed_weights=((9, 1.0),), truncation_psi=1.0, noise_strength=1.5,
+                      style_deltas=(StyleDelta(styled_layer, 0, 1.0),))
+    by_hand = RenderRequest("k", seed_weights=((1, 0.5), (9, 0.5)), latent_space="w", truncation_psi=0.75,
+                            noise_strength=1.0, w_offsets=(WOffset(2, "random", 4, 1.0),),
+                            style_deltas=(StyleDelta(styled_layer, 0, 0.5),))
+    mid = morph_request(a, b, 0.5)
+    assert mid == by_hand
+    image_a, image_b, image_mid = (_image(G, r).image for r in (a, b, mid))
+    assert np.array_equal(image_mid, _image(G, by_hand).image)
+    assert np.abs(image_mid.astype(int) - image_a).mean() > 1 and np.abs(image_mid.astype(int) - image_b).mean() > 1
+    assert np.array_equal(_image(G, morph_request(a, b, 0.0)).image, image_a)
+    assert np.array_equal(_image(G, morph_request(a, b, 1.0)).image, image_b)
+
+
+def test_the_latents_blend_in_w(G):
+    a, b = RenderRequest("k", seed_weights=((3, 1.0),)), RenderRequest("k", seed_weights=((11, 1.0),))
+    ws = [_image(G, morph_request(a, b, t)).ws for t in (0.0, 0.3, 1.0)]
+    np.testing.assert_allclose(ws[1], 0.7 * ws[0] + 0.3 * ws[2], atol=1e-5)
+
+
+def test_offsets_of_two_directions_hand_over_halfway():
+    a = RenderRequest("k", w_offsets=(WOffset(1, "random", 4, 2.0),))
+    b = RenderRequest("k", w_offsets=(WOffset(1, "to_seed", 8, 1.0),), noise_mode="none", truncation_cutoff=3)
+    assert morph_request(a, b, 0.25).w_offsets == (WOffset(1, "random", 4, 1.0),)
+    assert morph_request(a, b, 0.75).w_offsets == (WOffset(1, "to_seed", 8, 0.5),)
+    assert morph_request(a, b, 0.4).noise_mode == "const" and morph_request(a, b, 0.6).noise_mode == "none"
+    assert morph_request(a, b, 0.6).truncation_cutoff == 3
+    assert ease("smooth", 0.5) == 0.5 and ease("smooth", 0.1) < 0.1 and ease("linear", 0.1) == 0.1
+
+
+def _session_file(folder, name, seed, psi) -> str:
+    session = Session()
+    session.latent.set_seed(seed)
+    session.truncation.psi = psi
+    (folder / name).write_text(session.to_json())
+    return name
+
+
+def test_keyframe_file_errors_are_one_line(tmp_path):
+    good = {"state": {"version": 1}}
+    cases = [({"keyframes": []}, "empty"),
+             ({"keyframes": [{"time": 1, **good}]}, "first keyframe is at time 0"),
+             ({"keyframes": [{"time": 0, **good}, {"time": 0, **good}]}, "must come after"),
+             ({"keyframes": [{"time": 0, "speed": 2, **good}]}, "unknown field 'speed'"),
+             ({"keyframes": [{"time": 0, "ease": "bouncy", **good}]}, "ease must be one of"),
+             ({"keyframes": [{"time": 0, "state": "missing.json"}]}, "missing.json"),
+             ({"keyframes": [{"time": float("nan"), **good}]}, "number of seconds"),
+             ({"version": 9, "keyframes": [{"time": 0, **good}]}, "version 9")]
+    for data, words in cases:
+        with pytest.raises(PresetError) as error:
+            parse_keyframes(data, tmp_path)
+        assert words in str(error.value) and "\n" not in str(error.value)
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(PresetError, match="not JSON"):
+        read_keyframes(tmp_path / "bad.json")
+
+
+def test_video_keyframes_renders_the_morph(tmp_path, G):
+    pkl = tmp_path / "net.safetensors"
+    save_network(G, pkl)
+    keyframes = {"version": 1, "keyframes": [
+        {"time": 0, "state": _session_file(tmp_path, "a.json", 1, 0.5)},
+        {"time": 1.0, "state": _session_file(tmp_path, "b.json", 9, 1.0), "ease": "linear"}]}
+    (tmp_path / "show.json").write_text(json.dumps(keyframes))
+    assert keyframe_frame_count(read_keyframes(tmp_path / "show.json"), 4) == 5
+    out = tmp_path / "frames"
+    assert main(["video", "--pkl", str(pkl), "--keyframes", str(tmp_path / "show.json"), "--fps", "4",
+                 "--out", str(out)]) == 0
+    frames = [iio.imread(p) for p in sorted(out.glob("*.png"))]
+    assert len(frames) == 5
+    a = RenderRequest("video", seed_weights=((1, 1.0),), truncation_psi=0.5)
+    b = RenderRequest("video", seed_weights=((9, 1.0),), truncation_psi=1.0)
+    assert np.array_equal(frames[0], _image(G, a).image)
+    assert np.array_equal(frames[2], _image(G, morph_request(a, b, 0.5)).image)
+    assert np.array_equal(frames[4], _image(G, b).image)
+    # A keyframe the network cannot take is one line naming it, and nothing is written.
+    keyframes["keyframes"][1]["state"] = {"version": 1, "truncation": {"cutoff": 99}}
+    (tmp_path / "bad.json").write_text(json.dumps(keyframes))
+    assert main(["video", "--pkl", str(pkl), "--keyframes", str(tmp_path / "bad.json"),
+                 "--out", str(tmp_path / "bad.mp4")]) == 1
+    assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_bank_round_trip_and_refusals():
+    bank = PresetBank()
+    session = Session()
+    session.truncation.psi = 0.3
+    bank.store(2, session.to_dict(), "soft")
+    again = PresetBank.from_dict(json.loads(json.dumps(bank.to_dict())))
+    assert again.get(2).name == "soft" and again.get(2).state["truncation"]["psi"] == 0.3
+    with pytest.raises(PresetError, match="empty"):
+        again.get(0)
+    with pytest.raises(PresetError, match="0 to 15"):
+        again.store(16, session.to_dict())
+    with pytest.raises(PresetError, match="preset 1: truncation.psi"):
+        PresetBank.from_dict({"presets": {"1": {"state": {"version": 1, "truncation": {"psi": 9}}}}})
+
+
+def test_live_morph_shows_the_interpolated_request_then_takes_the_preset(G):
+    controller = Controller(remember_recent=False)
+    try:
+        controller.worker.set_network(G, key="tiny")
+        assert controller.wait_for_frame(60)
+        remote = remote_for(controller)
+        controller.edit(controller.session.latent.set_seed, 9)
+        controller.set("truncation", "psi", 0.8)
+        remote.store(1)
+        controller.edit(controller.session.latent.set_seed, 2)
+        controller.set("truncation", "psi", 0.4)
+        assert controller.wait_for_frame(60)
+        start, target = controller.request(), None
+        now = [100.0]
+        remote.morph.clock = lambda: now[0]
+        remote.morph.start(1, 2.0, ticking=False)
+        target = remote.morph.target_request
+        now[0] += 1.0
+        remote.morph.step()
+        controller.worker.wait_idle(60)
+        frame = controller.tick()
+        expected = morph_request(start, target, 0.5)
+        assert frame is not None and frame.result.request == expected
+        assert np.array_equal(frame.result.image, _image(G, expected).image)
+        assert controller.session.latent.seed == 2            # the state changes only when the morph ends
+        now[0] += 1.5
+        remote.morph.step()
+        assert not remote.morph.running
+        assert controller.session.latent.seed == 9 and controller.session.truncation.psi == pytest.approx(0.8)
+        assert controller.wait_for_frame(60)
+        assert np.array_equal(controller.frame.result.image, _image(G, target).image)
+        controller.undo()                                    # the whole recall is one step
+        assert controller.session.latent.seed == 2 and controller.session.truncation.psi == pytest.approx(0.4)
+    finally:
+        remote_for(controller).close()
+        controller.close()
