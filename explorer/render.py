@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .bending import LayerOperation, OPERATIONS, layer_edits
 from .latents import SEED_LIMIT, blend, z_and_class_from_seed, z_from_seed
 from .networks.common import truncate
 
@@ -33,7 +34,8 @@ NOISE_MODES = ("const", "random", "none")
 VIEW_MODES = ("grid", "rgb", "single")          # channel grid, 3 channels as RGB, one channel
 VIEW_NORMALISATIONS = ("channel", "global", "none")   # divide by each channel's max |x|, by the selection's, or not
 OFFSET_DIRECTIONS = ("random", "to_seed")
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "bfloat16", "float16")
+PREVIEW_DTYPES = {"cpu": "bfloat16", "cuda": "float16"}   # the fast, inexact tier on each device type
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -60,6 +62,18 @@ class WCopy:
     w_index: int
     seed: int
     from_w_index: int
+
+
+@dataclass(frozen=True)
+class DirectionOffset:
+    """Move w[w_start:w_stop] along a unit direction of W (a PCA component, a SeFa direction, an imported
+    InterFaceGAN boundary) by `strength`. The direction itself is in the request, so a screenshot reproduces
+    the edit without the file it came from."""
+    name: str
+    direction: tuple[float, ...]
+    strength: float = 0.0
+    w_start: int = 0
+    w_stop: int | None = None      # None: to the last w
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,10 @@ class RenderRequest:
     noise_strength: global multiplier of every layer's learned noise strength; layer_noise_strength multiplies
         single layers further ((layer name, multiplier), ...). Strength 0 gives exactly the pixels of mode 'none'.
     view: the layer view and statistics.
-    device, dtype: where and how to compute; 'float16' runs the network's float16 layers in float16 (CUDA only).
+    device, dtype: where and how to compute; 'float16' runs the network's float16 layers in float16 (CUDA only);
+        'bfloat16' runs the synthesis under bfloat16 autocast (a fast preview on CPUs with bfloat16 units).
+    direction_offsets: moves of ws along directions of W (explorer.analysis.directions), after the W+ edits.
+    layer_operations: explorer.bending operations on chosen channels of chosen layers, in order.
     """
     network_key: str
     seed_weights: tuple[tuple[int, float], ...] = ((0, 1.0),)
@@ -134,6 +151,8 @@ class RenderRequest:
     device: str = "cpu"
     dtype: str = "float32"
     input_transform: tuple[float, float, float] | None = None   # StyleGAN3: (tx, ty, degrees) of the image
+    direction_offsets: tuple[DirectionOffset, ...] = ()        # after the W+ edits, in order
+    layer_operations: tuple[LayerOperation, ...] = ()          # network bending and channel ablation, in order
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -331,6 +350,16 @@ def _check_request(request: RenderRequest) -> None:
                              f"not {offset.direction!r}")
     if request.dtype == "float16" and not request.device.startswith("cuda"):
         raise ValueError(f"float16 runs on CUDA only, not on {request.device}")
+    if request.dtype == "bfloat16" and not bfloat16_supported(request.device):
+        raise ValueError(f"bfloat16 is not supported on {request.device} here")
+    for op in request.layer_operations:
+        if op.operation not in OPERATIONS:
+            raise ValueError(f"unknown bending operation {op.operation!r}; operations: {', '.join(OPERATIONS)}")
+        _finite(f"the amount of {op.operation} on {op.layer}", op.amount)
+    for offset in request.direction_offsets:
+        _finite(f"the strength of direction {offset.name!r}", offset.strength)
+        if not all(math.isfinite(v) for v in offset.direction):
+            raise ValueError(f"direction {offset.name!r} holds a value that is not a finite number")
     # A request normally comes from the validated session state, but render() is also called with requests
     # built by hand or read from files: values that would silently give NaN pixels are refused here.
     _finite("truncation_psi", request.truncation_psi)
@@ -361,6 +390,23 @@ def _check_request(request: RenderRequest) -> None:
 
 # A gain of 10**10 either way: past it every float32 activation is black or white.
 VIEW_SCALE_DB_LIMIT = 200.0
+
+
+def bfloat16_supported(device: str) -> bool:
+    """Whether bfloat16 runs at speed on `device`: CUDA, or a CPU whose oneDNN has bfloat16 kernels."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device != "cpu":
+        return False
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def preview_dtype(device: str) -> str | None:
+    """The fast tier of a device: bfloat16 on a CPU that has it, float16 on CUDA; None when there is none."""
+    if device.startswith("cuda"):
+        return "float16" if torch.cuda.is_available() else None
+    return "bfloat16" if bfloat16_supported(device) else None
 
 
 def _finite(what: str, value: float) -> None:
@@ -408,7 +454,11 @@ class _Render:
         ws = self.build_ws()
         _sync(self.device)
         t1 = time.perf_counter()
-        image, activation, layers_run, resumed_after = self.synthesize(ws)
+        # The preview tier: bfloat16 matrix units where the CPU has them (the cache is bound to the dtype, so
+        # preview and exact states never mix).
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                            enabled=request.dtype == "bfloat16"):
+            image, activation, layers_run, resumed_after = self.synthesize(ws)
         _sync(self.device)
         t2 = time.perf_counter()
 
@@ -504,6 +554,16 @@ class _Render:
             else:
                 direction = self.truncated(self.seed_ws(offset.seed))[:, offset.w_index] - ws[:, offset.w_index]
             ws[:, offset.w_index] = ws[:, offset.w_index] + offset.strength * direction
+        for moved in request.direction_offsets:
+            if len(moved.direction) != self.G.w_dim:
+                raise ValueError(f"direction {moved.name!r} has {len(moved.direction)} values; this network's w has "
+                                 f"{self.G.w_dim}")
+            stop = num_ws if moved.w_stop is None else moved.w_stop
+            if not 0 <= moved.w_start < stop <= num_ws:
+                raise ValueError(f"direction {moved.name!r}: w indices {moved.w_start}-{stop} are out of range "
+                                 f"(0 to {num_ws})")
+            vector = torch.tensor(moved.direction, device=self.device, dtype=ws.dtype)
+            ws[:, moved.w_start:stop] = ws[:, moved.w_start:stop] + moved.strength * vector
         return ws
 
     def _check_w_index(self, index: int, what: str) -> None:
@@ -539,6 +599,11 @@ class _Render:
                       style_deltas=deltas)
         if request.dtype == "float16":
             kwargs["force_fp32"] = False
+        for op in request.layer_operations:
+            if op.layer not in names:
+                raise ValueError(f"bending: no layer named {op.layer!r}")
+        if request.layer_operations:
+            kwargs["layer_edits"] = layer_edits(request.layer_operations)
         if request.input_transform is not None:
             if getattr(self.G, "family", "") != "stylegan3":
                 raise ValueError("the input transform (translate, rotate) applies to StyleGAN3 networks only")
@@ -561,6 +626,9 @@ class _Render:
             delta = kwargs["style_deltas"].get(layer.name)
             if delta is not None:
                 digest.update(delta.cpu().numpy().tobytes())
+            bent = [op for op in self.request.layer_operations if op.layer == layer.name]
+            if bent:
+                digest.update(repr(bent).encode())
             out.append(digest.copy().digest())
         return out
 

@@ -27,8 +27,10 @@ from typing import Any, Callable, ClassVar, Iterator
 
 from .description import MIX_PRESETS, NetworkFacts
 from .latents import SEED_LIMIT, seed_at, seed_weights
+from .bending import OPERATIONS, LayerOperation
 from .render import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
-                     LayerViewRequest, RenderRequest, StyleDelta, WCopy, WOffset)
+                     DirectionOffset, LayerViewRequest, RenderRequest, StyleDelta, WCopy, WOffset,
+                     bfloat16_supported)
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +218,8 @@ class Section:
 def _to_jsonable(value):
     if isinstance(value, tuple):
         return [_to_jsonable(v) for v in value]
-    if isinstance(value, (WOffset, WCopy, StyleDelta)):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, (WOffset, WCopy, StyleDelta, LayerOperation, DirectionOffset)):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in fields(value)}
     return value
 
 
@@ -734,6 +736,7 @@ class PerformanceSection(Section):
     device: str = "cpu"
     dtype: str = "float32"
     fps_limit: int = 60
+    adaptive: bool = True        # while a control moves, preview frames; the exact frame when it rests
 
     def _check_device(self, value):
         value = _text(self.where("device"), value)
@@ -746,6 +749,9 @@ class PerformanceSection(Section):
 
     def _check_dtype(self, value):
         value = _choice(self.where("dtype"), value, DTYPES)
+        if value == "bfloat16" and not bfloat16_supported(self.__dict__.get("device", "cpu")):
+            raise StateError(f"{self.where('dtype')}: bfloat16 does not run at speed on "
+                             f"{self.__dict__.get('device', 'cpu')!r} here (no bfloat16 units)")
         if value == "float16" and not self.__dict__.get("device", "cpu").startswith("cuda"):
             raise StateError(f"{self.where('dtype')}: float16 runs on CUDA only (device is "
                              f"{self.__dict__.get('device', 'cpu')!r})")
@@ -753,6 +759,9 @@ class PerformanceSection(Section):
 
     def _check_fps_limit(self, value):
         return _integer(self.where("fps_limit"), value, *FPS_LIMIT_RANGE)
+
+    def _check_adaptive(self, value):
+        return _flag(self.where("adaptive"), value)
 
 
 TRANSLATE_RANGE = (-10.0, 10.0)           # in image widths: beyond this the Fourier features alias
@@ -810,9 +819,149 @@ class CaptureSection(Section):
         return _real(self.where("fps"), value, *CAPTURE_FPS_RANGE)
 
 
+BENDING_CHANNELS_MAX = 4096        # more channels than any StyleGAN layer has
+DIRECTION_STRENGTH_RANGE = (-50.0, 50.0)   # in units of w's spread along a unit direction (a few is a lot)
+DIRECTION_NAME_MAX = 200
+
+
+@dataclass(eq=True)
+class BendingSection(Section):
+    """Network bending and channel ablation: explorer.bending operations, applied in this order."""
+    name: ClassVar[str] = "bending"
+    operations: tuple[LayerOperation, ...] = ()
+
+    def _check_operations(self, value):
+        where = self.where("operations")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list of operations, not {value!r}")
+        facts = self.facts
+        checked = []
+        for n, item in enumerate(value):
+            at = f"{where}[{n}]"
+            item = _record(at, item, LayerOperation)
+            layer = _text(f"{at}.layer", item.layer)
+            kind = OPERATIONS.get(item.operation)
+            if kind is None:
+                raise StateError(f"{at}.operation must be one of {', '.join(OPERATIONS)}, not {item.operation!r}")
+            high = BENDING_CHANNELS_MAX - 1
+            if facts is not None:
+                if layer not in facts.layer_names:
+                    raise StateError(f"{at}.layer: no layer named {layer!r}")
+                high = facts.layer(layer).channels - 1
+            if not isinstance(item.channels, (tuple, list)):
+                raise StateError(f"{at}.channels must be a list of channel numbers, not {item.channels!r}")
+            channels = tuple(sorted({_integer(f"{at}.channels", c, 0, high) for c in item.channels}))
+            amount = _real(f"{at}.amount", item.amount, kind.low, kind.high)
+            checked.append(LayerOperation(layer, item.operation, channels, amount))
+        return tuple(checked)
+
+    def _repair_operations(self):
+        kept = []
+        for op in self.operations:
+            try:
+                kept.append(self._check_operations((op,))[0])
+            except StateError:
+                pass
+        return tuple(kept)
+
+    def add(self, layer: str, operation: str, channels=(), amount: float | None = None) -> None:
+        amount = OPERATIONS[operation].default if amount is None and operation in OPERATIONS else amount
+        self.operations = self.operations + (LayerOperation(layer, operation, tuple(channels), amount),)
+
+    def remove(self, index: int) -> None:
+        index = _integer(self.where("index"), index, 0, len(self.operations) - 1)
+        self.operations = self.operations[:index] + self.operations[index + 1:]
+
+    def set_amount(self, index: int, amount: float) -> None:
+        index = _integer(self.where("index"), index, 0, len(self.operations) - 1)
+        ops = list(self.operations)
+        ops[index] = LayerOperation(ops[index].layer, ops[index].operation, ops[index].channels, amount)
+        self.operations = tuple(ops)
+
+    def move(self, index: int, step: int) -> None:
+        """Moves operation `index` up (step -1) or down (+1) the order."""
+        index = _integer(self.where("index"), index, 0, len(self.operations) - 1)
+        to = min(max(index + step, 0), len(self.operations) - 1)
+        ops = list(self.operations)
+        ops.insert(to, ops.pop(index))
+        self.operations = tuple(ops)
+
+    def ablate(self, layer: str, channels) -> None:
+        """Zeroes channels of a layer (the one-click check of the droplet detector's findings)."""
+        self.add(layer, "ablate", channels, 1.0)
+
+    def clear(self) -> None:
+        self.operations = ()
+
+
+@dataclass(eq=True)
+class DirectionsSection(Section):
+    """Moves along directions of W: each a named unit direction with its strength and w-index range (GANSpace's
+    layer-range edits); the directions themselves are stored, so a session reproduces without the file."""
+    name: ClassVar[str] = "directions"
+    offsets: tuple[DirectionOffset, ...] = ()
+
+    def _check_offsets(self, value):
+        where = self.where("offsets")
+        if not isinstance(value, (tuple, list)):
+            raise StateError(f"{where} must be a list of direction offsets, not {value!r}")
+        facts = self.facts
+        checked, names = [], set()
+        for n, item in enumerate(value):
+            at = f"{where}[{n}]"
+            item = _record(at, item, DirectionOffset)
+            name = _text(f"{at}.name", item.name)[:DIRECTION_NAME_MAX]
+            if name in names:
+                raise StateError(f"{where}: two directions named {name!r}")
+            names.add(name)
+            if not isinstance(item.direction, (tuple, list)) or not item.direction:
+                raise StateError(f"{at}.direction must be a list of numbers")
+            direction = tuple(_real(f"{at}.direction", v) for v in item.direction)
+            if facts is not None and len(direction) != facts.w_dim:
+                raise StateError(f"{at}.direction has {len(direction)} values; this network's w has {facts.w_dim}")
+            num_ws = facts.num_ws if facts else None
+            start = _integer(f"{at}.w_start", item.w_start, 0, None if num_ws is None else num_ws - 1)
+            stop = None if item.w_stop is None else _integer(f"{at}.w_stop", item.w_stop, start + 1, num_ws)
+            strength = _real(f"{at}.strength", item.strength, *DIRECTION_STRENGTH_RANGE)
+            checked.append(DirectionOffset(name, direction, strength, start, stop))
+        return tuple(checked)
+
+    def _repair_offsets(self):
+        kept = []
+        for offset in self.offsets:
+            try:
+                kept.append(self._check_offsets((offset,))[0])
+            except StateError:
+                pass
+        return tuple(kept)
+
+    def set_directions(self, named_directions, w_start: int = 0, w_stop: int | None = None) -> None:
+        """Replaces the offered directions ((name, unit vector), ...), each at strength 0."""
+        self.offsets = tuple(DirectionOffset(name, tuple(float(v) for v in vector), 0.0, w_start, w_stop)
+                             for name, vector in named_directions)
+
+    def set_strength(self, name: str, strength: float) -> None:
+        self.offsets = tuple(DirectionOffset(o.name, o.direction, strength, o.w_start, o.w_stop)
+                             if o.name == name else o for o in self._existing(name))
+
+    def set_range(self, w_start: int, w_stop: int | None) -> None:
+        """The w indices every direction moves (GANSpace's layer range)."""
+        self.offsets = tuple(DirectionOffset(o.name, o.direction, o.strength, w_start, w_stop) for o in self.offsets)
+
+    def reset(self) -> None:
+        """Every strength back to 0 (the directions stay on offer)."""
+        self.offsets = tuple(DirectionOffset(o.name, o.direction, 0.0, o.w_start, o.w_stop) for o in self.offsets)
+
+    def _existing(self, name: str):
+        if name not in {o.name for o in self.offsets}:
+            raise StateError(f"{self.name}: no direction named {name!r}")
+        return self.offsets
+
+
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
                                        StylesSection, NoiseSection, LayersSection, ViewerSection,
-                                       PerformanceSection, CaptureSection, TransformSection)
+                                       PerformanceSection, CaptureSection, TransformSection, BendingSection,
+                                       DirectionsSection)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -916,6 +1065,8 @@ class Session:
             device=self.performance.device,
             dtype=self.performance.dtype,
             input_transform=self.transform.as_request(self.facts),
+            direction_offsets=tuple(o for o in self.directions.offsets if o.strength != 0),
+            layer_operations=self.bending.operations,
         )
 
     def advance(self, dt: float) -> None:
