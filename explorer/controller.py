@@ -29,7 +29,7 @@ from . import export
 from .description import NetworkDescription
 from .history import History, Step
 from .recent import read_recent_files, with_recent, write_recent_files
-from .render import LayerStats, RenderResult, RenderTimings
+from .render import LayerStats, RenderResult, RenderTimings, preview_dtype, render
 from .state import Session, StateChange, StateError
 from .view import compose_view
 from .worker import LoadResult, RenderWorker
@@ -42,6 +42,14 @@ class DisplayFigures:
     viewer_fps: float = 0.0
     upload_ms: float = 0.0
     draws_per_s: float = 0.0        # frames the viewer drew (at most its frame-rate limit)
+
+
+@dataclass(frozen=True)
+class AnalysisProgress:
+    """A background analysis (droplets over a seed set, directions, a region's channels) and how far it is."""
+    name: str
+    done: int = 0
+    total: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,13 @@ class Status:
     undo_label: str | None = None                 # what undo would take back (None: nothing)
     redo_label: str | None = None
     display: DisplayFigures = DisplayFigures()
+    tier: str = "exact"                           # the frame on screen: 'exact' (float32 or the chosen dtype)
+                                                  # or 'preview <dtype>' (adaptive mode while a control moves)
+    analysis: AnalysisProgress | None = None      # the analysis running in the background
+    analysis_error: str | None = None
+    droplets: object | None = None                # explorer.analysis.droplets.DropletReport
+    direction_set: object | None = None           # explorer.analysis.directions.DirectionSet
+    region: object | None = None                  # explorer.analysis.regions.RegionRanking
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,15 @@ class Frame:
     """A new rendered frame: the result and the view the viewer shows (output plus layer grid)."""
     result: RenderResult
     view: np.ndarray
+
+
+# Adaptive mode: while a control moved less than REST_S ago, frames come from the preview tier; once it rests,
+# the exact frame replaces the preview. Only for networks whose exact frame takes longer than FRAME_BUDGET_S.
+REST_S = 0.25
+FRAME_BUDGET_S = 1 / 30
+
+
+VIEW_ONLY = ("viewer", "capture")   # sections that never change the pixels
 
 
 class Controller:
@@ -88,6 +112,11 @@ class Controller:
         self._pending_state: str | None = None   # a session file to apply once the load finishes
         self._posted: queue.SimpleQueue = queue.SimpleQueue()
         self.wakeup = threading.Event()          # set when work was posted: a frame loop waiting on it wakes at once
+        self.adaptive_threshold_s = FRAME_BUDGET_S
+        self._last_edit = 0.0                    # when a control last changed what the image shows
+        self._exact_s: float | None = None       # how long the last exact frame took
+        self._analysis: threading.Thread | None = None
+        self._cancel = threading.Event()
         self.session.events.connect(self._on_change)
 
     # -- listeners ------------------------------------------------------------------------------------------------
@@ -188,6 +217,8 @@ class Controller:
         if change.section == "network" and change.field == "path" and change.new and change.new != self._loaded_path:
             self._load_step = self.history._open
             self._start_load(change.new)
+        if change.section not in VIEW_ONLY:
+            self._last_edit = time.monotonic()
         self._dirty = True
 
     def _start_load(self, path: str) -> None:
@@ -273,13 +304,34 @@ class Controller:
             load = self.worker.poll_load()
         if dt:
             self.advance(dt)
-        if self._dirty and self.network_key is not None and self.status.loading is None:
-            self._dirty = False
-            self.worker.submit(self.request())
+        if self.network_key is not None and self.status.loading is None:
+            preview = self._preview_dtype()
+            moving = time.monotonic() - self._last_edit < REST_S
+            if self._dirty:
+                self._dirty = False
+                self.worker.submit(self.preview_request(preview) if preview and moving else self.request())
+            elif (not moving and not self.worker.busy and self.frame is not None
+                  and self.last_finished != self.request() and self.frame.result.request.dtype == preview):
+                self.worker.submit(self.request())   # the control rests: the exact frame replaces the preview
         return self._take_result()
 
     def request(self):
+        """The exact request of the current state."""
         return self.session.render_request(self.network_key or "")
+
+    def preview_request(self, dtype: str):
+        from dataclasses import replace as replaced
+        return replaced(self.request(), dtype=dtype)
+
+    def _preview_dtype(self) -> str | None:
+        """The preview tier's dtype when adaptive mode is on and pays: float32 chosen, a fast dtype on the device,
+        an exact frame slower than a display frame, and no recording (recordings take exact frames)."""
+        p = self.session.performance
+        if not p.adaptive or p.dtype != "float32" or self.recorder is not None:
+            return None
+        if self._exact_s is None or self._exact_s <= self.adaptive_threshold_s:
+            return None
+        return preview_dtype(p.device)
 
     def _take_result(self) -> Frame | None:
         result = self.worker.poll()
@@ -291,7 +343,11 @@ class Controller:
             return None
         self.frame = Frame(result, compose_view(result))
         self.frames_shown += 1
-        self._report(render_error=None, timings=result.timings, layer_stats=result.stats)
+        exact = result.request.dtype == self.session.performance.dtype
+        if exact and result.timings.layers_run == result.timings.layers_total:
+            self._exact_s = result.timings.total_s    # a full exact synthesis: what a frame costs
+        self._report(render_error=None, timings=result.timings, layer_stats=result.stats,
+                     tier="exact" if exact else f"preview {result.request.dtype}")
         if self.recorder is not None:
             self._record(self.frame)
         return self.frame
@@ -319,10 +375,22 @@ class Controller:
 
     # -- capture --------------------------------------------------------------------------------------------------
 
+    def _exact_frame(self) -> Frame | None:
+        """The frame on screen, or, when that is a preview, the exact frame of the same state (rendered here)."""
+        frame = self.frame
+        if frame is None or frame.result.request.dtype == self.session.performance.dtype:
+            return frame
+        generator = self.worker.generator
+        exact = replace(frame.result.request, dtype=self.session.performance.dtype)
+        result = render(generator, exact) if generator is not None else None
+        return Frame(result, compose_view(result)) if result is not None and result.ok else frame
+
     def _captured_image(self) -> np.ndarray | None:
-        if self.frame is None:
+        frame = self._exact_frame()
+        if frame is None:
             return None
-        return self.frame.result.image if self.session.capture.source == "output" else self.frame.view
+        self._captured = frame
+        return frame.result.image if self.session.capture.source == "output" else frame.view
 
     def screenshot(self) -> Path | None:
         """The output (or the view) as the next free shot-NNNN.png in the capture folder, with the session inside."""
@@ -335,7 +403,7 @@ class Controller:
         except export.ExportError as error:
             self._report(capture_message=f"screenshot failed: {error}")
             return None
-        line = export.reproduce_command(self.frame.result.request, self._loaded_path or "NETWORK",
+        line = export.reproduce_command(self._captured.result.request, self._loaded_path or "NETWORK",
                                         state_file=str(path), facts=self.session.facts)
         self._report(capture_message=f"saved {path}\nreproduce: {line.command}")
         return path
@@ -396,9 +464,160 @@ class Controller:
         self._report(recording=None, capture_message=recorder.progress if not status.error
                      else f"recording failed: {status.error}")
 
+    # -- analyses in the background ------------------------------------------------------------------------------
+
+    def _start_analysis(self, name: str, work: Callable, on_done: Callable, total: int = 0) -> bool:
+        """Runs work(generator, progress) on its own thread beside the renders (the network is only read);
+        progress(done, total) reports and returns False once cancelled. on_done(value) runs on the controller's
+        thread. One analysis at a time."""
+        generator = self.worker.generator
+        if generator is None:
+            self._report(analysis_error="no network is loaded")
+            return False
+        if self._analysis is not None and self._analysis.is_alive():
+            self._report(analysis_error=f"{self.status.analysis.name} is still running; cancel it first")
+            return False
+        self._cancel.clear()
+        self._report(analysis=AnalysisProgress(name, 0, total), analysis_error=None)
+
+        def progress(done: int, count: int) -> bool:
+            self.post(lambda: self._report(analysis=AnalysisProgress(name, done, count)))
+            return not self._cancel.is_set()
+
+        def run() -> None:
+            import torch
+            try:
+                with torch.no_grad():
+                    value = work(generator, progress)
+            except Exception as error:   # noqa: BLE001 - every failure is reported as a value
+                message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                self.post(lambda: self._report(analysis=None, analysis_error=f"{name}: {message}"))
+                return
+            self.post(lambda: (self._report(analysis=None), on_done(value)))
+
+        self._analysis = threading.Thread(target=run, name=f"analysis-{name}", daemon=True)
+        self._analysis.start()
+        return True
+
+    def cancel_analysis(self) -> None:
+        self._cancel.set()
+
+    def wait_for_analysis(self, timeout: float = 120.0) -> bool:
+        """For scripts and tests: ticks until the running analysis has reported (True) or timed out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.tick()
+            if self.status.analysis is None and (self._analysis is None or not self._analysis.is_alive()):
+                self.tick()
+                return True
+            time.sleep(0.01)
+        return False
+
+    def detect_droplets(self, seeds=None) -> bool:
+        """The droplet detector over a seed set (default: the 16 seeds from the current one), with the session's
+        truncation and noise mode; Status.droplets gets the DropletReport."""
+        from .analysis.droplets import detect_droplets
+        s = self.session
+        seeds = list(seeds) if seeds is not None else [(s.latent.seed + k) % (2 ** 32) for k in range(16)]
+        psi, cutoff, noise = s.truncation.psi, s.truncation.cutoff, s.noise.mode
+        return self._start_analysis(
+            "droplets", lambda G, progress: detect_droplets(G, seeds, psi=psi, cutoff=cutoff, noise_mode=noise,
+                                                            progress=progress),
+            lambda report: self._report(droplets=report), total=len(seeds))
+
+    def ablate_top_droplets(self, count: int = 3) -> int:
+        """Zeroes the channels of the `count` best-ranked droplet findings (one undo step); returns how many."""
+        report = self.status.droplets
+        if report is None or not report.findings:
+            self._report(analysis_error="no droplet findings yet: run the detector first")
+            return 0
+        chosen = report.findings[:count]      # ranked best first, spiking or not: the user asked for the top
+        by_layer: dict[str, list[int]] = {}
+        for finding in chosen:
+            by_layer.setdefault(finding.layer, []).append(finding.channel)
+        with self.history.step(("ablate-droplets", time.monotonic()), merge=False):
+            for layer, channels in by_layer.items():
+                self.session.bending.ablate(layer, channels)
+        self._report_history()
+        return len(chosen)
+
+    def compute_directions(self, method: str = "sefa", count: int = 10, layers=None) -> bool:
+        """GANSpace PCA or SeFa directions of the loaded network; they are offered in the Directions section at
+        strength 0 (one undo step) and Status.direction_set holds the set."""
+        from .analysis import directions as found
+        if method not in ("pca", "sefa"):
+            self._report(analysis_error=f"unknown direction method {method!r}; methods: pca, sefa")
+            return False
+
+        def work(G, progress):
+            progress(0, 1)
+            made = found.pca_directions(G, count) if method == "pca" else found.sefa_directions(G, count, layers)
+            progress(1, 1)
+            return made
+        return self._start_analysis(f"{method} directions", work, self._offer_directions, total=1)
+
+    def _offer_directions(self, direction_set) -> None:
+        self._report(direction_set=direction_set)
+        start, stop = (self.session.directions.offsets[0].w_start, self.session.directions.offsets[0].w_stop) \
+            if self.session.directions.offsets else (0, None)
+        with self.history.step(("directions", time.monotonic()), merge=False):
+            self.session.directions.set_directions(zip(direction_set.names, direction_set.directions), start, stop)
+        self._report_history()
+
+    def load_directions(self, path: str) -> bool:
+        """A saved direction set (.npz made for this network), or an InterFaceGAN boundary (.npy)."""
+        from .analysis import directions as found
+        generator = self.worker.generator
+        if generator is None:
+            self._report(analysis_error="no network is loaded")
+            return False
+        try:
+            if str(path).lower().endswith(".npy"):
+                loaded = found.boundary_set([path], generator.w_dim, found.network_hash(generator))
+            else:
+                loaded = found.load_direction_set(path, expected_hash=found.network_hash(generator))
+        except (found.DirectionError, OSError, ValueError) as error:
+            self._report(analysis_error=f"{path}: {error}")
+            return False
+        self._offer_directions(loaded)
+        return True
+
+    def save_directions(self) -> Path | None:
+        from .analysis import directions as found
+        if self.status.direction_set is None:
+            self._report(analysis_error="no directions to save: compute or load some first")
+            return None
+        try:
+            path = export.reserve_path(self.session.capture.folder, "directions", ".npz")
+            path.unlink()
+            saved = found.save_direction_set(self.status.direction_set, path)
+        except (export.ExportError, found.DirectionError, OSError) as error:
+            self._report(analysis_error=f"saving the directions failed: {error}")
+            return None
+        self._report(capture_message=f"saved directions {saved}")
+        return saved
+
+    def rank_region(self, top: int, left: int, bottom: int, right: int) -> bool:
+        """The style channels that change the pixels inside a rectangle of the output more than outside it
+        (Status.region); the panel offers the best as sliders of the style-channel editor."""
+        import torch
+
+        from .analysis.regions import Rectangle, rank_region_channels
+        if self.frame is None:
+            self._report(analysis_error="nothing rendered yet")
+            return False
+        rectangle = Rectangle(int(top), int(left), int(bottom), int(right))
+        ws = torch.from_numpy(self.frame.result.ws)[None]
+        noise = "none" if self.session.noise.mode == "none" else "const"
+        return self._start_analysis(
+            "region", lambda G, progress: rank_region_channels(G, ws.to(G.mapping.w_avg.device), rectangle,
+                                                               noise_mode=noise),
+            lambda ranking: self._report(region=ranking), total=1)
+
     def toggle_recording(self) -> None:
         self.stop_recording() if self.recorder is not None else self.start_recording()
 
     def close(self) -> None:
+        self._cancel.set()
         self.stop_recording()
         self.worker.shutdown()

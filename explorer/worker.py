@@ -129,6 +129,12 @@ class RenderWorker:
             return self._network_key
 
     @property
+    def generator(self) -> torch.nn.Module | None:
+        """The current network, for analyses that run beside the renders (read-only: never change it)."""
+        with self._cond:
+            return self._generator
+
+    @property
     def facts(self) -> NetworkFacts | None:
         with self._cond:
             return self._facts

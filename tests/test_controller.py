@@ -161,3 +161,72 @@ def test_posted_commands_run_on_the_controllers_thread_and_bad_values_are_refuse
     c.post(lambda: c.set("truncation", "psi", 99))
     c.tick()
     assert c.session.truncation.psi == 0.3 and "refused: truncation.psi" in c.status.capture_message
+
+
+def _tick_until(c, condition, timeout=TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        c.tick()
+        time.sleep(0.005)
+
+
+def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_rest(controller):
+    from explorer.render import preview_dtype
+    c = controller
+    preview = preview_dtype("cpu")
+    assert preview == "bfloat16", "this machine's CPU has bfloat16 units; the test needs them"
+    c.adaptive_threshold_s = 0.0              # the tiny network is fast: treat it as slower than a frame
+    G = c.worker._generator
+    c.set("truncation", "psi", 0.6)            # moving
+    _tick_until(c, lambda: c.frame is not None and c.frame.result.request.truncation_psi == 0.6)
+    assert c.frame.result.request.dtype == preview and c.status.tier == f"preview {preview}"
+    previewed = c.frame.result
+    exact = render(G, c.request())
+    assert 0 < np.abs(previewed.raw - exact.raw).max() < 0.5      # close, not equal
+    # The screenshot of a preview on screen holds the exact pixels.
+    shot = c.screenshot()
+    from PIL import Image
+    assert np.array_equal(np.asarray(Image.open(shot)), exact.image)
+    # At rest, the exact frame replaces the preview.
+    _tick_until(c, lambda: c.frame.result.request.dtype == "float32")
+    assert np.array_equal(c.frame.result.image, exact.image) and c.status.tier == "exact"
+    assert c.settled()
+    # Off: every frame exact.
+    c.set("performance", "adaptive", False)
+    c.set("truncation", "psi", 0.7)
+    _tick_until(c, lambda: c.frame.result.request.truncation_psi == 0.7)
+    assert c.frame.result.request.dtype == "float32"
+
+
+def test_droplet_detection_runs_in_the_background_and_ablation_is_one_step(controller):
+    c = controller
+    assert c.detect_droplets(seeds=[0, 1, 2])
+    assert c.status.analysis is not None and c.status.analysis.name == "droplets"
+    assert c.wait_for_analysis()
+    report = c.status.droplets
+    assert report is not None and report.seeds == (0, 1, 2) and c.status.analysis_error is None
+    best = report.findings[0]
+    assert best.score == max(f.score for f in report.findings)
+    assert c.ablate_top_droplets(1) == 1
+    op = c.session.bending.operations[0]
+    assert (op.layer, op.channels, op.operation) == (best.layer, (best.channel,), "ablate")
+    _settle(c)
+    assert c.undo() and c.session.bending.operations == ()
+
+
+def test_directions_are_offered_at_strength_zero_and_move_the_image(controller):
+    c = controller
+    assert c.compute_directions("sefa", 4)
+    assert c.wait_for_analysis() and c.status.analysis_error is None
+    offsets = c.session.directions.offsets
+    assert len(offsets) == 4 and all(o.strength == 0 for o in offsets)
+    _settle(c)
+    before = c.frame.result.image
+    c.edit(c.session.directions.set_strength, offsets[0].name, 3.0)
+    _settle(c)
+    assert np.abs(c.frame.result.image.astype(int) - before.astype(int)).max() > 0
+    saved = c.save_directions()
+    assert saved is not None and saved.exists()
+    c.edit(c.session.directions.reset)
+    assert c.load_directions(str(saved)) and len(c.session.directions.offsets) == 4
