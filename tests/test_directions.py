@@ -170,3 +170,20 @@ def test_command_writes_sefa_and_refuses_an_existing_file(tmp_path, capsys):
         run_command("--pkl", str(pkl), "--method", "interfacegan", "--boundary", str(tmp_path / "b.npy"),
                     "--out", str(tmp_path / "y.npz"))
     assert not (tmp_path / "y.npz").exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_direction_offsets_as_the_render_request_carries_them():
+    from explorer.analysis.directions import DirectionOffset, apply_direction_offsets
+    G = tiny_stylegan2()
+    found = sefa_directions(G, 2)
+    ws = G.mapping(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(2)), None)
+    offsets = [DirectionOffset.of(found, 0, 1.5, 0, 3), DirectionOffset.of(found, 1, -2.0, 2, 9)]
+    assert offsets[0].name == "sefa0" and len(offsets[0].direction) == G.w_dim
+    moved = apply_direction_offsets(ws, offsets)
+    expected = ws.clone()
+    expected[:, 0:4] += 1.5 * torch.from_numpy(found.directions[0])
+    expected[:, 2:10] += -2.0 * torch.from_numpy(found.directions[1])
+    torch.testing.assert_close(moved, expected)
+    assert torch.equal(apply_direction_offsets(ws, []), ws)
+    with pytest.raises(DirectionError, match="w range 3-10 must lie in 0-9"):
+        apply_direction_offsets(ws, [DirectionOffset(offsets[0].direction, 1.0, 3, 10)])

@@ -122,3 +122,28 @@ def test_shipped_models_top_findings():
     top2 = detect_droplets(stylegan2, range(16)).findings[0]
     assert (top2.layer, top2.channel, top2.seeds) == ("b32.conv1", 17, 9)
     assert top2.score == pytest.approx(13.98, abs=0.01)
+
+
+def test_ablating_the_top_droplet_channel_removes_the_spike():
+    from explorer.analysis.ablation import ChannelAblation, ablation_edits, top_droplet_ablations
+    from explorer.analysis.latent import seed_ws
+    G = planted_spike(**PLANT)
+    report = detect_droplets(G, SEEDS)
+    ablations = top_droplet_ablations(report, count=1)
+    assert ablations == (ChannelAblation(PLANT["layer"], (PLANT["channel"],), 0.0),)
+    edits = ablation_edits(ablations, G.synthesis.layers)
+    ablated = detect_droplets(G, SEEDS, layers=[PLANT["layer"]], layer_edits=edits)
+    same = next(f for f in ablated.findings if f.channel == PLANT["channel"])
+    assert same.score == 0 and same.seeds == 0          # a zeroed map is flat
+    ws = seed_ws(G, 0)
+    plain = G.synthesis(ws, capture=[PLANT["layer"]])
+    zeroed = G.synthesis(ws, capture=[PLANT["layer"]], layer_edits=edits)
+    halved = G.synthesis(ws, capture=[PLANT["layer"]], layer_edits=ablation_edits(
+        [ChannelAblation(PLANT["layer"], (PLANT["channel"],), 0.5)], G.synthesis.layers))
+    before, after = plain.activations[PLANT["layer"]], zeroed.activations[PLANT["layer"]]
+    others = [c for c in range(before.shape[1]) if c != PLANT["channel"]]
+    assert torch.equal(before[:, others], after[:, others]) and not after[:, PLANT["channel"]].any()
+    assert torch.equal(halved.activations[PLANT["layer"]][:, PLANT["channel"]], 0.5 * before[:, PLANT["channel"]])
+    assert (plain.image - zeroed.image).abs().max() > 0.01
+    with pytest.raises(ValueError, match="b32.conv0 has channels 0 to 7, not 8"):
+        ablation_edits([ChannelAblation(PLANT["layer"], (8,))], G.synthesis.layers)

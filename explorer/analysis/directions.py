@@ -233,6 +233,41 @@ def apply_direction(ws: torch.Tensor, direction, strength: float, w_indices: Seq
     return out
 
 
+@dataclass(frozen=True)
+class DirectionOffset:
+    """One slider of the Directions panel, as the render request carries it: the direction itself (so the
+    request reproduces without the set's file), how far along it, and which w indices it moves (first..last,
+    inclusive; the GANSpace paper's layer ranges)."""
+    direction: tuple[float, ...]
+    strength: float
+    first_w: int
+    last_w: int
+    name: str = ""
+
+    @classmethod
+    def of(cls, directions: DirectionSet, index: int, strength: float, first_w: int, last_w: int
+           ) -> "DirectionOffset":
+        return cls(tuple(float(v) for v in directions.directions[index]), float(strength), int(first_w),
+                   int(last_w), directions.names[index])
+
+    def check(self, num_ws: int, w_dim: int) -> None:
+        if len(self.direction) != w_dim:
+            raise DirectionError(f"direction {self.name or ''} has {len(self.direction)} values; w has {w_dim}")
+        if not 0 <= self.first_w <= self.last_w < num_ws:
+            raise DirectionError(f"the w range {self.first_w}-{self.last_w} must lie in 0-{num_ws - 1}, "
+                                 f"first <= last")
+        if not (np.isfinite(self.strength) and np.isfinite(self.direction).all()):
+            raise DirectionError("a direction offset must be finite")
+
+
+def apply_direction_offsets(ws: torch.Tensor, offsets: Sequence[DirectionOffset]) -> torch.Tensor:
+    """ws with every offset added in turn (a new tensor; ws unchanged)."""
+    for offset in offsets:
+        offset.check(ws.shape[1], ws.shape[2])
+        ws = apply_direction(ws, offset.direction, offset.strength, range(offset.first_w, offset.last_w + 1))
+    return ws
+
+
 def layer_w_indices(G, layers: Sequence[str]) -> list[int]:
     """The w indices that style the named layers, sorted, each once."""
     by_name = {info.name: info for info in G.synthesis.layers}

@@ -213,11 +213,12 @@ class DropletAccumulator:
 
 def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None, psi: float = 1.0,
                     cutoff: int | None = None, class_index: int | None = None, noise_mode: str = "const",
-                    progress: Callable[[int, int], bool | None] | None = None) -> DropletReport:
+                    progress: Callable[[int, int], bool | None] | None = None, layer_edits=None
+                    ) -> DropletReport:
     """Measure every channel of `layers` (default: detectable_layers) over `seeds`, one synthesis a seed.
     noise_mode 'random' draws each image's noise from its own seed (as the `render` command does).
     progress(done, total) is called after each seed; returning False stops early (the report covers the seeds
-    done so far)."""
+    done so far). layer_edits: passed to the synthesis (explorer.analysis.ablation's channel ablations)."""
     seeds = list(seeds)
     by_name = {info.name: info for info in G.synthesis.layers}
     if layers is None:
@@ -238,7 +239,7 @@ def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None
         for done, seed in enumerate(seeds, start=1):
             ws = seed_ws(G, seed, psi, cutoff, class_index, device)
             out = G.synthesis(ws, noise_mode=noise_mode, noise_seed=seed if noise_mode == "random" else None,
-                              capture=names, stop_after=last)
+                              capture=names, stop_after=last, layer_edits=layer_edits)
             accumulator.add(seed, out.activations)
             if progress is not None and progress(done, len(seeds)) is False:
                 break
