@@ -1,0 +1,81 @@
+"""What the projection minimises and how its result is measured.
+
+distance = pixel_weight * multi-scale pixel distance  [+ perceptual_weight * LPIPS-style VGG16 distance]
+loss     = distance + noise_weight * noise regularisation (only when the noise maps are optimised)
+
+The multi-scale pixel distance is the mean squared difference of the images (raw range [-1, 1]) at full size and
+at every 2x average-pooled size down to MIN_PIXEL_SIDE: the coarse scales weigh the layout and the colours as
+much as the full size weighs the fine detail, where a single full-size MSE is ruled by the detail.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .vgg16 import VGG16Features, lpips_style_distance, perceptual_size
+
+MIN_PIXEL_SIDE = 8          # the coarsest scale of the pixel distance
+NOISE_PYRAMID_SIDE = 8      # the noise regularisation pools each map down to this size (the paper's 8x8)
+PERCEPTUAL_SIDE = 256       # VGG16 sees images of at most this size (NVlabs' projector does the same)
+
+
+def multiscale_mse(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    total, scales = image.new_zeros(()), 0
+    while True:
+        total = total + (image - target).square().mean()
+        scales += 1
+        if min(image.shape[2], image.shape[3]) < 2 * MIN_PIXEL_SIDE:
+            return total / scales
+        image, target = F.avg_pool2d(image, 2), F.avg_pool2d(target, 2)
+
+
+def noise_regularization(noise_maps: list[torch.Tensor]) -> torch.Tensor:
+    """The paper's noise regulariser: at every scale of each map's pyramid (halved by 2x2 averages down to 8x8),
+    the squared autocorrelation with its neighbour one pixel right and one pixel down. Zero for white noise;
+    it keeps the optimiser from hiding the image's content in the noise maps."""
+    total = None
+    for noise in noise_maps:
+        level = noise.reshape(1, 1, *noise.shape[-2:])
+        while True:
+            term = ((level * level.roll(1, dims=3)).mean().square()
+                    + (level * level.roll(1, dims=2)).mean().square())
+            total = term if total is None else total + term
+            if min(level.shape[2], level.shape[3]) <= NOISE_PYRAMID_SIDE:
+                break
+            level = F.avg_pool2d(level, 2)
+    return total if total is not None else torch.zeros(())
+
+
+def psnr(image: torch.Tensor, target: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of the image as shown (clamped to [-1, 1]) against the target, both
+    taken to [0, 1]."""
+    mse = float(((image.clamp(-1, 1) - target) / 2).square().mean())
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+class ProjectionDistance(nn.Module):
+    """image -> (distance, pixel term, perceptual term or None) against a fixed target."""
+
+    def __init__(self, target: torch.Tensor, vgg16: VGG16Features | None = None, pixel_weight: float = 1.0,
+                 perceptual_weight: float = 1.0):
+        super().__init__()
+        self.register_buffer("target", target)
+        self.vgg16 = vgg16
+        self.pixel_weight, self.perceptual_weight = pixel_weight, perceptual_weight
+        self.target_features = None
+        if vgg16 is not None:
+            with torch.no_grad():
+                self.target_features = [f.detach() for f in vgg16(perceptual_size(target, PERCEPTUAL_SIDE))]
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        pixel = multiscale_mse(image, self.target)
+        distance = self.pixel_weight * pixel
+        perceptual = None
+        if self.vgg16 is not None:
+            perceptual = lpips_style_distance(self.vgg16(perceptual_size(image, PERCEPTUAL_SIDE)),
+                                              self.target_features)
+            distance = distance + self.perceptual_weight * perceptual
+        return distance, pixel, perceptual

@@ -1,0 +1,253 @@
+"""Projection (StyleGAN2 paper, section 5): a generated image is found again, stopping keeps the best step,
+the noise maps and the schedule behave as the paper says, targets and VGG16 files are read or refused in one
+line, and the `project` command writes what it promises without overwriting anything."""
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from explorer.commands import run_command
+from explorer.commands import project as project_command
+from explorer.formats import load_network
+from explorer.projection import (ProjectionError, ProjectionSettings, load_target, load_vgg16, noise_regularization,
+                                 project, psnr)
+from explorer.projection.losses import ProjectionDistance
+from explorer.projection.target import pixels_to_tensor, tensor_to_pixels
+from explorer.projection.vgg16 import VGG16Features, expected_shapes
+from tests.fixtures.networks import tiny_stylegan2
+
+DEFAULT_MODEL = "assets/default.safetensors"
+# Measured: 30 steps in W on the default model's seed-1 image (psi 0.7) reach 20.9 dB from 11.4 dB at w_avg.
+DEFAULT_MODEL_PSNR_BOUND_DB = 19.0
+STARTING_PSNR_GAIN_DB = 6.0
+
+
+def _generated(G, seed, psi=1.0):
+    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ws = G.mapping(z, None, truncation_psi=psi)
+        return ws, tensor_to_pixels(G.synthesis(ws, noise_mode="const").image)
+
+
+def _render(G, ws):
+    with torch.no_grad():
+        return tensor_to_pixels(G.synthesis(torch.as_tensor(ws)[None], noise_mode="const").image)
+
+
+def test_a_generated_image_is_found_again():
+    G = load_network(DEFAULT_MODEL).generator.eval()
+    _, target = _generated(G, seed=1, psi=0.7)
+    start_psnr = psnr(pixels_to_tensor(_render(G, G.mapping.w_avg.expand(G.num_ws, -1)), "cpu"),
+                      pixels_to_tensor(target, "cpu"))
+    result = project(G, target, ProjectionSettings(steps=30, w_std_samples=2000))
+    assert result.psnr >= DEFAULT_MODEL_PSNR_BOUND_DB
+    assert result.psnr >= start_psnr + STARTING_PSNR_GAIN_DB
+    assert result.ws.shape == (G.num_ws, G.w_dim) and result.ws.dtype == np.float32
+    assert np.all(result.ws == result.ws[0])            # W: one w for every layer
+    # The saved ws give the saved image (noise const), and that image has the PSNR reported.
+    assert np.array_equal(_render(G, result.ws), result.image)
+    assert math.isclose(psnr(pixels_to_tensor(result.image, "cpu"), pixels_to_tensor(target, "cpu")), result.psnr,
+                        abs_tol=0.05)
+
+
+def test_stopping_keeps_the_best_step_not_the_last():
+    G = tiny_stylegan2("sg2_orig_32")
+    _, target = _generated(G, seed=1)
+    asked = []
+
+    def should_stop():
+        asked.append(True)
+        return len(asked) > 9
+
+    # A large learning rate overshoots, so the last steps are not the best (measured: best at step 6 of 9).
+    result = project(G, target, ProjectionSettings(steps=12, learning_rate=0.5, w_std_samples=500),
+                     should_stop=should_stop)
+    assert result.stopped and len(result.history) == 9
+    distances = [step.distance for step in result.history]
+    assert result.best_step == 1 + int(np.argmin(distances)) and result.best_step < 9
+    assert result.distance == min(distances) < distances[-1]
+    assert np.array_equal(_render(G, result.ws), result.image)
+
+
+def test_progress_reports_every_step_with_the_current_image():
+    G = tiny_stylegan2("sg2_orig_32")
+    _, target = _generated(G, seed=2)
+    seen = []
+    result = project(G, target, ProjectionSettings(steps=4, w_std_samples=200), on_step=seen.append)
+    assert [p.step.step for p in seen] == [1, 2, 3, 4] and all(p.steps == 4 for p in seen)
+    assert all(p.image.shape == target.shape and p.image.dtype == np.uint8 for p in seen)
+    assert seen[-1].best_step == result.best_step and not result.stopped
+
+
+def test_w_plus_and_noise_maps_leave_the_network_unchanged():
+    G = tiny_stylegan2("sg2_orig_32")
+    stored = {name: buffer.clone() for name, buffer in G.named_buffers() if name.endswith("noise_const")}
+    _, target = _generated(G, seed=1)
+    # A small learning rate: on this random-weight network larger ones overshoot in so few steps (measured).
+    result = project(G, target, ProjectionSettings(steps=8, learning_rate=0.02, w_plus=True, optimize_noise=True,
+                                                   w_std_samples=200))
+    assert result.best_step > 0
+    assert not np.all(result.ws == result.ws[0])         # W+: the layers moved apart
+    assert sorted(result.noise) == sorted(stored)
+    for name, noise in result.noise.items():
+        assert noise.shape == tuple(stored[name].shape)
+        assert abs(noise.mean()) < 1e-4 and abs(noise.std(ddof=1) - 1) < 1e-3   # renormalised each step
+        assert not np.allclose(noise, (stored[name] - stored[name].mean()).numpy() / stored[name].std().item())
+    for name, buffer in G.named_buffers():
+        if name in stored:
+            assert torch.equal(buffer, stored[name])
+
+
+def test_noise_regularization_is_the_papers():
+    constant = torch.ones([16, 16])        # autocorrelation 1 at both scales (16 and 8 px), in both directions
+    assert float(noise_regularization([constant])) == pytest.approx(4.0)
+    white = torch.randn([64, 64], generator=torch.Generator().manual_seed(0))
+    assert float(noise_regularization([white])) < 1e-3
+
+
+def test_learning_rate_and_exploration_schedules():
+    settings = ProjectionSettings(steps=100)
+    assert settings.learning_rate_at(0) == 0
+    assert settings.learning_rate_at(0.025) == pytest.approx(0.05)       # halfway up the ramp
+    assert settings.learning_rate_at(0.5) == pytest.approx(0.1)
+    assert settings.learning_rate_at(0.875) == pytest.approx(0.05)       # halfway down the cosine
+    assert settings.w_noise_at(0) == pytest.approx(0.05)
+    assert settings.w_noise_at(0.375) == pytest.approx(0.05 * 0.25)
+    assert settings.w_noise_at(0.8) == 0
+    with pytest.raises(ProjectionError, match="steps"):
+        ProjectionSettings(steps=0)
+
+
+def test_target_is_centre_cropped_and_resized(tmp_path):
+    pixels = np.zeros([100, 200, 3], dtype=np.uint8)
+    pixels[:, :50] = (255, 0, 0)
+    pixels[:, 50:150] = (0, 200, 0)          # the centred square
+    pixels[:, 150:] = (0, 0, 255)
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    target = load_target(tmp_path / "wide.png", 3, 32, 32)
+    assert target.shape == (32, 32, 3)
+    assert np.abs(target.astype(int) - [0, 200, 0]).max() <= 1
+    grey = load_target(tmp_path / "wide.png", 1, 16, 16)
+    assert grey.shape == (16, 16, 1)
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such file"), (b"not a picture", "not an image file"),
+                                              ("folder", "is a folder")])
+def test_bad_target_files_give_one_line(tmp_path, content, message):
+    path = tmp_path / "photo.png"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ProjectionError, match=message) as caught:
+        load_target(path, 3, 32, 32)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def vgg16_file(tmp_path_factory):
+    """Random weights under torchvision's vgg16 state-dict names (the classifier too, as torchvision's file)."""
+    torch.manual_seed(0)
+    state = {f"features.{key}": value for key, value in VGG16Features().features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros([4, 4])
+    path = tmp_path_factory.mktemp("vgg") / "vgg16.pth"
+    torch.save(state, path)
+    return path
+
+
+def test_vgg16_reads_torchvision_names_and_measures_distance(vgg16_file):
+    vgg = load_vgg16(vgg16_file)
+    assert list(expected_shapes())[:2] == ["features.0.weight", "features.0.bias"]
+    assert "features.28.weight" in expected_shapes()         # the 13th convolution, at torchvision's index
+    images = torch.rand([1, 3, 32, 32], generator=torch.Generator().manual_seed(1)) * 2 - 1
+    stages = vgg(images)
+    assert [f.shape[1] for f in stages] == [64, 128, 256, 512, 512]
+    assert [f.shape[2] for f in stages] == [32, 16, 8, 4, 2]
+    distance = ProjectionDistance(images, vgg)
+    same, _, perceptual_same = distance(images)
+    other, _, perceptual_other = distance(images.flip(3))
+    assert float(perceptual_same) == pytest.approx(0, abs=1e-6) and float(perceptual_other) > 0.01
+    assert float(other) > float(same)
+
+
+def test_bad_vgg16_files_give_one_line(tmp_path):
+    first_layer = {f"features.0.{key}": value for key, value in VGG16Features().features[0].state_dict().items()}
+    torch.save(first_layer, tmp_path / "partial.pth")
+    with pytest.raises(ProjectionError, match="no features.2.weight in the file"):
+        load_vgg16(tmp_path / "partial.pth")
+    torch.save({**first_layer, "features.0.bias": torch.zeros(3)}, tmp_path / "shapes.pth")
+    with pytest.raises(ProjectionError, match=r"features.0.bias has shape \[3\], VGG16 needs \[64\]"):
+        load_vgg16(tmp_path / "shapes.pth")
+    (tmp_path / "text.pth").write_text("hello")
+    with pytest.raises(ProjectionError, match="not a weights file") as caught:
+        load_vgg16(tmp_path / "text.pth")
+    assert "\n" not in str(caught.value)
+    torch.save([torch.zeros(1)], tmp_path / "list.pth")
+    with pytest.raises(ProjectionError, match="found a list"):
+        load_vgg16(tmp_path / "list.pth")
+
+
+def _parser():
+    parser = argparse.ArgumentParser()
+    project_command.register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+@pytest.fixture
+def network_and_photo(tmp_path):
+    from explorer.formats.native import save_network
+    G = tiny_stylegan2("sg2_orig_32")
+    network = tmp_path / "net.safetensors"
+    save_network(G, network)
+    _, pixels = _generated(G, seed=4)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(pixels).resize((48, 40)).save(photo)
+    return G, network, photo
+
+
+def test_command_writes_every_result(tmp_path, network_and_photo, capsys):
+    G, network, photo = network_and_photo
+    out = tmp_path / "out"
+    args = _parser().parse_args(["project", "--pkl", str(network), "--target", str(photo), "--out", str(out),
+                                 "--steps", "5", "--video", "gif", "--threads", "1"])
+    assert run_command(args) == 0
+    assert sorted(os.listdir(out)) == ["projected.png", "projected_w.npy", "projection.gif", "projection.json",
+                                       "target.png"]
+    ws = np.load(out / "projected_w.npy")
+    assert ws.shape == (G.num_ws, G.w_dim) and ws.dtype == np.float32
+    assert np.array_equal(_render(G, ws), np.asarray(Image.open(out / "projected.png")))
+    record = json.loads((out / "projection.json").read_text())
+    assert len(record["steps"]) == 5 and record["settings"]["steps"] == 5 and not record["stopped"]
+    with Image.open(out / "projection.gif") as video:
+        assert video.size == (64, 32) and video.n_frames == 5       # target and projection side by side
+    assert "done: best PSNR" in capsys.readouterr().out
+    # A second run into the same folder refuses before doing anything.
+    assert run_command(args) == 1
+    assert "not overwriting" in capsys.readouterr().err
+
+
+def test_command_with_noise_writes_the_maps(tmp_path, network_and_photo):
+    G, network, photo = network_and_photo
+    out = tmp_path / "out"
+    args = _parser().parse_args(["project", "--pkl", str(network), "--target", str(photo), "--out", str(out),
+                                 "--steps", "3", "--noise", "--w-plus", "--video", "none"])
+    assert run_command(args) == 0
+    maps = np.load(out / "projected_noise.npz")
+    assert sorted(maps.files) == sorted(n for n, _ in G.named_buffers() if n.endswith("noise_const"))
+
+
+@pytest.mark.parametrize("target, message", [("missing.png", "no such file"), ("text.png", "not an image file")])
+def test_command_bad_target_is_one_line_and_writes_nothing(tmp_path, network_and_photo, capsys, target, message):
+    _, network, _ = network_and_photo
+    (tmp_path / "text.png").write_text("not an image")
+    args = _parser().parse_args(["project", "--pkl", str(network), "--target", str(tmp_path / target),
+                                 "--out", str(tmp_path / "out")])
+    assert run_command(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
