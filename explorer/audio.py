@@ -7,7 +7,8 @@ requests they make.
 
 Frame k covers [k / fps, (k + 1) / fps) of the sound; its spectrum is taken over a Hann window centred there,
 at least ANALYSIS_WINDOW samples long so that the low band has a few frequency bins. A band's energy is the RMS
-magnitude of its bins, divided by the loudest frame's (so a quiet song moves as much as a loud one). The onset
+magnitude of its bins, divided by the loudest frame's (so a quiet song moves as much as a loud one, and the
+bass does not drown the hats), but never by less than a tenth of the loudest band's peak. The onset
 strength is the rise of the band energies from one frame to the next (spectral flux on the bands), held with a
 short decay so that a beat is a visible pulse rather than a one-frame flicker.
 
@@ -32,6 +33,8 @@ from .state import OFFSET_STRENGTH_RANGE, PSI_RANGE
 BANDS = (("low", 20.0, 250.0), ("mid", 250.0, 2000.0), ("high", 2000.0, 8000.0))   # Hz: kick/bass, voice, hats
 ANALYSIS_WINDOW = 2048           # samples: at 44.1 kHz, 21.5 Hz bins, 10 in the low band
 ONSET_DECAY_S = 0.25             # an onset pulse falls to 1/e in this time
+BAND_FLOOR = 0.1                 # a band is scaled to at most 10x (20 dB) below the loudest band's peak, so that
+                                 # the faint splatter of a click in an empty band does not read as full level
 SOURCES = tuple(name for name, _, _ in BANDS) + ("onset",)
 CONTROLS = ("speed", "psi", "offset")
 MAX_SECONDS = 3 * 3600           # three hours of sound: a longer file is a mistake, not a song
@@ -124,7 +127,7 @@ def analyse(samples: np.ndarray, rate: int, fps: float) -> AudioFeatures:
         bins = (frequencies >= low) & (frequencies < high)
         if bins.any():
             energy[:, b] = np.sqrt((spectrum[:, bins] ** 2).mean(axis=1))
-    loudest = energy.max(axis=0)
+    loudest = np.maximum(energy.max(axis=0), BAND_FLOOR * energy.max())
     energy = np.divide(energy, loudest, out=np.zeros_like(energy), where=loudest > 0)
     flux = np.maximum(np.diff(energy, axis=0, prepend=energy[:1] * 0), 0).sum(axis=1)
     decay = math.exp(-1 / (fps * ONSET_DECAY_S))
