@@ -245,3 +245,85 @@ def _check_stylegan1(config: dict) -> None:
 
 
 DERIVED_CHECKS = {"stylegan": _check_stylegan1, "stylegan2": _check_stylegan2, "stylegan3": _check_stylegan3}
+
+
+# -- how large the settings make a network ------------------------------------------------------------------------
+
+def _mapping_elements(config: dict, stylegan1: bool, default_layers: int = 8) -> int:
+    mapping, z_dim, c_dim, w_dim = config["mapping_kwargs"], config["z_dim"], config["c_dim"], config["w_dim"]
+    layers = mapping.get("num_layers", default_layers)
+    if stylegan1:
+        width = mapping.get("layer_features", 512)
+        features = [z_dim * (2 if c_dim else 1)] + [width] * (layers - 1) + [w_dim]
+        embed = c_dim * z_dim
+    else:
+        embed_features = (mapping.get("embed_features") or w_dim) if c_dim else 0
+        width = mapping.get("layer_features") or w_dim
+        features = [z_dim + embed_features] + [width] * (layers - 1) + [w_dim]
+        embed = c_dim * embed_features
+    return embed + sum(a * b for a, b in zip(features, features[1:]))
+
+
+def _stylegan2_elements(config: dict) -> int:
+    resolutions = _block_resolutions(config["img_resolution"])
+    if config.get("channels") is not None:
+        table = dict(zip(resolutions, config["channels"]))
+    else:
+        table = {res: min(config.get("channel_base", 32768) // res, config.get("channel_max", 512))
+                 for res in resolutions}
+    k2, w_dim = config.get("kernel_size", 3) ** 2, config["w_dim"]
+    noise = config.get("use_noise", True)
+    skip = config.get("architecture", "skip") == "skip"
+    total = table[4] * 16
+    for res in resolutions:
+        out = table[res]
+        inputs = [out] if res == 4 else [table[res // 2], out]          # conv0 (from the block below), conv1
+        total += sum(c * out * k2 + w_dim * c + (res * res if noise else 0) for c in inputs)
+        if skip or res == resolutions[-1]:
+            total += (config["img_channels"] + w_dim) * out
+    return total + _mapping_elements(config, False)
+
+
+STYLEGAN3_MAPPING_LAYERS = 2   # StyleGAN3's default mapping depth
+
+
+def _stylegan3_elements(config: dict) -> int:
+    layers, w_dim = config.get("num_layers", 14), config["w_dim"]
+    critical = config.get("num_critical", 2)
+    resolution = config["img_resolution"]
+    first_cutoff = config.get("first_cutoff", 2)
+    exponents = np.minimum(np.arange(layers + 1) / (layers - critical), 1)
+    cutoffs = first_cutoff * (resolution / 2 / first_cutoff) ** exponents
+    channels = np.rint(np.minimum((config.get("channel_base", 32768) / 2) / cutoffs, config.get("channel_max", 512)))
+    channels[-1] = config["img_channels"]
+    channels = [int(c) for c in channels]
+    kernel = config.get("conv_kernel", 3)
+    total = channels[0] * channels[0]
+    for index in range(layers + 1):
+        before, out = channels[max(index - 1, 0)], channels[index]
+        k = 1 if index == layers else kernel
+        total += out * before * k * k + w_dim * before
+    return total + _mapping_elements(config, False, default_layers=STYLEGAN3_MAPPING_LAYERS)
+
+
+def _stylegan1_elements(config: dict) -> int:
+    base, decay, most = config.get("fmap_base", 8192), config.get("fmap_decay", 1.0), config.get("fmap_max", 512)
+    w_dim = config["w_dim"]
+
+    def nf(stage):
+        return min(int(base / (2.0 ** (stage * decay))), most)
+
+    total = nf(1) * 16
+    for res in _block_resolutions(config["img_resolution"]):
+        stage = int(math.log2(res)) - 1
+        inputs = [nf(stage)] if res == 4 else [nf(stage - 1), nf(stage)]
+        total += sum(c * nf(stage) * 9 for c in inputs) + 2 * (2 * w_dim * nf(stage) + res * res)
+    return total + nf(int(math.log2(config["img_resolution"])) - 1) * config["img_channels"] + \
+        _mapping_elements(config, True)
+
+
+def minimum_elements(family: str, config: dict) -> int:
+    """A lower bound of the values in the parameters and buffers of the network a checked config describes
+    (its convolutions, styles, noise images and mapping layers): what its file must hold at least."""
+    return {"stylegan": _stylegan1_elements, "stylegan2": _stylegan2_elements,
+            "stylegan3": _stylegan3_elements}[family](config)

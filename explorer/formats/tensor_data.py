@@ -43,12 +43,13 @@ class StorageData:
         self.dtype, self.numel = dtype, numel
         self.values: torch.Tensor | None = None
 
-    def fill(self, raw: bytes) -> None:
+    def fill(self, raw: bytes | memoryview) -> None:
         size = torch.empty(0, dtype=self.dtype).element_size()
         if len(raw) != self.numel * size:
             raise NetworkLoadError(f"the file is damaged: a storage of {self.numel:,} values has {len(raw):,} bytes "
                                    f"instead of {self.numel * size:,}")
-        self.values = torch.frombuffer(bytearray(raw), dtype=self.dtype) if raw else torch.empty(0, dtype=self.dtype)
+        self.values = (torch.frombuffer(bytearray(raw), dtype=self.dtype) if len(raw)
+                       else torch.empty(0, dtype=self.dtype))
 
 
 def storage_dtype(storage_type) -> torch.dtype:
@@ -109,7 +110,8 @@ def load_legacy_storage(blob) -> StorageData:
     """The storage in a torch.storage._load_from_bytes record, its bytes checked against its declaration."""
     if not isinstance(blob, (bytes, bytearray)):
         raise NetworkLoadError("the file is damaged: a tensor record that is not bytes")
-    blob = bytes(blob)
+    if isinstance(blob, bytearray):
+        blob = bytes(blob)
     budget = current_budget.get() or Budget()
     position = 0
 
@@ -151,7 +153,7 @@ def load_legacy_storage(blob) -> StorageData:
         if position + size > len(blob):
             raise NetworkLoadError(f"the file is truncated or damaged: a storage of {count:,} values has only "
                                    f"{len(blob) - position:,} bytes")
-        item.fill(blob[position:position + size])
+        item.fill(memoryview(blob)[position:position + size])
         position += size
     return storage
 
