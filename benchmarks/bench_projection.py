@@ -1,0 +1,131 @@
+"""Projection on images the network itself generated, whose true w is known: the PSNR of the projection and
+its distance to the true w, for each method, on the shipped default model (StyleGAN2, 64 px) and on a 256 px
+StyleGAN2 with random weights (w_avg estimated from 10,000 z, as the loader does for files without one).
+
+    python benchmarks/bench_projection.py [--steps 1000] [--images 4] [--psi 0.7] [--threads N]
+                                          [--networks default random256] [--vgg16 vgg16.pth]
+
+Methods: W and W+ with the multi-scale pixel distance, W+ with the noise maps optimised too, and, with --vgg16,
+W and W+ with the LPIPS-style VGG16 distance added. Prints a markdown table: the mean over the images of the
+PSNR (dB), of the distance to the true ws (mean over layers of |w - w_true|, in units of w_std, the spread of
+w), and of the seconds per step; the first row of each network is the starting point, w_avg.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from explorer.formats import load_network  # noqa: E402
+from explorer.networks.stylegan2 import Generator  # noqa: E402
+from explorer.projection import ProjectionSettings, load_vgg16, project, psnr  # noqa: E402
+from explorer.projection.projector import estimate_w_std  # noqa: E402
+from explorer.projection.target import pixels_to_tensor, tensor_to_pixels  # noqa: E402
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default.safetensors"
+# A 256 px StyleGAN2 small enough to project on a CPU: channel counts min(8192 / res, 256), 8 mapping layers.
+RANDOM_256 = dict(z_dim=256, c_dim=0, w_dim=256, img_resolution=256, img_channels=3,
+                  mapping_kwargs=dict(num_layers=8), channel_base=8192, channel_max=256, num_fp16_res=0,
+                  conv_clamp=256, architecture="skip")
+W_AVG_SAMPLES = 10_000
+W_STD_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    w_plus: bool
+    noise: bool
+    vgg16: bool
+
+
+METHODS = (Method("W, pixel", False, False, False), Method("W+, pixel", True, False, False),
+           Method("W+ and noise, pixel", True, True, False))
+VGG_METHODS = (Method("W, pixel + VGG16", False, False, True), Method("W+, pixel + VGG16", True, False, True))
+
+
+def random_256(seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    G = Generator(**RANDOM_256).eval().requires_grad_(False)
+    with torch.no_grad():
+        # Fresh networks start with zero noise strengths and a zero w_avg: give them values a trained network has.
+        for name, tensor in G.named_parameters():
+            if name.endswith("noise_strength"):
+                tensor.fill_(0.05)
+        z = torch.randn([W_AVG_SAMPLES, G.z_dim], generator=torch.Generator().manual_seed(seed))
+        G.mapping.w_avg.copy_(G.mapping(z, None)[:, 0].mean(dim=0))
+    return G
+
+
+def networks(names):
+    for name in names:
+        if name == "default":
+            yield "default model (64 px)", load_network(DEFAULT_MODEL).generator.eval()
+        elif name == "random256":
+            yield "random weights (256 px)", random_256()
+        else:
+            raise SystemExit(f"unknown network {name!r}; choose default or random256")
+
+
+def w_distance(ws: np.ndarray, true_ws: np.ndarray, w_std: float) -> float:
+    return float(np.linalg.norm(ws - true_ws, axis=1).mean() / w_std)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--psi", type=float, default=0.7, help="truncation of the generated targets")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--networks", nargs="+", default=["default", "random256"])
+    parser.add_argument("--vgg16", default=None, help="torchvision VGG16 state dict, for the VGG16 methods")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    vgg16 = load_vgg16(args.vgg16) if args.vgg16 else None
+    methods = METHODS + (VGG_METHODS if vgg16 is not None else ())
+
+    print(f"{args.steps} steps, {args.images} images at psi {args.psi}, {torch.get_num_threads()} threads\n")
+    print("| network | method | PSNR (dB) | distance to true w (w_std) | s / step |")
+    print("|---|---|---|---|---|")
+    for label, G in networks(args.networks):
+        w_std = estimate_w_std(G, W_STD_SAMPLES, torch.Generator().manual_seed(1), "cpu")
+        targets = []
+        for seed in range(args.images):
+            z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(seed))
+            with torch.no_grad():
+                true_ws = G.mapping(z, None, truncation_psi=args.psi)
+                targets.append((true_ws[0].numpy(), tensor_to_pixels(G.synthesis(true_ws).image)))
+        start_ws = G.mapping.w_avg.expand(G.num_ws, -1)
+        with torch.no_grad():
+            start_image = G.synthesis(start_ws[None]).image
+        start_psnr = [psnr(start_image, pixels_to_tensor(pixels, "cpu")) for _, pixels in targets]
+        start_distance = [w_distance(start_ws.numpy(), true_ws, w_std) for true_ws, _ in targets]
+        print(f"| {label} | start (w_avg) | {statistics.mean(start_psnr):.2f} | "
+              f"{statistics.mean(start_distance):.3f} | |", flush=True)
+        for method in methods:
+            psnrs, distances, seconds = [], [], []
+            for seed, (true_ws, pixels) in enumerate(targets):
+                settings = ProjectionSettings(steps=args.steps, w_plus=method.w_plus, optimize_noise=method.noise,
+                                              seed=seed)
+                stamps = []
+                result = project(G, pixels, settings, vgg16=vgg16 if method.vgg16 else None,
+                                 on_step=lambda _: stamps.append(time.perf_counter()))
+                if len(stamps) > 1:     # steps only: the set-up (w_std from 10,000 z) is left out
+                    seconds.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
+                psnrs.append(result.psnr)
+                distances.append(w_distance(result.ws, true_ws, w_std))
+            print(f"| {label} | {method.name} | {statistics.mean(psnrs):.2f} | {statistics.mean(distances):.3f} | "
+                  f"{statistics.mean(seconds) if seconds else float('nan'):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
