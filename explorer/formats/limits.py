@@ -1,7 +1,7 @@
 """The bounds a network file must stay within, checked before anything the file declares is allocated.
 
 They are far above what any StyleGAN-family network needs (config F at 1024 px: 30 M parameters, a 360 MB
-snapshot, about 60,000 pickle operations, 20 levels of nesting) and far below what exhausts a desktop machine.
+snapshot, about 100,000 pickle operations, 20 levels of nesting) and far below what exhausts a desktop machine.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ MAX_FILE_BYTES = 4 << 30
 
 # Pickle operations of one file, nested tensor records included; the objects they may leave alive; the MARKs
 # open at once; and how deep the loaded data may nest.
-MAX_PICKLE_OPERATIONS = 3_000_000
+MAX_PICKLE_OPERATIONS = 1_000_000
 MAX_PICKLE_STACK = 200_000
 MAX_PICKLE_MARKS = 200
 MAX_DATA_DEPTH = 100

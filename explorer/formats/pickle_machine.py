@@ -127,10 +127,7 @@ class PickleMachine:
     # -- the stack ---------------------------------------------------------------------------------------------
 
     def _push(self, value) -> None:
-        if len(self.stack) >= limits.MAX_PICKLE_STACK:
-            raise NetworkLoadError(f"refused to load: the pickle stacks more than {limits.MAX_PICKLE_STACK:,} "
-                                   f"values")
-        self.stack.append(value)
+        self.stack.append(value)   # its size is checked every CHECK_EVERY operations
 
     def _pop(self):
         if not self.stack:
@@ -219,21 +216,29 @@ class PickleMachine:
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
+    def _checkpoint(self, operations: int) -> None:
+        """Every CHECK_EVERY operations: the shared budget and the stack (which grows by at most one a step)."""
+        self.budget.spend(operations)
+        if len(self.stack) > limits.MAX_PICKLE_STACK:
+            raise NetworkLoadError(f"refused to load: the pickle stacks more than {limits.MAX_PICKLE_STACK:,} "
+                                   f"values")
+
     def load(self) -> Any:
         """The pickled value; `self.position` is then just after its STOP."""
-        data = self.data
+        data, end, dispatch = self.data, len(self.data), _DISPATCH
+        operations = 0
         try:
             while True:
-                if self.position >= len(data):
-                    raise _damaged("the end of the data before STOP", self.position)
-                code = data[self.position]
-                self.position += 1
-                self.operations += 1
-                if self.operations & 0xFFF == 0:
-                    self.budget.spend(0x1000)
-                handler = _DISPATCH.get(code)
+                position = self.position
+                if position >= end:
+                    raise _damaged("the end of the data before STOP", position)
+                handler = dispatch[data[position]]
+                self.position = position + 1
+                operations += 1
+                if not operations % CHECK_EVERY:
+                    self._checkpoint(CHECK_EVERY)
                 if handler is None:
-                    raise _damaged(f"pickle opcode {bytes([code])!r} that network files never use", self.position - 1)
+                    raise _damaged(f"pickle opcode {bytes([data[position]])!r} that network files never use", position)
                 if handler is _stop:
                     value = self._pop()
                     break
@@ -242,9 +247,13 @@ class PickleMachine:
             raise NetworkLoadError("refused to load: the pickle nests deeper than any network file") from None
         except MemoryError:
             raise NetworkLoadError("not enough memory to read this file") from None
-        self.budget.spend(self.operations & 0xFFF)
-        check_data(value, max(limits.MIN_DATA_VISITS, limits.DATA_VISITS_PER_OPERATION * self.operations))
+        self.operations = operations
+        self._checkpoint(operations % CHECK_EVERY)
+        check_data(value, max(limits.MIN_DATA_VISITS, limits.DATA_VISITS_PER_OPERATION * operations))
         return value
+
+
+CHECK_EVERY = 1024
 
 
 def check_data(value, visits: int) -> None:
@@ -278,6 +287,14 @@ def check_data(value, visits: int) -> None:
 def _stop(m): pass   # handled in the loop
 
 
+def _byte(m) -> int:
+    position = m.position
+    if position >= len(m.data):
+        raise _damaged("a value of 1 byte where 0 are left", position)
+    m.position = position + 1
+    return m.data[position]
+
+
 def _mark(m):
     if len(m.marks) >= limits.MAX_PICKLE_MARKS:
         raise NetworkLoadError(f"refused to load: the pickle opens more than {limits.MAX_PICKLE_MARKS} MARKs")
@@ -288,11 +305,11 @@ def _mark(m):
 def _pop(m): m._pop()
 def _pop_mark(m): m._pop_mark()
 def _dup(m): m._push(m._top())
-def _none(m): m._push(None)
-def _true(m): m._push(True)
-def _false(m): m._push(False)
+def _none(m): m.stack.append(None)
+def _true(m): m.stack.append(True)
+def _false(m): m.stack.append(False)
 def _binint(m): m._push(m._unpack("<i"))
-def _binint1(m): m._push(m._unpack("<B"))
+def _binint1(m): m.stack.append(_byte(m))
 def _binint2(m): m._push(m._unpack("<H"))
 def _binfloat(m): m._push(m._unpack(">d"))
 
@@ -356,10 +373,10 @@ def _binbytes(m): m._push(m._sized("<I"))
 def _short_binbytes(m): m._push(m._sized("<B"))
 def _binbytes8(m): m._push(m._sized("<Q"))
 def _bytearray8(m): m._push(bytearray(m._sized("<Q")))
-def _empty_list(m): m._push([])
-def _empty_dict(m): m._push({})
-def _empty_tuple(m): m._push(())
-def _empty_set(m): m._push(set())
+def _empty_list(m): m.stack.append([])
+def _empty_dict(m): m.stack.append({})
+def _empty_tuple(m): m.stack.append(())
+def _empty_set(m): m.stack.append(set())
 def _list(m): m._push(m._pop_mark())
 def _tuple(m): m._push(tuple(m._pop_mark()))
 
@@ -426,7 +443,7 @@ def _get(m):
         raise _damaged("a memo reference that is not a number", m.position) from None
 
 
-def _binget(m): m._push(m._memo_get(m._unpack("<B")))
+def _binget(m): m.stack.append(m._memo_get(_byte(m)))
 def _long_binget(m): m._push(m._memo_get(m._unpack("<I")))
 
 
@@ -437,7 +454,7 @@ def _put(m):
         raise _damaged("a memo index that is not a number", m.position) from None
 
 
-def _binput(m): m.memo[m._unpack("<B")] = m._top()
+def _binput(m): m.memo[_byte(m)] = m._top()
 def _long_binput(m): m.memo[m._unpack("<I")] = m._top()
 def _memoize(m): m.memo[len(m.memo)] = m._top()
 
@@ -492,7 +509,7 @@ def _frame(m):
         raise _damaged(f"a frame of {size:,} bytes where {len(m.data) - m.position:,} are left", m.position)
 
 
-_DISPATCH: dict[int, Callable] = {ord(code): handler for code, handler in {
+_HANDLERS: dict[bytes, Callable] = {
     b"(": _mark, b".": _stop, b"0": _pop, b"1": _pop_mark, b"2": _dup, b"F": _float, b"I": _int, b"J": _binint,
     b"K": _binint1, b"L": _long, b"M": _binint2, b"N": _none, b"P": _persid, b"Q": _binpersid, b"R": _reduce,
     b"S": _string, b"T": _binstring, b"U": _short_binstring, b"V": _unicode, b"X": _binunicode, b"a": _append,
@@ -504,4 +521,5 @@ _DISPATCH: dict[int, Callable] = {ord(code): handler for code, handler in {
     b"\x8c": _short_binunicode, b"\x8d": _binunicode8, b"\x8e": _binbytes8, b"\x8f": _empty_set, b"\x90": _additems,
     b"\x91": _frozenset, b"\x92": _newobj_ex, b"\x93": _stack_global, b"\x94": _memoize, b"\x95": _frame,
     b"\x96": _bytearray8,
-}.items()}
+}
+_DISPATCH: list[Callable | None] = [_HANDLERS.get(bytes([code])) for code in range(256)]
