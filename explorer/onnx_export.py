@@ -17,8 +17,9 @@ How the trace is made exportable without touching the networks:
   and, past it, a depthwise convolution whose kernel shape the trace loses; such networks are refused by name;
 - a StyleGAN2 synthesis runs its batch through one shared kernel (`fused_modconv=False`), so N stays a free
   dimension of the graph. StyleGAN3 modulates with one grouped convolution whose group count is the batch
-  size, which ONNX fixes at export time; its synthesis is exported for one sample and wrapped in an ONNX Scan
-  over the batch (each sample in turn: the same numbers, a free N).
+  size, which ONNX fixes at export time, and StyleGAN (2019)'s instance norm needs a channel count that a
+  trace with a free batch loses; their syntheses are exported for one sample and wrapped in an ONNX Scan over
+  the batch (each sample in turn: the same numbers, a free N).
 
 Every export is checked with onnxruntime against the explorer's own output (when onnxruntime is installed)
 before the file gets its name, and a file is never overwritten: it is written under a hidden temporary name in
@@ -41,7 +42,7 @@ DEFAULT_OPSET = 17
 FAMILY_OPSETS = {"stylegan3": 20}
 # Families whose synthesis runs a whole batch through shared kernels when given these options; others are
 # exported per sample and scanned over the batch.
-BATCHED_SYNTHESIS_OPTIONS = {"stylegan2": {"fused_modconv": False}, "stylegan": {}}
+BATCHED_SYNTHESIS_OPTIONS = {"stylegan2": {"fused_modconv": False}}
 # Batch sizes the check runs: 1, and one more than the trace's, to prove N is free.
 CHECK_BATCH_SIZES = (1, 3)
 TRACE_BATCH_SIZE = 2

@@ -1,5 +1,6 @@
 """ONNX export: the files run in onnxruntime give the explorer's own numbers (within 1e-3, issue 16) for any
-batch size, StyleGAN2 and StyleGAN3-T; StyleGAN3-R is refused by name; nothing is ever overwritten."""
+batch size, StyleGAN2, StyleGAN3-T and StyleGAN (2019); StyleGAN3-R is refused by name; nothing is ever
+overwritten."""
 import argparse
 import os
 
@@ -11,6 +12,8 @@ import torch
 from explorer.commands import run_command
 from explorer.commands import export_onnx as export_onnx_command
 from explorer.onnx_export import CHECK_TOLERANCE, OnnxExportError, export_mapping, export_synthesis
+from kernels import setup_filter
+from tests.fixtures.analysis_networks import tiny_adain
 from tests.fixtures.networks import tiny_stylegan2
 from tests.fixtures.networks_sg3 import tiny_stylegan3
 
@@ -34,8 +37,19 @@ def _synthesis_error(G, path, batch, seed):
     return float(np.abs(image - expected).max()), float(np.abs(expected).max())
 
 
+def _stylegan_2019():
+    """The AdaIN fixture with the original's [1, 2, 1] blur (the fixture draws every buffer at random)."""
+    G = tiny_adain()
+    with torch.no_grad():
+        for name, buffer in G.named_buffers():
+            if name.endswith("blur_filter"):
+                buffer.copy_(setup_filter([1, 2, 1]))
+    return G
+
+
 @pytest.mark.parametrize("make, batched", [(lambda: tiny_stylegan2("sg2_skip_64"), True),
-                                           (lambda: tiny_stylegan3("t"), False)], ids=["stylegan2", "stylegan3-t"])
+                                           (lambda: tiny_stylegan3("t"), False), (_stylegan_2019, False)],
+                         ids=["stylegan2", "stylegan3-t", "stylegan-2019"])
 def test_synthesis_matches_the_explorer_for_any_batch(tmp_path, make, batched):
     G = make()
     result = export_synthesis(G, tmp_path / "G.onnx")
