@@ -31,11 +31,12 @@ from .latent import seed_ws
 MAD_TO_STD = 1.4826             # the median absolute deviation of normal values times this is their std
 SPREAD_FLOOR = 0.01             # the spread is at least this share of the deviations' rms: a flat map with one
                                 # spike gets a large finite ratio, not a division by zero
-MIN_MAP_SIZE = 16               # in smaller maps a window is a seventh (8 px) or half (4 px) of the map: no "local" spot
+MIN_MAP_SIZE = 16               # in smaller maps a window is a seventh (8 px) or half (4 px) of the map:
+                                # no spot there is "local"
 WINDOW_PER_SIZE = 32            # window radius: one pixel per 32 pixels of map size, at least 1 (3x3 up to 63 px)
 DROPLET_SCORE = 10.0            # a map scores this much when a spike 10 spreads high holds all its energy, or one
-                                # 20 spreads high holds half: clearly one spot, not texture (noise maps score
-                                # about 1 to 2 at 64 px)
+                                # 20 spreads high holds half: clearly one spot, not texture (unit Gaussian noise
+                                # maps score below 0.5 at 16 px, below 0.1 at 64 px)
 RECURRING_SHARE = 0.5           # a channel "recurs" when at least half of the seeds show its spike
 
 
