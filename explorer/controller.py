@@ -87,6 +87,7 @@ class Frame:
 # the exact frame replaces the preview. Only for networks whose exact frame takes longer than FRAME_BUDGET_S.
 REST_S = 0.25
 FRAME_BUDGET_S = 1 / 30
+MARKED_FINDINGS = 32     # the droplet findings marked on the layer view, best first
 
 
 VIEW_ONLY = ("viewer", "capture")   # sections that never change the pixels
@@ -116,6 +117,7 @@ class Controller:
         self._last_edit = 0.0                    # when a control last changed what the image shows
         self._exact_s: float | None = None       # how long the last exact frame took
         self._analysis: threading.Thread | None = None
+        self._new_view = False                   # the view of the frame on screen was drawn again
         self._cancel = threading.Event()
         self.session.events.connect(self._on_change)
 
@@ -213,7 +215,16 @@ class Controller:
         self._report_history()
         return True
 
+    def _remark(self) -> None:
+        """Draws the current frame's view again (the spike marks changed, nothing to render)."""
+        if self.frame is not None:
+            self.frame = Frame(self.frame.result, compose_view(self.frame.result, self._spikes(self.frame.result)))
+            self._new_view = True
+
     def _on_change(self, change: StateChange) -> None:
+        if change.section == "layers" and change.field == "mark_spikes":
+            self._remark()
+            return
         if change.section == "network" and change.field == "path" and change.new and change.new != self._loaded_path:
             self._load_step = self.history._open
             self._start_load(change.new)
@@ -313,7 +324,11 @@ class Controller:
             elif (not moving and not self.worker.busy and self.frame is not None
                   and self.last_finished != self.request() and self.frame.result.request.dtype == preview):
                 self.worker.submit(self.request())   # the control rests: the exact frame replaces the preview
-        return self._take_result()
+        frame = self._take_result()
+        if frame is None and self._new_view:
+            frame = self.frame
+        self._new_view = False
+        return frame
 
     def request(self):
         """The exact request of the current state."""
@@ -341,7 +356,7 @@ class Controller:
         if not result.ok:
             self._report(render_error=result.error)
             return None
-        self.frame = Frame(result, compose_view(result))
+        self.frame = Frame(result, compose_view(result, self._spikes(result)))
         self.frames_shown += 1
         exact = result.request.dtype == self.session.performance.dtype
         if exact and result.timings.layers_run == result.timings.layers_total:
@@ -351,6 +366,13 @@ class Controller:
         if self.recorder is not None:
             self._record(self.frame)
         return self.frame
+
+    def _spikes(self, result: RenderResult) -> tuple:
+        """(channel, y, x) of the droplet findings in the viewed layer, when the layer view marks them."""
+        report, layer = self.status.droplets, result.request.view.layer
+        if report is None or layer is None or not self.session.layers.mark_spikes:
+            return ()
+        return tuple((f.channel, f.y, f.x) for f in report.findings[:MARKED_FINDINGS] if f.layer == layer)
 
     def settled(self) -> bool:
         """True when the newest state has been rendered (or has failed) and nothing is pending."""
@@ -523,7 +545,7 @@ class Controller:
         return self._start_analysis(
             "droplets", lambda G, progress: detect_droplets(G, seeds, psi=psi, cutoff=cutoff, noise_mode=noise,
                                                             progress=progress),
-            lambda report: self._report(droplets=report), total=len(seeds))
+            lambda report: (self._report(droplets=report), self._remark()), total=len(seeds))
 
     def ablate_top_droplets(self, count: int = 3) -> int:
         """Zeroes the channels of the `count` best-ranked droplet findings (one undo step); returns how many."""

@@ -647,6 +647,10 @@ class LayersSection(Section):
     scale_db: float = 0.0
     fft: bool = False
     fft_range_db: float = 50.0
+    mark_spikes: bool = False       # draw the droplet detector's findings on the layer view (not a render input)
+
+    def _check_mark_spikes(self, value):
+        return _flag(self.where("mark_spikes"), value)
 
     def _check_layer(self, value):
         if value is None:

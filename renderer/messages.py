@@ -84,6 +84,15 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Selected:
+    """Shift + left drag: a rectangle of output pixels, rows top..bottom-1, columns left..right-1."""
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+
+@dataclass(frozen=True)
 class Dropped:
     paths: tuple[str, ...]
 

@@ -14,6 +14,7 @@ KEY_NAMES = {
 SHORTCUTS = (
     ("left drag", "move the latent through seed space"),
     ("right drag", "pan (when zoomed)"),
+    ("shift + left drag", "select a region: its style channels (Regions panel)"),
     ("scroll, + / -", "zoom in / out in whole steps"),
     ("0 / 1 / 2..4", "fit to window / 1:1 / 2x..4x"),
     ("left / right", "previous / next seed"),

@@ -66,6 +66,7 @@ class Viewer:
         self.windowed = (tuple(size), position)
         self.drag_button = None
         self.drag_last = None
+        self.select_from = None
         self.cursor = None            # last cursor position in framebuffer pixels
         self.upload_ms = 0.0
         self.shown: deque[tuple[float, float]] = deque()     # (time shown, latency ms) of new frames
@@ -115,19 +116,44 @@ class Viewer:
         win_w, win_h = self.glfw.get_window_size(self.window)
         return x * fb_w / max(win_w, 1), y * fb_h / max(win_h, 1)
 
+    def _output_pixel(self, point) -> tuple[int, int] | None:
+        """The output pixel (column, row) under a framebuffer point, clamped to the output image."""
+        if self.frame is None:
+            return None
+        placement = self.placement()
+        if placement.scale <= 0:
+            return None
+        width = self.frame.meta.output_width or self.frame.pixels.shape[1]
+        height = self.frame.meta.output_height or self.frame.pixels.shape[0]
+        column = math.floor((point[0] - placement.left) / placement.scale)
+        row = math.floor((point[1] - placement.top) / placement.scale)
+        return min(max(column, 0), width - 1), min(max(row, 0), height - 1)
+
     def on_button(self, _, button, action, mods):
+        point = self._framebuffer_point(*self.glfw.get_cursor_pos(self.window))
         if action == self.glfw.PRESS:
             self.drag_button = button
-            self.drag_last = self._framebuffer_point(*self.glfw.get_cursor_pos(self.window))
+            self.drag_last = point
+            # Shift + left drag selects a rectangle of the image (the region whose style channels to find).
+            shifted = button == self.glfw.MOUSE_BUTTON_LEFT and bool(mods & self.glfw.MOD_SHIFT)
+            self.select_from = self._output_pixel(point) if shifted else None
         elif action == self.glfw.RELEASE:
             self.drag_button = None
+            if self.select_from is not None:
+                end = self._output_pixel(point)
+                if end is not None:
+                    (c0, r0), (c1, r1) = self.select_from, end
+                    self.events.put(msg.Selected(min(r0, r1), min(c0, c1), max(r0, r1) + 1, max(c0, c1) + 1))
+                self.select_from = None
 
     def on_cursor(self, _, x, y):
         point = self._framebuffer_point(x, y)
         if self.drag_button is not None and self.drag_last is not None:
             dx, dy = point[0] - self.drag_last[0], point[1] - self.drag_last[1]
             self.drag_last = point
-            if self.drag_button == self.glfw.MOUSE_BUTTON_LEFT:
+            if self.select_from is not None:
+                pass   # selecting a rectangle: the latent stays where it is
+            elif self.drag_button == self.glfw.MOUSE_BUTTON_LEFT:
                 self.events.put(msg.Drag(dx, dy))
             else:
                 scale = self.placement().scale or 1.0

@@ -191,7 +191,7 @@ def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_re
     # At rest, the exact frame replaces the preview.
     _tick_until(c, lambda: c.frame.result.request.dtype == "float32")
     assert np.array_equal(c.frame.result.image, exact.image) and c.status.tier == "exact"
-    assert c.settled()
+    _tick_until(c, c.settled, timeout=10)
     # Off: every frame exact.
     c.set("performance", "adaptive", False)
     c.set("truncation", "psi", 0.7)

@@ -51,7 +51,8 @@ def heads_up_text(controller: Controller) -> str:
         else f"position ({latent.x:.2f}, {latent.y:.2f})"
     fps = f"{status.display.viewer_fps:.0f} fps" if status.display.viewer_fps else "- fps"
     render_ms = status.timings.total_s * 1000 if status.timings else 0.0
-    return f"{w}x{h}   render {render_ms:.0f} ms   {fps}   {where}"
+    tier = "" if status.tier == "exact" else f"   {status.tier}"
+    return f"{w}x{h}   render {render_ms:.0f} ms   {fps}   {where}{tier}"
 
 
 class App:

@@ -35,6 +35,8 @@ class Keymap:
             s.viewer.pan_by(event.dx, event.dy)
         elif isinstance(event, msg.Zoom):
             s.viewer.zoom_by(event.steps, event.scale)
+        elif isinstance(event, msg.Selected):
+            c.rank_region(event.top, event.left, event.bottom, event.right)
         elif isinstance(event, msg.Dropped) and event.paths:
             c.open_network(event.paths[0])
         elif isinstance(event, msg.Key):

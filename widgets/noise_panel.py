@@ -34,7 +34,8 @@ class NoisePanel(Panel):
             self.layer_tags[name] = dpg.add_slider_float(
                 label=name, min_value=0.0, max_value=STRENGTH_SLIDER_MAX, width=self.layout.slider_width,
                 parent=self.layers_group, tag=f"noise.layer.{name}", user_data=name,
-                callback=lambda _, v, layer: self.call(self.session.noise.set_layer_strength, layer, v))
+                callback=lambda _, v, layer: self.call(self.session.noise.set_layer_strength, layer, v,
+                                                        key=("noise.layer_strength", layer)))
         self.refresh()
 
     def refresh(self):

@@ -64,10 +64,11 @@ class Panel:
         self.show_error("")
         return True
 
-    def call(self, method, *args) -> bool:
-        """Call a section method (set_seed, apply_preset, ...) as one undo step; a refusal is shown in the panel."""
+    def call(self, method, *args, key=None) -> bool:
+        """Call a section method (set_seed, apply_preset, ...) as one undo step; a refusal is shown in the panel.
+        key: the control's name when it is a slider, so that one drag is one undo step."""
         try:
-            self.controller.edit(method, *args)
+            self.controller.edit(method, *args, key=key)
         except (StateError, ValueError, KeyError, IndexError) as error:
             self.show_error(str(error))
             self.refresh()

@@ -2,7 +2,10 @@
 on the right. A panel not named in PANEL_COLUMNS goes at the end of the last column."""
 from __future__ import annotations
 
+from .bending_panel import BendingPanel
 from .capture_panel import CapturePanel
+from .directions_panel import DirectionsPanel
+from .droplets_panel import DropletsPanel
 from .help_panel import HelpPanel
 from .history_panel import HistoryPanel
 from .latent_panel import LatentPanel
@@ -11,15 +14,18 @@ from .mixing_panel import MixingPanel
 from .network_panel import NetworkPanel
 from .noise_panel import NoisePanel
 from .performance_panel import PerformancePanel
+from .regions_panel import RegionsPanel
 from .styles_panel import StylesPanel
 from .transform_panel import TransformPanel
 from .truncation_panel import TruncationPanel
 
 PANELS = (NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, TransformPanel,
-          LayersPanel, CapturePanel, HistoryPanel, PerformancePanel, HelpPanel)
-PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "HistoryPanel", "PerformancePanel",
-                  "HelpPanel"),
-                 ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "CapturePanel"))
+          LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, CapturePanel, HistoryPanel,
+          PerformancePanel, HelpPanel)
+PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "DirectionsPanel", "HistoryPanel",
+                  "PerformancePanel", "HelpPanel"),
+                 ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "DropletsPanel", "RegionsPanel",
+                  "BendingPanel", "CapturePanel"))
 
 
 def build_panels(controller, layout) -> list:

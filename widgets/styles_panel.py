@@ -59,8 +59,9 @@ class StylesPanel(Panel):
         self.put(self.delta_tag, delta)
 
     def apply_offset(self, *_):
-        self.call(self.session.styles.set_offset, dpg.get_value(self.w_tag), dpg.get_value(self.direction_tag),
-                  dpg.get_value(self.seed_tag), dpg.get_value(self.strength_tag))
+        w_index = dpg.get_value(self.w_tag)
+        self.call(self.session.styles.set_offset, w_index, dpg.get_value(self.direction_tag),
+                  dpg.get_value(self.seed_tag), dpg.get_value(self.strength_tag), key=("styles.offset", w_index))
 
     def copy_layer(self, *_):
         self.call(self.session.styles.copy_layer, dpg.get_value(self.w_tag), dpg.get_value(self.seed_tag))
@@ -68,8 +69,9 @@ class StylesPanel(Panel):
     def apply_delta(self, *_):
         layer = dpg.get_value(self.layer_tag)
         if layer:
-            self.call(self.session.styles.set_style_delta, layer, dpg.get_value(self.channel_tag),
-                      dpg.get_value(self.delta_tag))
+            channel = dpg.get_value(self.channel_tag)
+            self.call(self.session.styles.set_style_delta, layer, channel, dpg.get_value(self.delta_tag),
+                      key=("styles.delta", layer, channel))
 
     def refresh(self):
         styles, facts = self.session.styles, self.session.facts

@@ -1,0 +1,109 @@
+"""Remote: the OSC server (off until started here or by --osc PORT; on 127.0.0.1), the MIDI input, MIDI learn
+(press Learn, touch a control in any panel, move a knob) and the list of MIDI bindings."""
+from __future__ import annotations
+
+import dearpygui.dearpygui as dpg
+
+from explorer.remote.addresses import AddressError
+from explorer.remote.live import remote_for
+from explorer.remote.midi import MidiUnavailable
+from explorer.remote.osc import OscError
+
+from .panel import Panel
+
+DEFAULT_OSC_PORT = 9000       # TouchOSC's and most OSC apps' usual outgoing port
+
+
+class RemotePanel(Panel):
+    title = "Remote"
+    status_fields = ("capture_message",)
+
+    def build_items(self):
+        self.remote = remote_for(self.controller)
+        with dpg.group(horizontal=True):
+            self.port_tag = dpg.add_input_int(label="OSC port", default_value=DEFAULT_OSC_PORT, min_value=0,
+                                              max_value=65535, min_clamped=True, max_clamped=True,
+                                              width=self.layout.number_width * 2, tag="remote.port")
+            self.osc_button = dpg.add_button(label="Start", callback=self.toggle_osc, tag="remote.osc")
+        self.osc_tag = dpg.add_text("", color=self.layout.note_color, wrap=self.layout.text_wrap)
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Open MIDI input", callback=self.open_midi, tag="remote.midi")
+            self.learn_tag = dpg.add_button(label="Learn", callback=self.toggle_learning, tag="remote.learn")
+        self.midi_tag = dpg.add_text("", color=self.layout.note_color, wrap=self.layout.text_wrap)
+        self.bindings_group = dpg.add_group(tag="remote.bindings")
+        self._shown_bindings = None
+
+    # -- OSC --------------------------------------------------------------------------------------------------
+
+    def toggle_osc(self, *_) -> bool:
+        if self.remote.osc is not None:
+            self.remote.stop_osc()
+        else:
+            try:
+                self.remote.start_osc(dpg.get_value(self.port_tag))
+            except OscError as error:
+                self.show_error(str(error))
+                return False
+        self.show_error("")
+        self.refresh()
+        return True
+
+    # -- MIDI -------------------------------------------------------------------------------------------------
+
+    def open_midi(self, *_) -> bool:
+        try:
+            name = self.remote.mapper().open_input()
+        except MidiUnavailable as error:
+            self.put(self.midi_tag, str(error))
+            return False
+        self.put(self.midi_tag, f"MIDI input: {name}")
+        return True
+
+    def toggle_learning(self, *_) -> None:
+        mapper = self.remote.mapper()
+        if mapper.learning:
+            mapper.cancel_learning()
+        else:
+            mapper.start_learning()
+        self.refresh()
+
+    def unbind(self, key) -> None:
+        self.remote.mapper().unbind(key)
+        self.refresh()
+
+    # -- showing ----------------------------------------------------------------------------------------------
+
+    def on_change(self, change):
+        self.refresh()     # learning picks the touched control; show it
+
+    def refresh(self):
+        osc = self.remote.osc
+        self.put(self.osc_tag, f"OSC listening on {osc.host}:{osc.port}, {self.remote.messages} messages"
+                 if osc is not None else "OSC off")
+        dpg.set_item_label(self.osc_button, "Stop" if osc is not None else "Start")
+        if self.remote.last_error:
+            self.show_error(f"last refused: {self.remote.last_error}")
+        mapper = self.remote.midi
+        learning = mapper is not None and mapper.learning
+        dpg.set_item_label(self.learn_tag, "Cancel learn" if learning else "Learn")
+        if learning:
+            self.put(self.midi_tag, f"now move a knob for {mapper.learn_address}" if mapper.learn_address
+                     else "touch a control in any panel, then move a knob")
+        bindings = tuple(mapper.bindings.values()) if mapper is not None else ()
+        if bindings != self._shown_bindings:
+            self._shown_bindings = bindings
+            dpg.delete_item(self.bindings_group, children_only=True)
+            for binding in bindings:
+                with dpg.group(horizontal=True, parent=self.bindings_group):
+                    dpg.add_button(label="x", callback=lambda _s, _a, key: self.unbind(key), user_data=binding.key)
+                    dpg.add_text(binding.describe())
+
+    def learn(self, address: str) -> bool:
+        """Learning for a named address (scripts, tests): the next knob moved is bound to it."""
+        try:
+            self.remote.mapper().start_learning(address)
+        except AddressError as error:
+            self.show_error(str(error))
+            return False
+        self.refresh()
+        return True
