@@ -11,6 +11,7 @@ from explorer.remote.live import remote_for
 from explorer.remote.midi import MidiUnavailable, message_key_and_level
 from explorer.state import PSI_RANGE, ROTATE_RANGE
 from tests.fixtures.networks import tiny_stylegan2
+from tests.test_presets import run_in_fresh_process
 
 WAIT_S = 10.0
 
@@ -59,6 +60,12 @@ def test_a_knob_sweeps_psi_over_its_range(controller, mapper):
 
 
 def test_learn_touch_a_control_then_move_a_knob(controller, mapper):
+    controller.session.latent.animate = True
+    mapper.start_learning()
+    controller.advance(0.5)                               # animation moves the latent: not a control touched
+    assert mapper.learn_address is None
+    mapper.cancel_learning()
+    controller.session.latent.animate = False
     mapper.start_learning()
     controller.set("mixing", "sources", (4,))            # a list: no knob for it, learning keeps waiting
     assert mapper.learn_address is None
@@ -136,3 +143,45 @@ def test_no_midi_input_is_one_clear_line(mapper):
     text = str(error.value)
     assert "\n" not in text and any(words in text for words in ("no MIDI system", "no MIDI input"))
     assert mapper.input is None
+
+
+def test_remote_panel_starts_osc_learns_and_lists_bindings():
+    run_in_fresh_process("tests.test_midi", "remote_panel_check")
+
+
+def remote_panel_check():
+    import dearpygui.dearpygui as dpg
+
+    from widgets.layout import Layout
+    from widgets.remote_panel import RemotePanel
+    controller = Controller(remember_recent=False)
+    controller.worker.set_network(tiny_stylegan2("sg2_orig_32"), key="tiny")
+    assert controller.wait_for_frame(60)
+    mapper = remote_for(controller).mapper()
+    dpg.create_context()
+    try:
+        with dpg.window():
+            panel = RemotePanel(controller, Layout())
+            panel.build()
+        dpg.set_value("remote.port", 0)
+        assert panel.toggle_osc()
+        osc = remote_for(controller).osc
+        assert osc is not None and f"127.0.0.1:{osc.port}" in dpg.get_value(panel.osc_tag)
+        assert dpg.get_item_label("remote.osc") == "Stop"
+        panel.toggle_learning()
+        assert dpg.get_item_label("remote.learn") == "Cancel learn"
+        controller.set("truncation", "psi", 0.9)
+        panel.on_change(None)
+        assert "/explorer/truncation/psi" in dpg.get_value(panel.midi_tag)
+        assert mapper.feed(cc(30, 127))
+        panel.refresh()
+        rows = dpg.get_item_children("remote.bindings", 1)
+        assert len(rows) == 1 and dpg.get_item_label("remote.learn") == "Learn"
+        panel.open_midi()
+        assert "MIDI" in dpg.get_value(panel.midi_tag)
+        assert panel.toggle_osc() and remote_for(controller).osc is None
+        assert dpg.get_value(panel.osc_tag) == "OSC off"
+    finally:
+        dpg.destroy_context()
+        remote_for(controller).close()
+        controller.close()

@@ -170,3 +170,47 @@ def test_live_morph_shows_the_interpolated_request_then_takes_the_preset(G):
     finally:
         remote_for(controller).close()
         controller.close()
+
+
+def run_in_fresh_process(module: str, function: str) -> None:
+    """Dear PyGui has one context per process, which the window tests' app owns when they run in this one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    done = subprocess.run([sys.executable, "-c", f"import {module} as m; m.{function}()"], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_presets_panel_stores_recalls_and_says_why_not():
+    run_in_fresh_process("tests.test_presets", "presets_panel_check")
+
+
+def presets_panel_check():
+    import dearpygui.dearpygui as dpg
+
+    from widgets.layout import Layout
+    from widgets.presets_panel import PresetsPanel
+    controller = Controller(remember_recent=False)
+    dpg.create_context()
+    try:
+        controller.worker.set_network(tiny_stylegan2("sg2_orig_32"), key="tiny")
+        assert controller.wait_for_frame(60)
+        with dpg.window():
+            panel = PresetsPanel(controller, Layout())
+            panel.build()
+        controller.edit(controller.session.latent.set_seed, 12)
+        dpg.set_value("presets.store", True)
+        assert panel.click(4)
+        assert dpg.get_item_label("presets.slot4") == "4 *" and dpg.get_item_label("presets.slot5") == "5"
+        dpg.set_value("presets.store", False)
+        controller.edit(controller.session.latent.set_seed, 30)
+        assert panel.click(4)
+        assert controller.session.latent.seed == 12
+        assert not panel.click(5)
+        assert "preset 5 is empty" in dpg.get_value(panel.error_tag)
+        assert controller.session.latent.seed == 12
+    finally:
+        dpg.destroy_context()
+        remote_for(controller).close()
+        controller.close()

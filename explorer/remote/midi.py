@@ -92,6 +92,11 @@ def _check_address(address: str):
     return target, (required[0] if required else None)
 
 
+def _history_paused(history) -> bool:
+    # History has no public flag for "not recording" yet (asked of the lead); animation runs paused.
+    return bool(getattr(history, "_paused", 0))
+
+
 def make_binding(kind: str, channel: int, number: int, address: str, low: float | None = None,
                  high: float | None = None) -> MidiBinding:
     """A checked binding; the range defaults to KNOB_RANGES, 0..127 for whole numbers, else 0..1."""
@@ -141,6 +146,8 @@ class MidiMapper:
         with self._lock:
             if not self.learning or self.learn_address is not None:
                 return
+        if _history_paused(self.remote.controller.history):
+            return           # animation and undo move the state too; only a control touched counts
         address = f"{PREFIX}/{change.section}/{change.field}"
         try:
             _check_address(address)
