@@ -287,7 +287,7 @@ def _mapping_inputs(G, batch: int, generator: torch.Generator):
     return z, c
 
 
-def _check_ws(G, batch: int, generator: torch.Generator) -> torch.Tensor:
+def _sample_ws(G, batch: int, generator: torch.Generator) -> torch.Tensor:
     z, c = _mapping_inputs(G, batch, generator)
     with torch.no_grad():
         return G.mapping(z.to(_device(G)), None if c is None else c.to(_device(G))).float().cpu()
@@ -306,7 +306,7 @@ def export_synthesis(G, path, check: bool = True) -> OnnxExport:
     batched = options is not None
     graph = SynthesisGraph(traceable_copy(G.synthesis), options or {})
     generator = torch.Generator().manual_seed(CHECK_SEED)
-    example = _check_ws(G, TRACE_BATCH_SIZE if batched else 1, generator)
+    example = _sample_ws(G, TRACE_BATCH_SIZE if batched else 1, generator)
     data = _trace_to_onnx(graph, (example,), ["ws"], "image", dynamic=batched, opset=opset)
     if not batched:
         data = scan_over_batch(data, "ws", "image")
@@ -314,7 +314,7 @@ def export_synthesis(G, path, check: bool = True) -> OnnxExport:
     if check:
         cases = []
         for batch in CHECK_BATCH_SIZES:
-            ws = _check_ws(G, batch, generator)
+            ws = _sample_ws(G, batch, generator)
             with torch.no_grad():
                 expected = G.synthesis(ws.to(_device(G)), noise_mode="const").image.float().cpu().numpy()
             cases.append(({"ws": ws.numpy()}, expected))

@@ -265,3 +265,32 @@ def test_command_bad_target_is_one_line_and_writes_nothing(tmp_path, network_and
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_command_ctrl_c_stops_and_writes_the_best(tmp_path, network_and_photo, monkeypatch, capsys):
+    """SIGINT during the run ends it after the current step; the results are written as for a finished run and
+    Ctrl-C means what it meant before once the command is done."""
+    import signal
+
+    import explorer.projection as projection
+    _, network, photo = network_and_photo
+    real_project = projection.project
+
+    def interrupted_project(*args, on_step, **kwargs):
+        def step_then_interrupt(progress):
+            on_step(progress)
+            if progress.step.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+        return real_project(*args, on_step=step_then_interrupt, **kwargs)
+
+    monkeypatch.setattr(projection, "project", interrupted_project)
+    before = signal.getsignal(signal.SIGINT)
+    out = tmp_path / "out"
+    args = _parser().parse_args(["project", "--pkl", str(network), "--target", str(photo), "--out", str(out),
+                                 "--steps", "50", "--video", "none"])
+    assert run_command(args) == 0
+    record = json.loads((out / "projection.json").read_text())
+    assert record["stopped"] and len(record["steps"]) == 2
+    assert (out / "projected.png").is_file() and np.load(out / "projected_w.npy").shape[0] > 0
+    assert "stopped: best PSNR" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is before
