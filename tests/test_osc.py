@@ -184,3 +184,27 @@ def test_the_table_has_every_setting_and_command():
     table = markdown_table()
     assert table.count("\n") == len(address_table()) + 2
     assert "| `/explorer/truncation/psi` | psi:float |" in table
+
+
+def test_a_preset_morph_by_osc_shows_steps_then_lands(controller, client):
+    client.send_message("/explorer/latent/seed", 21)
+    assert pump(controller, lambda: controller.session.latent.seed == 21)
+    client.send_message("/explorer/preset/store", 6)
+    client.send_message("/explorer/latent/seed", 22)
+    assert pump(controller, lambda: controller.session.latent.seed == 22 and remote_for(controller).bank.slots[6])
+    settle(controller)
+    shown = controller.frames_shown
+    client.send_message("/explorer/preset/6", 0.5)
+    assert pump(controller, lambda: controller.session.latent.seed == 21)
+    assert controller.frames_shown > shown + 1          # in-between frames were rendered on the way
+    settle(controller)
+
+
+def test_the_osc_addresses_command_prints_the_table(capsys):
+    from explorer.commands import remote
+    import argparse
+    parser = argparse.ArgumentParser()
+    remote.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["osc-addresses"])
+    assert args.handler(args) == 0
+    assert capsys.readouterr().out == markdown_table()
