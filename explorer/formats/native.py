@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from . import limits
 from .assemble import build_network
@@ -47,19 +47,33 @@ def save_network(generator: torch.nn.Module, path: str | os.PathLike, extra: dic
         "extra": json.dumps(extra or {}),
     }
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in generator.state_dict().items()}
+    data = safetensors_bytes(tensors, metadata=metadata)
     partial = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
-    # Created here with the user's umask (mkstemp would make it 0600), exclusively: never someone else's file.
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    # Created exclusively (never someone else's file) with the user's umask (mkstemp would make it 0600).
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        save_file(tensors, str(partial), metadata=metadata)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
         if overwrite:
             os.replace(partial, path)
         else:
-            os.link(partial, path)
+            _publish_new(partial, path)
     finally:
         if partial.exists():
             partial.unlink()
     return path
+
+
+def _publish_new(partial: Path, path: Path) -> None:
+    """`partial` under the name `path`, unless a file has that name (even one made a moment ago)."""
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; not overwriting it") from None
+    except OSError:   # a file system without hard links (FAT, some network shares)
+        if path.exists():
+            raise FileExistsError(f"{path} exists; not overwriting it") from None
+        os.replace(partial, path)
 
 
 def read_header(data: bytes) -> tuple[dict, dict]:
