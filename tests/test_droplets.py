@@ -109,6 +109,8 @@ def test_command_json_lists_the_planted_spike_first(tmp_path, capsys):
     assert len(text) == 5 and all(line.startswith("b16.conv1") for line in text[1:4])
     with pytest.raises(UserError, match="no layer 'b99.conv'"):
         run_command("--pkl", str(path), "--layers", "b99.conv")
+    with pytest.raises(UserError, match="b8.conv0 is 8x8: too small for a local spike"):
+        run_command("--pkl", str(path), "--layers", "b8.conv0")
 
 
 def test_shipped_models_top_findings():

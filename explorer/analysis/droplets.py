@@ -113,6 +113,8 @@ class DropletReport:
             return (f"{len(recurring)} of {len(droplets)} spiking channels spike on at least "
                     f"{RECURRING_SHARE:.0%} of the {len(self.seeds)} seeds: these spikes recur on the same channels "
                     f"across seeds (AdaIN droplets do)")
+        if len(self.seeds) == 1:
+            return f"{len(droplets)} channels spike on seed {self.seeds[0]}"
         return f"{len(droplets)} channels spike on some of the {len(self.seeds)} seeds, none on most of them"
 
 
@@ -229,6 +231,10 @@ def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None
         if unknown:
             raise ValueError(f"no layer named {unknown[0]!r}; layers: {', '.join(by_name)}")
         chosen = [by_name[name] for name in layers]
+        small = [info for info in chosen if min(info.height, info.width) < MIN_MAP_SIZE]
+        if small:
+            raise ValueError(f"{small[0].name} is {small[0].width}x{small[0].height}: too small for a local spike "
+                             f"(layers of at least {MIN_MAP_SIZE} px)")
     if not chosen:
         raise ValueError("no layer to measure")
     device = G.mapping.w_avg.device

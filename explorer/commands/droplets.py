@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     add_network_argument(parser)
     add_latent_arguments(parser, seeds_default=DEFAULT_SEEDS)
     parser.add_argument("--layers", nargs="+", default=None,
-                        help="layer names (default: every convolution layer of 16 px and more)")
+                        help="layer names, 16 px and more (default: every such convolution layer)")
     parser.add_argument("--top", type=int, default=DEFAULT_TOP,
                         help=f"how many findings to print (default {DEFAULT_TOP}; 0: all; --json lists all)")
     parser.add_argument("--json", action="store_true", help='print {"findings": [...]} best first')
@@ -54,8 +54,11 @@ def run(args) -> int:
             if name not in known:
                 raise UserError(f"--layers: this network has no layer {name!r}; layers: {', '.join(known)}")
     session = session_for(args, G)
-    report = detect_droplets(G, seeds, layers, psi=session.truncation.psi, cutoff=session.truncation.cutoff,
-                             class_index=session.latent.class_index, noise_mode=session.noise.mode)
+    try:
+        report = detect_droplets(G, seeds, layers, psi=session.truncation.psi, cutoff=session.truncation.cutoff,
+                                 class_index=session.latent.class_index, noise_mode=session.noise.mode)
+    except ValueError as error:
+        raise UserError(f"--layers: {error}")
     if args.json:
         print(json.dumps({"findings": [finding.as_json() for finding in report.findings]}))
         return 0
