@@ -189,6 +189,10 @@ def test_vgg16_reads_torchvision_names_and_measures_distance(vgg16_file):
     assert float(other) > float(same)
 
 
+class _NotATensor:
+    """An arbitrary Python object: unpickling one may run code, so weights_only loading refuses it."""
+
+
 def test_bad_vgg16_files_give_one_line(tmp_path):
     first_layer = {f"features.0.{key}": value for key, value in VGG16Features().features[0].state_dict().items()}
     torch.save(first_layer, tmp_path / "partial.pth")
@@ -201,6 +205,9 @@ def test_bad_vgg16_files_give_one_line(tmp_path):
     with pytest.raises(ProjectionError, match="not a weights file") as caught:
         load_vgg16(tmp_path / "text.pth")
     assert "\n" not in str(caught.value)
+    torch.save({"features.0.weight": _NotATensor()}, tmp_path / "code.pth")
+    with pytest.raises(ProjectionError, match="refused, since loading them could run code"):
+        load_vgg16(tmp_path / "code.pth")
     torch.save([torch.zeros(1)], tmp_path / "list.pth")
     with pytest.raises(ProjectionError, match="found a list"):
         load_vgg16(tmp_path / "list.pth")

@@ -80,18 +80,22 @@ def run(args) -> int:
     from ..projection.target import RESIZE_DESCRIPTION
 
     set_threads(args.threads)
-    if args.steps < 1:
-        raise UserError(f"--steps must be at least 1, not {args.steps}")
     if not (args.fps > 0 and np.isfinite(args.fps)):
         raise UserError(f"--fps must be a positive number, not {args.fps}")
     device = pick_device(args.device)
     G = open_network(args.pkl, device).generator.eval()
     try:
         settings = ProjectionSettings(steps=args.steps, w_plus=args.w_plus, optimize_noise=args.noise, seed=args.seed)
-        target = load_target(args.target, G.img_channels, G.img_resolution, G.img_resolution)
-        vgg16 = load_vgg16(args.vgg16, device) if args.vgg16 else None
     except ProjectionError as error:
         raise UserError(str(error))
+    try:
+        target = load_target(args.target, G.img_channels, G.img_resolution, G.img_resolution)
+    except ProjectionError as error:
+        raise UserError(f"--target {error}")
+    try:
+        vgg16 = load_vgg16(args.vgg16, device) if args.vgg16 else None
+    except ProjectionError as error:
+        raise UserError(f"--vgg16 {error}")
     folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"--out {folder} is a file, not a folder")

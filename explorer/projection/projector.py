@@ -52,7 +52,7 @@ class ProjectionSettings:
 
     def __post_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
-            raise ProjectionError(f"--steps must be a whole number of at least 1, not {self.steps}")
+            raise ProjectionError(f"steps must be a whole number of at least 1, not {self.steps}")
         for name in ("learning_rate", "lr_rampup", "lr_rampdown", "initial_w_noise", "w_noise_ramp",
                      "noise_weight", "pixel_weight", "perceptual_weight"):
             value = getattr(self, name)

@@ -47,19 +47,19 @@ def load_target(path, channels: int, height: int, width: int) -> np.ndarray:
     not an image Pillow reads."""
     path = Path(path)
     if not path.exists():
-        raise ProjectionError(f"--target {path}: no such file")
+        raise ProjectionError(f"{path}: no such file")
     if path.is_dir():
-        raise ProjectionError(f"--target {path} is a folder, not an image")
+        raise ProjectionError(f"{path} is a folder, not an image")
     try:
         with Image.open(path) as image:
             if image.width * image.height > MAX_TARGET_PIXELS:
-                raise ProjectionError(f"--target {path}: {image.width}x{image.height} is too large an image")
+                raise ProjectionError(f"{path}: {image.width}x{image.height} is too large an image")
             image.load()
             return target_from_image(image, channels, height, width)
     except UnidentifiedImageError:
-        raise ProjectionError(f"--target {path}: not an image file Pillow can read")
+        raise ProjectionError(f"{path}: not an image file Pillow can read")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ProjectionError(f"--target {path}: cannot read the image ({error})")
+        raise ProjectionError(f"{path}: cannot read the image ({error})")
 
 
 def pixels_to_tensor(pixels: np.ndarray, device) -> torch.Tensor:

@@ -7,6 +7,8 @@ relu5_3, on images normalised as ImageNet training normalised them.
 """
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -69,30 +71,38 @@ def load_vgg16(path, device="cpu") -> VGG16Features:
     the file is missing, is not such a state dict, or holds other shapes."""
     path = Path(path)
     if not path.is_file():
-        raise ProjectionError(f"--vgg16 {path}: no such file")
+        raise ProjectionError(f"{path}: no such file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:     # pickle, zip and safety errors of many types; the user needs one line
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ProjectionError(f"--vgg16 {path}: not a weights file torch.load(weights_only=True) reads "
-                              f"({first_line})")
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower():
+            raise ProjectionError(f"{path}: holds Python objects besides tensors; refused, since loading them "
+                                  f"could run code (expected torchvision's vgg16 state dict)")
+        raise ProjectionError(f"{path}: not a weights file torch.load reads ({_first_line(error)})")
+    except Exception as error:     # zip, pickle-opcode and storage errors of many types; the user needs one line
+        raise ProjectionError(f"{path}: not a weights file torch.load reads ({_first_line(error)})")
     if not isinstance(state, dict):
-        raise ProjectionError(f"--vgg16 {path}: expected torchvision's vgg16 state dict, found a "
+        raise ProjectionError(f"{path}: expected torchvision's vgg16 state dict, found a "
                               f"{type(state).__name__}")
     network = VGG16Features()
     weights = {}
     for key, shape in expected_shapes().items():
         tensor = state.get(key)
         if not isinstance(tensor, torch.Tensor):
-            raise ProjectionError(f"--vgg16 {path}: no {key} in the file; expected torchvision's vgg16 state dict")
+            raise ProjectionError(f"{path}: no {key} in the file; expected torchvision's vgg16 state dict")
         if tuple(tensor.shape) != shape:
-            raise ProjectionError(f"--vgg16 {path}: {key} has shape {list(tensor.shape)}, VGG16 needs "
+            raise ProjectionError(f"{path}: {key} has shape {list(tensor.shape)}, VGG16 needs "
                                   f"{list(shape)}")
         if not torch.isfinite(tensor).all():
-            raise ProjectionError(f"--vgg16 {path}: {key} holds values that are not finite")
+            raise ProjectionError(f"{path}: {key} holds values that are not finite")
         weights[key.removeprefix("features.")] = tensor.float()
     network.features.load_state_dict(weights)
     return network.eval().requires_grad_(False).to(device)
+
+
+def _first_line(error: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()     # torch colours some of its messages
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def lpips_style_distance(features_a: list[torch.Tensor], features_b: list[torch.Tensor]) -> torch.Tensor:
