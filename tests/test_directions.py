@@ -133,7 +133,7 @@ def test_sets_keep_their_networks_hash_and_never_overwrite(tmp_path):
     before = path.read_bytes()
     with pytest.raises(DirectionError, match="exists; not overwriting"):
         save_direction_set(found, path)
-    assert path.read_bytes() == before
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]     # no temporary left behind
     loaded = load_direction_set(path, network_hash(G))
     np.testing.assert_array_equal(loaded.directions, found.directions)
     assert (loaded.method, loaded.names, loaded.layers) == ("sefa", found.names, found.layers)

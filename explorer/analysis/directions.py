@@ -13,6 +13,7 @@ is refused, since its directions mean nothing there.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -285,14 +286,14 @@ def save_direction_set(directions: DirectionSet, path: str | os.PathLike) -> Pat
                   network_hash=np.array(directions.network_hash), layers=np.array(directions.layers, dtype=str))
     if directions.mean is not None:
         arrays["mean"] = directions.mean.astype(np.float32)
+    from ..export.files import ExportError, write_file_at
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     try:
-        with open(path, "xb") as file:
-            np.savez(file, **arrays)
-    except FileExistsError:
-        raise DirectionError(f"{path} exists; not overwriting it")
-    except OSError as error:
-        raise DirectionError(f"cannot write {path}: {error.strerror or error}")
-    return path
+        # Written whole under a temporary name, then linked to its own: never over a file, never half a file.
+        return write_file_at(path, buffer.getvalue())
+    except ExportError as error:
+        raise DirectionError(str(error))
 
 
 def load_direction_set(path: str | os.PathLike, expected_hash: str | None = None) -> DirectionSet:
