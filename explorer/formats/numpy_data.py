@@ -81,6 +81,19 @@ class ArrayRecord(Record):
         return self.array
 
 
+def from_buffer(raw, dtype, shape, order="C"):
+    """numpy.core.numeric._frombuffer, how protocol 5 pickles an array: its bytes, dtype, shape and order."""
+    if not isinstance(dtype, DtypeRecord) or not isinstance(raw, (bytes, bytearray)) or order not in ("C", "F"):
+        raise NetworkLoadError(f"refused to load: numpy array of {quote(dtype)} from {type(raw).__name__}")
+    shape = _check_shape(tuple(shape) if isinstance(shape, list) else shape)
+    expected = math.prod(shape) * dtype.dtype.itemsize
+    if len(raw) != expected:
+        raise NetworkLoadError(f"the file is damaged: a numpy array of shape {list(shape)} needs {expected:,} "
+                               f"bytes and has {len(raw):,}")
+    array = np.frombuffer(bytes(raw), dtype=dtype.dtype).reshape(shape, order=order)
+    return array.astype(array.dtype.newbyteorder("="), copy=True)
+
+
 def make_scalar(dtype, raw=None):
     if not isinstance(dtype, DtypeRecord) or not isinstance(raw, (bytes, bytearray, str)):
         raise NetworkLoadError(f"refused to load: numpy scalar of {quote(dtype)}")
@@ -102,7 +115,18 @@ def as_array(value) -> np.ndarray:
     raise NetworkLoadError(f"the file is damaged: {quote(value)} where an array should be")
 
 
+def _dtype_class(spec: str):
+    """numpy.dtypes.Float32DType and its kin, called without arguments: the dtype they stand for."""
+    def make():
+        return DtypeRecord(spec)
+    return make
+
+
 NUMPY_GLOBALS: dict = {("numpy", "ndarray"): None, ("numpy", "dtype"): DtypeRecord}
-for _core in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    NUMPY_GLOBALS[(_core, "_reconstruct")] = ArrayRecord
-    NUMPY_GLOBALS[(_core, "scalar")] = make_scalar
+for _core in ("numpy.core", "numpy._core"):
+    NUMPY_GLOBALS[(f"{_core}.multiarray", "_reconstruct")] = ArrayRecord
+    NUMPY_GLOBALS[(f"{_core}.multiarray", "scalar")] = make_scalar
+    NUMPY_GLOBALS[(f"{_core}.numeric", "_frombuffer")] = from_buffer
+for _name, _spec in (("Float64DType", "f8"), ("Float32DType", "f4"), ("Float16DType", "f2"), ("Int64DType", "i8"),
+                     ("Int32DType", "i4"), ("UInt8DType", "u1"), ("BoolDType", "b1")):
+    NUMPY_GLOBALS[("numpy.dtypes", _name)] = _dtype_class(_spec)
