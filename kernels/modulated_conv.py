@@ -6,6 +6,8 @@ upsampling layers of StyleGAN2 use `flip_weight=False`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -161,3 +163,115 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
     if noise is not None:
         x = x + noise.to(x.dtype)
     return x
+
+
+# -- The inference path of a StyleGAN2 synthesis layer ---------------------------------------------------------
+#
+# Measured on the 2-core development CPU (docs/BENCHMARKS.md): a layer spent as much time in the work around its
+# convolution (modulating and demodulating a [out, in, 3, 3] kernel, then noise, bias, leaky ReLU, gain and
+# clamp as five full passes over the output, with two temporaries) as in the convolution of the large layers,
+# and oneDNN ran the large, few-channel layers and their FIR passes about twice as fast in channels-last layout.
+
+# From this side (the output's) on, activations are laid out channels-last; below it the plain layout is faster
+# (many channels, small images: oneDNN's blocked 512-channel kernels prefer it).
+CHANNELS_LAST_MIN_SIDE = 128
+
+
+@dataclass(frozen=True)
+class PreparedWeight:
+    """What a layer's modulated convolution needs from its stored weight, computed once per weight: the sum of
+    squares over each kernel (demodulation becomes a [N, in] x [in, out] product instead of a pass over the
+    modulated [N, out, in, kh, kw] weights)."""
+    energy: torch.Tensor          # [out, in]: sum over kh, kw of weight^2
+
+
+def prepare_weight(weight: torch.Tensor) -> PreparedWeight:
+    return PreparedWeight(energy=weight.detach().float().square().sum(dim=[2, 3]))
+
+
+def demodulation_coefficients(energy: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """[N, out] rsqrt(sum_{i,k} (weight[o, i, k] * s[n, i])^2 + 1e-8), the same sum regrouped over i."""
+    return (styles.square() @ energy.t() + 1e-8).rsqrt()
+
+
+def modulated_conv2d_bias_act_reference(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
+                                        demodulate=True, flip_weight=True, act="lrelu", alpha=None, gain=None,
+                                        clamp=None, compute_dtype=None):
+    """The plain composition: modulated convolution (noise added), then bias, activation, gain and clamp."""
+    from .bias_act import bias_act_reference
+    y = modulated_conv2d_reference(x, weight, styles, noise=noise, up=up, padding=padding,
+                                   resample_filter=resample_filter, demodulate=demodulate, flip_weight=flip_weight)
+    return bias_act_reference(y, bias, act=act, alpha=alpha, gain=gain, clamp=clamp)
+
+
+def _use_channels_last(x: torch.Tensor, up: int) -> bool:
+    return x.device.type == "cpu" and x.shape[-1] * up >= CHANNELS_LAST_MIN_SIDE
+
+
+def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
+                              demodulate=True, flip_weight=True, act="lrelu", alpha=None, gain=None, clamp=None,
+                              prepared: PreparedWeight | None = None, compute_dtype: torch.dtype | None = None):
+    """Same numbers as `modulated_conv2d_bias_act_reference` (float32: within float rounding), for inference only.
+
+    The activation gain and the demodulation go into the per-sample kernel with the styles in one product
+    (gain * lrelu(v) == lrelu(gain * v) for a positive gain), the bias into the convolution, so the output is
+    written once by the convolution and then changed in place by the noise, the leaky ReLU and the clamp: three
+    passes, no temporaries. `compute_dtype` (bfloat16, float16) runs the convolution and everything after it in
+    that type; the kernel is modulated in float32 and rounded once.
+    """
+    from .bias_act import _resolve
+    if act not in ("linear", "lrelu"):
+        raise ValueError(f"the fused path takes linear or lrelu, not {act!r}")
+    alpha, gain, clamp = _resolve(act, alpha, gain, clamp)
+    if gain <= 0:
+        raise ValueError("the fused path needs a positive gain (it moves the gain before the activation)")
+    dtype = compute_dtype or x.dtype
+    batch_size = x.shape[0]
+    out_channels, in_channels, kh, kw = weight.shape
+    styles = styles.float()
+
+    scale = styles.unsqueeze(1) * gain                                     # [N, 1, in]
+    if demodulate:
+        energy = (prepared or prepare_weight(weight)).energy
+        scale = scale * demodulation_coefficients(energy, styles).unsqueeze(2)   # [N, out, in]
+    w = (weight.float().unsqueeze(0) * scale.unsqueeze(3).unsqueeze(4)).to(dtype)
+    if w.shape[1] != out_channels:
+        w = w.expand(batch_size, out_channels, in_channels, kh, kw)
+    b = None if bias is None else (bias.float() * gain).to(dtype)
+    direct = up == 1 and kh == kw and isinstance(padding, int) and kh == 2 * padding + 1
+    if direct and not flip_weight and kh > 1:
+        w = w.flip([3, 4])     # conv2d correlates; flip_weight=False asks for a true convolution
+
+    channels_last = _use_channels_last(x, up)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    x = x.to(dtype).contiguous(memory_format=memory_format)
+    if channels_last:
+        # A grouped convolution would need [1, N*C, H, W], which is no view of a channels-last batch: run the
+        # samples one by one (the same arithmetic).
+        outputs = [_conv_bias(x[n:n + 1], w[n].contiguous(memory_format=memory_format), b, up, padding,
+                              resample_filter, flip_weight, direct, 1) for n in range(batch_size)]
+        y = outputs[0] if batch_size == 1 else torch.cat(outputs)
+    else:
+        x = x.reshape(1, batch_size * in_channels, *x.shape[2:])
+        w = w.reshape(batch_size * out_channels, in_channels, kh, kw)
+        y = _conv_bias(x, w, None if b is None else b.repeat(batch_size), up, padding, resample_filter,
+                       flip_weight, direct, batch_size)
+        y = y.reshape(batch_size, out_channels, *y.shape[2:])
+    if noise is not None:
+        y.add_(noise.to(dtype), alpha=gain)
+    if act == "lrelu":
+        torch.nn.functional.leaky_relu_(y, alpha)
+    if clamp >= 0:
+        y.clamp_(-clamp, clamp)
+    return y
+
+
+def _conv_bias(x, w, b, up, padding, resample_filter, flip_weight, direct, groups):
+    """The convolution of one group of samples, with the bias added in it where the convolution can."""
+    if direct:
+        return F.conv2d(x, w, b, padding=padding, groups=groups)
+    y = conv2d_resample(x, w, f=resample_filter, up=up, padding=padding, groups=groups, flip_weight=flip_weight)
+    if b is not None:
+        y.add_(b.reshape(1, -1, 1, 1))
+    return y
+

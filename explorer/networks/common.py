@@ -5,13 +5,14 @@ network.
 Every generator here (StyleGAN, StyleGAN2, StyleGAN3) has
     G.mapping(z, c, truncation_psi=1, truncation_cutoff=None) -> ws [N, num_ws, w_dim]
     G.synthesis(ws, noise_mode=..., noise_strength=..., noise_seed=..., style_deltas=..., capture=...,
-                stop_after=..., resume=..., force_fp32=..., layer_edits=...) -> SynthesisOutput
+                stop_after=..., resume=..., force_fp32=..., compute_dtype=..., layer_edits=...) -> SynthesisOutput
     G.synthesis.layers -> list[LayerInfo], in execution order
     G(z, c, truncation_psi, truncation_cutoff, **synthesis_controls) -> SynthesisOutput
 and `G.config`, the constructor arguments, so that a network can be written out and rebuilt.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Mapping, Sequence
 
@@ -176,6 +177,42 @@ class SynthesisCall:
     controls: LayerControls
     force_fp32: bool = True
     fused_modconv: bool = True   # StyleGAN2's grouped-convolution path; other families ignore it
+    compute_dtype: torch.dtype | None = None   # a preview precision for every layer (None: the network's own)
+
+    def layer_dtype(self, use_fp16: bool) -> torch.dtype:
+        """The type a layer computes in: the call's preview precision, else float16 where the network keeps
+        that layer in float16 and the call allows it, else float32."""
+        if self.compute_dtype is not None:
+            return self.compute_dtype
+        return torch.float16 if use_fp16 and not self.force_fp32 else torch.float32
+
+
+# Preview precisions by device type: what a synthesis call's compute_dtype may be there.
+PREVIEW_DTYPES = {"cpu": (torch.bfloat16,), "cuda": (torch.float16, torch.bfloat16)}
+
+
+def bfloat16_is_fast_on_cpu() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX) for oneDNN; without it bfloat16
+    convolutions are emulated and slower than float32."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
+
+
+def check_compute_dtype(compute_dtype: torch.dtype | None, device: torch.device) -> None:
+    """One clear error for a preview precision the device cannot run (float16 on a CPU, bfloat16 on a CPU
+    without native support); None and float32 always pass."""
+    if compute_dtype is None or compute_dtype == torch.float32:
+        return
+    allowed = PREVIEW_DTYPES.get(device.type, ())
+    name = str(compute_dtype).replace("torch.", "")
+    if compute_dtype not in allowed:
+        names = ", ".join(str(d).replace("torch.", "") for d in allowed) or "none"
+        raise ValueError(f"precision {name} is not available on {device.type} (available: float32, {names})")
+    if device.type == "cpu" and not bfloat16_is_fast_on_cpu():
+        raise ValueError("precision bfloat16 needs a CPU with AVX-512 BF16 or AMX; this one has neither")
 
 
 # The state before the first layer: nothing computed yet.
@@ -197,6 +234,7 @@ class LayeredSynthesis(nn.Module):
 
     w_dim: int
     num_ws: int
+    supports_compute_dtype = False   # whether the family's layers honour a call's preview precision
     layers: list[LayerInfo]
     layer_names: list[str]
 
@@ -205,8 +243,8 @@ class LayeredSynthesis(nn.Module):
         self.layer_names = [layer.name for layer in self.layers]
 
     def start_call(self, ws: torch.Tensor, controls: LayerControls, force_fp32: bool,
-                   fused_modconv: bool) -> SynthesisCall:
-        return SynthesisCall(ws, controls, force_fp32, fused_modconv)
+                   fused_modconv: bool, compute_dtype: torch.dtype | None = None) -> SynthesisCall:
+        return SynthesisCall(ws, controls, force_fp32, fused_modconv, compute_dtype)
 
     def run_layer(self, info: LayerInfo, state: SynthesisState, call: SynthesisCall) -> torch.Tensor:
         raise NotImplementedError
@@ -220,18 +258,30 @@ class LayeredSynthesis(nn.Module):
 
     def forward(self, ws, noise_mode="const", noise_strength=None, noise_seed=None, style_deltas=None, capture=(),
                 stop_after=None, resume: SynthesisState | None = None, force_fp32=True, fused_modconv=True,
-                layer_edits: Mapping[str, LayerEdit] | None = None, **family_options) -> SynthesisOutput:
+                layer_edits: Mapping[str, LayerEdit] | None = None, compute_dtype: torch.dtype | None = None,
+                **family_options) -> SynthesisOutput:
         """The image of ws under this call's controls (LayerControls says what each one does). A layer's edit
         runs on its output before the output is captured and before any later layer reads it; a resumed call
         skips the layers up to its state, and their edits with them (they are in the state already). Options
-        of one family (StyleGAN3: input_transform, update_emas) go to its start_call."""
+        of one family (StyleGAN3: input_transform, update_emas) go to its start_call.
+
+        compute_dtype: a preview precision (torch.bfloat16 on a CPU that has it, torch.float16 or bfloat16 on
+        CUDA) in which every layer computes; the image comes back float32. None (or float32): exact float32,
+        or NVlabs' own float16 blocks on CUDA when force_fp32 is False. A resumed state keeps the type it was
+        computed in until the next layer converts it."""
         check_ws(ws, self.num_ws, self.w_dim)
+        check_compute_dtype(compute_dtype, ws.device)
+        if compute_dtype == torch.float32:
+            compute_dtype = None
+        if compute_dtype is not None and not self.supports_compute_dtype:
+            raise ValueError(f"{type(self).__module__.rsplit('.', 1)[-1]} networks compute in float32 only")
         controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
                                  noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
                                  stop_after=stop_after, resume=resume, layer_edits=layer_edits)
         if not force_fp32 and ws.device.type != "cuda":
             force_fp32 = True   # float16 convolutions are slow or missing on CPU
-        call = self.start_call(ws, controls, force_fp32=force_fp32, fused_modconv=fused_modconv, **family_options)
+        call = self.start_call(ws, controls, force_fp32=force_fp32, fused_modconv=fused_modconv,
+                               compute_dtype=compute_dtype, **family_options)
         state = resume if resume is not None else SynthesisState(NOTHING_YET, None)
         activations: dict[str, torch.Tensor] = {}
         for info in self.layers[controls.first_layer:]:
@@ -248,6 +298,27 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
+class DerivedTensor:
+    """A value computed from a parameter (a scaled copy, a prepared kernel), recomputed only when the parameter
+    changes (a loaded state dict, an optimiser step): the inference path's per-call work without the per-call
+    cost. Never used while a gradient is needed."""
+
+    def __init__(self, derive: Callable[[torch.Tensor], object]):
+        self.derive = derive
+        self.key = None
+        self.value = None
+
+    def __getstate__(self):
+        return {"derive": self.derive, "key": None, "value": None}   # a copy derives its own value
+
+    def get(self, source: torch.Tensor):
+        key = (source.data_ptr(), source._version, source.device, source.dtype)
+        if key != self.key:
+            with torch.no_grad():
+                self.key, self.value = key, self.derive(source)
+        return self.value
+
+
 class FullyConnectedLayer(nn.Module):
     """Dense layer with equalized learning rate: weights stored as N(0, 1/lr^2), scaled by lr/sqrt(fan_in)."""
 
@@ -260,9 +331,13 @@ class FullyConnectedLayer(nn.Module):
         self.bias = nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / np.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self.scaled_weight = DerivedTensor(functools.partial(torch.mul, other=float(self.weight_gain)))
 
     def forward(self, x):
-        w = self.weight.to(x.dtype) * self.weight_gain
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            w = self.weight.to(x.dtype) * self.weight_gain
+        else:
+            w = self.scaled_weight.get(self.weight).to(x.dtype)
         b = self.bias
         if b is not None:
             b = b.to(x.dtype)

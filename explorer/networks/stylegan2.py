@@ -15,13 +15,22 @@ import torch
 from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
+from kernels.modulated_conv import modulated_conv2d_bias_act, prepare_weight
 
-from .common import (ControlsForLayer, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo, SynthesisCall,
-                     SynthesisState)
+from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
+                     SynthesisCall, SynthesisState)
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 # Resnet blocks scale both the skip path and the main path by sqrt(1/2), so their sum keeps unit variance.
 RESNET_GAIN = np.sqrt(0.5)
+
+
+def inference_only(*tensors: torch.Tensor) -> bool:
+    """True when no gradient can flow and no tracer records the call: the fused inference kernels may run
+    (they work in place and lay large activations out channels-last, which a traced export must not bake in)."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return False
+    return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
 
 
 class Conv2dLayer(nn.Module):
@@ -70,17 +79,24 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.prepared = DerivedTensor(prepare_weight)
 
-    def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1):
+    def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
         noise = None
         if self.use_noise:
             noise = controls.noise(self.noise_const, self.noise_strength,
                                    [x.shape[0], 1, self.resolution, self.resolution], x.device, x.dtype)
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        if fused_modconv and inference_only(x, w, self.weight, self.bias, styles, noise):
+            return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up,
+                                             padding=self.padding, resample_filter=self.resample_filter,
+                                             flip_weight=(self.up == 1), act=self.activation,
+                                             gain=self.act_gain * gain, clamp=act_clamp,
+                                             prepared=self.prepared.get(self.weight), compute_dtype=compute_dtype)
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                              fused_modconv=fused_modconv)
-        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
 
 
@@ -96,8 +112,12 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size ** 2)
 
-    def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True):
+    def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, compute_dtype=None):
         styles = controls.styles(self.affine(w)) * self.weight_gain
+        if fused_modconv and inference_only(x, w, self.weight, self.bias, styles):
+            # The image sum that follows stays float32 and in the plain layout.
+            return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, demodulate=False, act="linear",
+                                             clamp=self.conv_clamp, compute_dtype=compute_dtype)
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
@@ -158,6 +178,7 @@ class SynthesisNetwork(LayeredSynthesis):
 
     The state between layers: x, the running image `img` (the sum of the ToRGB outputs so far, upsampled), and in
     resnet blocks the skip path's output `block_input`, added to conv1's output."""
+    supports_compute_dtype = True
 
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=4,
                  channels=None, **block_kwargs):
@@ -218,7 +239,7 @@ class SynthesisNetwork(LayeredSynthesis):
     def _block_and_input(self, info: LayerInfo, state: SynthesisState, call: SynthesisCall):
         """The layer's block, and x in the block's precision (None before the first block's const)."""
         block = getattr(self, info.name.split(".")[0])
-        x = state.x.to(block.dtype(call.force_fp32)) if state.x is not None else None
+        x = state.x.to(call.layer_dtype(block.use_fp16)) if state.x is not None else None
         return block, x
 
     def run_layer(self, info, state, call):
@@ -229,13 +250,14 @@ class SynthesisNetwork(LayeredSynthesis):
         w = call.ws[:, info.w_index]
         controls = call.controls.for_layer(info.name)
         if kind == "conv0":
-            return block.conv0(x, w, controls, fused_modconv=call.fused_modconv)
+            return block.conv0(x, w, controls, fused_modconv=call.fused_modconv, compute_dtype=x.dtype)
         if kind == "conv1":
             if block.in_channels == 0:
-                x = block.const.to(block.dtype(call.force_fp32)).unsqueeze(0).repeat([call.ws.shape[0], 1, 1, 1])
+                x = block.const.to(call.layer_dtype(block.use_fp16)).unsqueeze(0).repeat([call.ws.shape[0], 1, 1, 1])
             gain = RESNET_GAIN if state.block_input is not None else 1
-            return block.conv1(x, w, controls, fused_modconv=call.fused_modconv, gain=gain)
-        return block.torgb(x, w, controls, fused_modconv=call.fused_modconv).to(torch.float32)
+            return block.conv1(x, w, controls, fused_modconv=call.fused_modconv, gain=gain, compute_dtype=x.dtype)
+        image = block.torgb(x, w, controls, fused_modconv=call.fused_modconv, compute_dtype=x.dtype)
+        return image.to(torch.float32, memory_format=torch.contiguous_format)
 
     def carry(self, info, state, output, call):
         kind = info.name.split(".")[1]

@@ -150,7 +150,7 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
 
-    def forward(self, x, w, controls: ControlsForLayer, force_fp32=True, update_emas=False):
+    def forward(self, x, w, controls: ControlsForLayer, force_fp32=True, update_emas=False, compute_dtype=None):
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
             self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
@@ -158,6 +158,7 @@ class SynthesisLayer(nn.Module):
         if self.is_torgb:
             styles = styles / np.sqrt(self.in_channels * self.conv_kernel ** 2)
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
+        dtype = compute_dtype if compute_dtype is not None else dtype
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt())
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=self.up_factor,
@@ -173,6 +174,7 @@ class StyleGAN3Call(SynthesisCall):
 
 class SynthesisNetwork(LayeredSynthesis):
     """Fourier features, then layers of modulated conv and filtered leaky ReLU; the state between layers is x."""
+    supports_compute_dtype = True
 
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_layers=14,
                  num_critical=2, first_cutoff=2, first_stopband=2 ** 2.1, last_stopband_rel=2 ** 0.3, margin_size=10,
@@ -214,12 +216,13 @@ class SynthesisNetwork(LayeredSynthesis):
 
     # -- the layers' math and wiring, for LayeredSynthesis.forward ----------------------------------------------
 
-    def start_call(self, ws, controls, force_fp32, fused_modconv, input_transform=None, update_emas=False):
+    def start_call(self, ws, controls, force_fp32, fused_modconv, compute_dtype=None, input_transform=None,
+                   update_emas=False):
         """input_transform: (tx, ty, angle in degrees) moves and rotates the image through the Fourier features.
         The noise controls are accepted for the common interface; StyleGAN3 has no noise."""
         transform = transform_matrix(*input_transform) if input_transform is not None else None
-        return StyleGAN3Call(ws.to(torch.float32), controls, force_fp32, fused_modconv, transform=transform,
-                             update_emas=update_emas)
+        return StyleGAN3Call(ws.to(torch.float32), controls, force_fp32, fused_modconv, compute_dtype,
+                             transform=transform, update_emas=update_emas)
 
     def run_layer(self, info, state, call):
         w = call.ws[:, info.w_index]
@@ -227,7 +230,7 @@ class SynthesisNetwork(LayeredSynthesis):
         if info.kind == "input":
             return self.input(w, controls, call.transform)
         return getattr(self, info.name)(state.x, w, controls, force_fp32=call.force_fp32,
-                                        update_emas=call.update_emas)
+                                        update_emas=call.update_emas, compute_dtype=call.compute_dtype)
 
     def final_image(self, state, call):
         image = state.x * self.output_scale if self.output_scale != 1 else state.x
