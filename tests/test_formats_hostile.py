@@ -12,7 +12,7 @@ import torch
 
 import explorer.formats.restricted_pickle as restricted_pickle
 import explorer.formats.tf_pickle as tf_pickle
-from explorer.formats import NetworkLoadError, load_network
+from explorer.formats import LoadCancelled, NetworkLoadError, load_network
 from explorer.formats.native import save_network
 from tests.fixtures import hostile_files
 from tests.fixtures.networks import tiny_stylegan2
@@ -245,3 +245,21 @@ def test_saving_never_overwrites_and_leaves_no_partial_file(tmp_path):
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
     assert torch.equal(_image(load_network(target).generator), _image(G))
+
+
+def test_a_load_can_be_cancelled_while_it_reads(tmp_path):
+    G = tiny_stylegan2("sg2_orig_32")
+    path = _write(tmp_path / "net.pkl", nvlabs_pickle_bytes(G, G=G))
+    asked = []
+
+    def cancelled():
+        asked.append(True)
+        return len(asked) > 3   # a few checkpoints into the pickle, then the user picks another file
+
+    with pytest.raises(LoadCancelled, match="^loading was cancelled$"):
+        load_network(path, cancelled=cancelled)
+    assert len(asked) == 4
+    # Nothing lingers: the next load (never cancelled) reads the same file to the same pixels.
+    calls = []
+    loaded = load_network(path, cancelled=lambda: calls.append(True) and False)
+    assert len(calls) > 4 and torch.equal(_image(loaded.generator), _image(G))

@@ -119,3 +119,19 @@ def test_snapshot_without_generator_and_wrong_class(tmp_path):
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_plain_data_of_every_protocol_reads_as_python_reads_it(protocol):
+    import numpy as np
+    from explorer.formats.numpy_data import as_array
+    from explorer.formats.restricted_pickle import DATA_GLOBALS, restricted_load
+    value = {"list": [1, 2.5, "x", True, None, (1, 2)], "big": 10 ** 30, "negative": -5, "bytes": b"xy",
+             "set": {1, 2}, "frozen": frozenset([3]), "text": "é\n", "nested": {"a": [{"b": ()}]}}
+    assert restricted_load(pickle.dumps(value, protocol), DATA_GLOBALS) == value
+    arrays = {"c": np.arange(6, dtype=np.float32).reshape(2, 3), "f": np.asfortranarray(np.ones((2, 3))),
+              "scalar": np.float64(2.5), "tensor": torch.arange(6.0).reshape(2, 3)[:, 1:]}
+    loaded = restricted_load(pickle.dumps(arrays, protocol), DATA_GLOBALS)
+    for key in ("c", "f"):
+        assert np.array_equal(as_array(loaded[key]), arrays[key]) and as_array(loaded[key]).dtype == arrays[key].dtype
+    assert loaded["scalar"] == 2.5 and torch.equal(loaded["tensor"], arrays["tensor"])

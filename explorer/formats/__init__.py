@@ -19,9 +19,10 @@ import torch
 from . import limits
 from .errors import NetworkLoadError, one_line
 from .loaded import LoadedNetwork
+from .pickle_machine import LoadCancelled, cancel_check, check_cancelled
 
-__all__ = ["FORMATS", "FORMAT_LABELS", "LoadedNetwork", "NetworkFormat", "NetworkLoadError", "load_network",
-           "sniff_format"]
+__all__ = ["FORMATS", "FORMAT_LABELS", "LoadCancelled", "LoadedNetwork", "NetworkFormat", "NetworkLoadError",
+           "load_network", "sniff_format"]
 
 # How many leading bytes are searched for the global that tells the pickle formats apart.
 SNIFF_BYTES = 1 << 16
@@ -132,12 +133,22 @@ def _load(network_format: NetworkFormat, data: bytes, path: Path) -> LoadedNetwo
                                f"({type(error).__name__}: {one_line(str(error), 160)})") from None
 
 
-def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedNetwork:
-    """The network in `path`, on `device`; NetworkLoadError (one line) for every file that is not one."""
+def load_network(path: str | os.PathLike, device: str | torch.device = "cpu",
+                 cancelled: Callable[[], bool] | None = None) -> LoadedNetwork:
+    """The network in `path`, on `device`; NetworkLoadError (one line) for every file that is not one.
+
+    cancelled: asked often while loading (at least every thousand pickle operations and between the stages);
+    when it returns True the load stops with LoadCancelled (a NetworkLoadError)."""
     path = Path(path)
-    data = _read(path)
-    loaded = _load(_BY_KEY[sniff_format(data)], data, path)
-    del data
+    token = cancel_check.set(cancelled)
+    try:
+        data = _read(path)
+        check_cancelled()
+        loaded = _load(_BY_KEY[sniff_format(data)], data, path)
+        del data
+        check_cancelled()
+    finally:
+        cancel_check.reset(token)
     try:
         loaded.generator.to(device)
     except Exception as error:   # an unknown or absent device

@@ -15,6 +15,7 @@ from ..networks import build_generator
 from . import limits
 from .configs import check_config, minimum_elements
 from .errors import NetworkLoadError
+from .pickle_machine import check_cancelled
 
 SHOWN_NAMES = 3   # how many missing / unexpected / mismatched names a message lists
 # Values a network may have beyond what its file lists (filters and averages a format leaves out).
@@ -60,6 +61,7 @@ def build_network(family: str, config, tensors: Mapping[str, torch.Tensor], what
         raise NetworkLoadError(f"the {what} do not fit the network their settings describe: it needs at least "
                                f"{needed:,} values and the file holds {held:,} (nothing was allocated)")
     check_finite(tensors)
+    check_cancelled()
     try:
         generator = build_generator(family, config)
     except MemoryError:

@@ -15,6 +15,8 @@ Every failure is a NetworkLoadError with one line.
 """
 from __future__ import annotations
 
+import codecs
+import contextvars
 import struct
 from typing import Any, Callable, Mapping
 
@@ -58,6 +60,24 @@ class Record:
         return ()
 
 
+class LoadCancelled(NetworkLoadError):
+    """The caller asked to stop loading (a newer file was chosen, the window closes)."""
+
+    def __init__(self):
+        super().__init__("loading was cancelled")
+
+
+# The caller's "stop now?" question for the load running in this thread (explorer.formats.load_network's
+# `cancelled`), asked at every budget checkpoint: about every thousand pickle operations.
+cancel_check: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar("cancel_check", default=None)
+
+
+def check_cancelled() -> None:
+    check = cancel_check.get()
+    if check is not None and check():
+        raise LoadCancelled()
+
+
 class Budget:
     """Pickle operations left for one file, shared by the pickles nested in it (tensor records)."""
 
@@ -65,6 +85,7 @@ class Budget:
         self.operations_left = operations
 
     def spend(self, count: int) -> None:
+        check_cancelled()
         self.operations_left -= count
         if self.operations_left < 0:
             raise NetworkLoadError(f"refused to load: the file holds more than {limits.MAX_PICKLE_OPERATIONS:,} "
@@ -157,6 +178,8 @@ class PickleMachine:
     def _global(self, module, name) -> GlobalRef:
         if not isinstance(module, str) or not isinstance(name, str):
             raise _damaged("a global whose name is not text", self.position)
+        if module == "__builtin__":   # protocols 0 to 2 spell it so, for Python 2
+            module = "builtins"
         key = (module, name)
         if key not in self.allowed:
             raise ForbiddenGlobal(module, name)
@@ -325,22 +348,22 @@ def _long1(m): _long_bytes(m, "<B")
 def _long4(m): _long_bytes(m, "<i")
 
 
-def _text_number(m, parse):
+def _text_number(m, parse, booleans: bool = False):
     line = m._line().strip()
     if line.endswith(b"L"):
         line = line[:-1]
     if len(line) > limits.MAX_INT_BYTES * 3:
         raise _damaged("a number of too many digits", m.position)
-    if line in (b"00", b"01"):   # protocol 0's spelling of False and True
-        m._push(line == b"01")
+    if booleans and line in (b"00", b"01"):   # protocol 0's spelling of False and True
+        m.stack.append(line == b"01")
         return
     try:
-        m._push(parse(line.decode("ascii")))
+        m.stack.append(parse(line.decode("ascii")))
     except (ValueError, UnicodeDecodeError):
         raise _damaged("a number that does not parse", m.position) from None
 
 
-def _int(m): _text_number(m, int)
+def _int(m): _text_number(m, int, booleans=True)
 def _long(m): _text_number(m, int)
 def _float(m): _text_number(m, float)
 
@@ -350,8 +373,8 @@ def _string(m):
     if len(raw) < 2 or raw[:1] != raw[-1:] or raw[:1] not in b"'\"":
         raise _damaged("a quoted string without its quotes", m.position)
     try:
-        m._push(raw[1:-1].decode("unicode_escape").encode("latin-1").decode("latin-1"))
-    except (UnicodeDecodeError, UnicodeEncodeError):
+        m.stack.append(codecs.escape_decode(raw[1:-1])[0].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
         raise _damaged("a quoted string that does not decode", m.position) from None
 
 
