@@ -83,7 +83,8 @@ class NetworkDescription:
         data = {key: value for key, value in asdict(self).items() if key != "facts"}
         facts = asdict(self.facts)
         facts["layers"] = [{**asdict(l), "shape": [l.channels, l.height, l.width]} for l in self.facts.layers]
-        return {**data, **facts}
+        # `resolution` as `info` has always printed it (the facts call it img_resolution).
+        return {**data, **facts, "resolution": self.facts.img_resolution}
 
 
 def describe(loaded) -> NetworkDescription:

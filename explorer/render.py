@@ -25,64 +25,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bending import LayerOperation, OPERATIONS, layer_edits
-from .latents import SEED_LIMIT, blend, z_and_class_from_seed, z_from_seed
+from . import controls as c
+from .bending import LayerOperation, layer_edits
+from .controls import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
+                       DirectionOffset, StateError, StyleDelta, WCopy, WOffset, control)
+from .description import NetworkFacts
+from .latents import blend, z_and_class_from_seed, z_from_seed
 from .networks.common import truncate
-
-LATENT_SPACES = ("z", "w")
-NOISE_MODES = ("const", "random", "none")
-VIEW_MODES = ("grid", "rgb", "single")          # channel grid, 3 channels as RGB, one channel
-VIEW_NORMALISATIONS = ("channel", "global", "none")   # divide by each channel's max |x|, by the selection's, or not
-OFFSET_DIRECTIONS = ("random", "to_seed")
-DTYPES = ("float32", "bfloat16", "float16")
 PREVIEW_DTYPES = {"cpu": "bfloat16", "cuda": "float16"}   # the fast, inexact tier on each device type
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Per-layer edits: small frozen records shared by the session state and the request.
-
-@dataclass(frozen=True)
-class WOffset:
-    """Move w[w_index] along a direction by `strength`.
-
-    direction 'random': numpy RandomState(seed).randn(w_dim), a direction whose components have unit variance
-    (the scale of w - w_avg of trained networks), so strength 1 is one typical step.
-    direction 'to_seed': the difference (w of `seed`) - (this w), so strength 1 reaches that seed's w at this
-    layer and 0.5 goes halfway.
-    """
-    w_index: int
-    direction: str = "random"
-    seed: int = 0
-    strength: float = 0.0
-
-
-@dataclass(frozen=True)
-class WCopy:
-    """Replace w[w_index] with w[from_w_index] of another seed (truncated like the main latent)."""
-    w_index: int
-    seed: int
-    from_w_index: int
-
-
-@dataclass(frozen=True)
-class DirectionOffset:
-    """Move w[w_start:w_stop] along a unit direction of W (a PCA component, a SeFa direction, an imported
-    InterFaceGAN boundary) by `strength`. The direction itself is in the request, so a screenshot reproduces
-    the edit without the file it came from."""
-    name: str
-    direction: tuple[float, ...]
-    strength: float = 0.0
-    w_start: int = 0
-    w_stop: int | None = None      # None: to the last w
-
-
-@dataclass(frozen=True)
-class StyleDelta:
-    """Add `delta` to channel `channel` of the affine output s (the style) of layer `layer`."""
-    layer: str
-    channel: int
-    delta: float
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The request.
@@ -99,14 +53,16 @@ class LayerViewRequest:
     values as they are. scale_db then multiplies by 10 ** (scale_db / 20): +20 dB lifts the quiet rest of a
     channel next to its spike. fft adds the power spectrum of the shown channels, in dB, `fft_range_db` deep.
     """
-    layer: str | None = None
-    mode: str = "grid"
-    first_channel: int = 0
-    channel_count: int = 16
-    normalise: str = "channel"
-    scale_db: float = 0.0
-    fft: bool = False
-    fft_range_db: float = 50.0
+    layer: str | None = control(None, c.view_layer)
+    mode: str = control("grid", c.one_of(VIEW_MODES))
+    # Not limited by the selected layer's channels: switching layers would invalidate it; the renderer clips it
+    # instead and reports the channels it showed.
+    first_channel: int = control(0, c.whole(0, c.MAX_VIEW_CHANNELS - 1))
+    channel_count: int = control(16, c.whole(1, c.MAX_VIEW_CHANNELS))
+    normalise: str = control("channel", c.one_of(VIEW_NORMALISATIONS))
+    scale_db: float = control(0.0, c.in_range(*c.SCALE_DB_RANGE))
+    fft: bool = control(False, c.boolean)
+    fft_range_db: float = control(50.0, c.in_range(*c.FFT_RANGE_DB))
 
 
 @dataclass(frozen=True)
@@ -134,25 +90,25 @@ class RenderRequest:
     layer_operations: explorer.bending operations on chosen channels of chosen layers, in order.
     """
     network_key: str
-    seed_weights: tuple[tuple[int, float], ...] = ((0, 1.0),)
-    latent_space: str = "w"
-    class_index: int | None = None
-    truncation_psi: float = 1.0
-    truncation_cutoff: int | None = None
-    layer_seeds: tuple[int | None, ...] = ()
-    w_copies: tuple[WCopy, ...] = ()
-    w_offsets: tuple[WOffset, ...] = ()
-    style_deltas: tuple[StyleDelta, ...] = ()
-    noise_mode: str = "const"
-    noise_seed: int = 0
-    noise_strength: float = 1.0
-    layer_noise_strength: tuple[tuple[str, float], ...] = ()
+    seed_weights: tuple[tuple[int, float], ...] = control(((0, 1.0),), c.seed_weights)
+    latent_space: str = control("w", c.one_of(LATENT_SPACES))
+    class_index: int | None = control(None, c.class_index)
+    truncation_psi: float = control(1.0, c.in_range(*c.PSI_RANGE))
+    truncation_cutoff: int | None = control(None, c.truncation_cutoff)
+    layer_seeds: tuple[int | None, ...] = control((), c.layer_seeds)
+    w_copies: tuple[WCopy, ...] = control((), c.w_copies)
+    w_offsets: tuple[WOffset, ...] = control((), c.w_offsets)
+    style_deltas: tuple[StyleDelta, ...] = control((), c.style_deltas)
+    noise_mode: str = control("const", c.one_of(NOISE_MODES))
+    noise_seed: int = control(0, c.any_seed)
+    noise_strength: float = control(1.0, c.in_range(*c.NOISE_STRENGTH_RANGE))
+    layer_noise_strength: tuple[tuple[str, float], ...] = control((), c.layer_noise_strength)
     view: LayerViewRequest = LayerViewRequest()
-    device: str = "cpu"
-    dtype: str = "float32"
-    input_transform: tuple[float, float, float] | None = None   # StyleGAN3: (tx, ty, degrees) of the image
-    direction_offsets: tuple[DirectionOffset, ...] = ()        # after the W+ edits, in order
-    layer_operations: tuple[LayerOperation, ...] = ()          # network bending and channel ablation, in order
+    device: str = control("cpu", c.device)
+    dtype: str = control("float32", c.one_of(DTYPES))
+    input_transform: tuple[float, float, float] | None = control(None, c.input_transform)   # StyleGAN3 (tx, ty, deg)
+    direction_offsets: tuple[DirectionOffset, ...] = control((), c.direction_offsets)   # after the W+ edits
+    layer_operations: tuple[LayerOperation, ...] = control((), c.layer_operations)      # bending, in order
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -335,61 +291,16 @@ def _free_device_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _check_request(request: RenderRequest) -> None:
-    for name, value, choices in (("latent_space", request.latent_space, LATENT_SPACES),
-                                 ("noise_mode", request.noise_mode, NOISE_MODES), ("dtype", request.dtype, DTYPES),
-                                 ("view.mode", request.view.mode, VIEW_MODES),
-                                 ("view.normalise", request.view.normalise, VIEW_NORMALISATIONS)):
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    if not request.seed_weights:
-        raise ValueError("seed_weights is empty: the main latent needs at least one seed")
-    for offset in request.w_offsets:
-        if offset.direction not in OFFSET_DIRECTIONS:
-            raise ValueError(f"offset direction must be one of {', '.join(OFFSET_DIRECTIONS)}, "
-                             f"not {offset.direction!r}")
+def check_request(request: RenderRequest, facts: NetworkFacts | None = None) -> None:
+    """Every control's own check (explorer.controls: the same the session state runs), against the network's facts;
+    then what needs two fields at once. A request normally comes from the validated state, but render() is also
+    called with requests built by hand or read from files."""
+    c.check_record(request, facts)
+    c.check_record(request.view, facts, prefix="view.")
     if request.dtype == "float16" and not request.device.startswith("cuda"):
         raise ValueError(f"float16 runs on CUDA only, not on {request.device}")
     if request.dtype == "bfloat16" and not bfloat16_supported(request.device):
         raise ValueError(f"bfloat16 is not supported on {request.device} here")
-    for op in request.layer_operations:
-        if op.operation not in OPERATIONS:
-            raise ValueError(f"unknown bending operation {op.operation!r}; operations: {', '.join(OPERATIONS)}")
-        _finite(f"the amount of {op.operation} on {op.layer}", op.amount)
-    for offset in request.direction_offsets:
-        _finite(f"the strength of direction {offset.name!r}", offset.strength)
-        if not all(math.isfinite(v) for v in offset.direction):
-            raise ValueError(f"direction {offset.name!r} holds a value that is not a finite number")
-    # A request normally comes from the validated session state, but render() is also called with requests
-    # built by hand or read from files: values that would silently give NaN pixels are refused here.
-    _finite("truncation_psi", request.truncation_psi)
-    _finite("noise_strength", request.noise_strength)
-    for seed, weight in request.seed_weights:
-        _finite(f"seed_weights weight of seed {seed}", weight)
-    for name, multiplier in request.layer_noise_strength:
-        _finite(f"layer_noise_strength of {name}", multiplier)
-    for offset in request.w_offsets:
-        _finite(f"offset strength of w index {offset.w_index}", offset.strength)
-    for delta in request.style_deltas:
-        _finite(f"style delta of {delta.layer} channel {delta.channel}", delta.delta)
-    for seed in (request.noise_seed, *(offset.seed for offset in request.w_offsets),
-                 *(copy.seed for copy in request.w_copies)):
-        if not 0 <= seed < SEED_LIMIT:
-            raise ValueError(f"seed {seed} is out of range (0 to 2**32 - 1)")
-    view = request.view
-    if view.first_channel < 0:
-        raise ValueError(f"view.first_channel must be 0 or more, not {view.first_channel}")
-    if view.channel_count < 1:
-        raise ValueError(f"view.channel_count must be 1 or more, not {view.channel_count}")
-    if not (math.isfinite(view.scale_db) and abs(view.scale_db) <= VIEW_SCALE_DB_LIMIT):
-        raise ValueError(f"view.scale_db must be between -{VIEW_SCALE_DB_LIMIT:g} and {VIEW_SCALE_DB_LIMIT:g}, "
-                         f"not {view.scale_db}")
-    if not (math.isfinite(view.fft_range_db) and view.fft_range_db > 0):
-        raise ValueError(f"view.fft_range_db must be a positive number of dB, not {view.fft_range_db}")
-
-
-# A gain of 10**10 either way: past it every float32 activation is black or white.
-VIEW_SCALE_DB_LIMIT = 200.0
 
 
 def bfloat16_supported(device: str) -> bool:
@@ -407,11 +318,6 @@ def preview_dtype(device: str) -> str | None:
     if device.startswith("cuda"):
         return "float16" if torch.cuda.is_available() else None
     return "bfloat16" if bfloat16_supported(device) else None
-
-
-def _finite(what: str, value: float) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, not {value}")
 
 
 def _device(request: RenderRequest, generator) -> torch.device:
@@ -446,7 +352,7 @@ class _Render:
 
     def run(self) -> RenderResult:
         request, G = self.request, self.G
-        _check_request(request)
+        check_request(request, NetworkFacts.from_generator(G))
         self.device = _device(request, G)
         self.cache._bind((request.network_key, id(G), str(self.device), request.dtype))
 
@@ -483,8 +389,6 @@ class _Render:
         index = self.request.class_index
         if index is None:
             index = z_and_class_from_seed(seed, self.G.z_dim, c_dim)[1]
-        if not 0 <= index < c_dim:
-            raise ValueError(f"class_index {index} is out of range (0 to {c_dim - 1})")
         c = torch.zeros([1, c_dim], device=self.device)
         c[0, index] = 1
         return c
@@ -497,8 +401,6 @@ class _Render:
 
     def seed_ws(self, seed: int) -> torch.Tensor:
         """The untruncated ws [1, num_ws, w_dim] of one seed."""
-        if not 0 <= seed < SEED_LIMIT:
-            raise ValueError(f"seed {seed} is out of range (0 to 2**32 - 1)")
         class_index = self.request.class_index if self.G.c_dim else None
 
         def compute():
@@ -532,22 +434,15 @@ class _Render:
         return truncate(ws, self.G.mapping.w_avg, psi, cutoff)
 
     def build_ws(self) -> torch.Tensor:
+        """The request's W+ [1, num_ws, w_dim] (every value was checked by check_request)."""
         request, num_ws = self.request, self.G.num_ws
-        cutoff = request.truncation_cutoff
-        if cutoff is not None and not 0 <= cutoff <= num_ws:
-            raise ValueError(f"truncation_cutoff {cutoff} is out of range (0 to {num_ws}, or None for all)")
         ws = self.truncated(self.main_ws()).clone()
-        if len(request.layer_seeds) > num_ws and any(s is not None for s in request.layer_seeds[num_ws:]):
-            raise ValueError(f"layer_seeds has {len(request.layer_seeds)} entries; the network has {num_ws} ws")
         for i, seed in enumerate(request.layer_seeds[:num_ws]):
             if seed is not None:
                 ws[:, i] = self.truncated(self.seed_ws(seed))[:, i]
         for copy in request.w_copies:
-            self._check_w_index(copy.w_index, "copy")
-            self._check_w_index(copy.from_w_index, "copy source")
             ws[:, copy.w_index] = self.truncated(self.seed_ws(copy.seed))[:, copy.from_w_index]
         for offset in request.w_offsets:
-            self._check_w_index(offset.w_index, "offset")
             if offset.direction == "random":
                 direction = torch.from_numpy(np.random.RandomState(offset.seed).randn(self.G.w_dim))
                 direction = direction.to(device=self.device, dtype=ws.dtype)
@@ -555,42 +450,23 @@ class _Render:
                 direction = self.truncated(self.seed_ws(offset.seed))[:, offset.w_index] - ws[:, offset.w_index]
             ws[:, offset.w_index] = ws[:, offset.w_index] + offset.strength * direction
         for moved in request.direction_offsets:
-            if len(moved.direction) != self.G.w_dim:
-                raise ValueError(f"direction {moved.name!r} has {len(moved.direction)} values; this network's w has "
-                                 f"{self.G.w_dim}")
             stop = num_ws if moved.w_stop is None else moved.w_stop
-            if not 0 <= moved.w_start < stop <= num_ws:
-                raise ValueError(f"direction {moved.name!r}: w indices {moved.w_start}-{stop} are out of range "
-                                 f"(0 to {num_ws})")
             vector = torch.tensor(moved.direction, device=self.device, dtype=ws.dtype)
             ws[:, moved.w_start:stop] = ws[:, moved.w_start:stop] + moved.strength * vector
         return ws
-
-    def _check_w_index(self, index: int, what: str) -> None:
-        if not 0 <= index < self.G.num_ws:
-            raise ValueError(f"{what} w index {index} is out of range (0 to {self.G.num_ws - 1})")
 
     # -- synthesis ----------------------------------------------------------------------------------------------
 
     def controls(self) -> dict:
         """The synthesis keyword arguments of the request (without capture / stop / resume)."""
         request, layers = self.request, self.G.synthesis.layers
-        names = {layer.name for layer in layers}
         noise_layers = [layer.name for layer in layers if layer.has_noise]
         per_layer = dict(request.layer_noise_strength)
-        for name in per_layer:
-            if name not in noise_layers:
-                raise ValueError(f"layer {name!r} adds no noise; noise layers: {', '.join(noise_layers)}")
         strength = {name: request.noise_strength * per_layer.get(name, 1.0) for name in noise_layers}
         style_channels = {layer.name: layer.style_channels for layer in layers}
         deltas: dict[str, torch.Tensor] = {}
         for delta in request.style_deltas:
-            if delta.layer not in names:
-                raise ValueError(f"style delta: no layer named {delta.layer!r}")
             size = style_channels[delta.layer]
-            if not 0 <= delta.channel < size:
-                raise ValueError(f"style delta: {delta.layer} has {size} style channels; channel {delta.channel} "
-                                 f"is out of range")
             if delta.layer not in deltas:
                 deltas[delta.layer] = torch.zeros([size], device=self.device)
             deltas[delta.layer][delta.channel] += delta.delta
@@ -599,14 +475,9 @@ class _Render:
                       style_deltas=deltas)
         if request.dtype == "float16":
             kwargs["force_fp32"] = False
-        for op in request.layer_operations:
-            if op.layer not in names:
-                raise ValueError(f"bending: no layer named {op.layer!r}")
         if request.layer_operations:
             kwargs["layer_edits"] = layer_edits(request.layer_operations)
         if request.input_transform is not None:
-            if getattr(self.G, "family", "") != "stylegan3":
-                raise ValueError("the input transform (translate, rotate) applies to StyleGAN3 networks only")
             kwargs["input_transform"] = tuple(float(v) for v in request.input_transform)
         return kwargs
 
@@ -639,8 +510,6 @@ class _Render:
         layers = G.synthesis.layers
         names = [layer.name for layer in layers]
         captured = self.request.view.layer
-        if captured is not None and captured not in names:
-            raise ValueError(f"no layer named {captured!r}; layers: {', '.join(names)}")
         kwargs = self.controls()
         if self.capture_all:
             out = G.synthesis(ws, capture="all", **kwargs)

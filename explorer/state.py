@@ -19,41 +19,42 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import numbers
-import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Iterator
 
+from . import controls as c
+from .bending import LayerOperation
+from .controls import (DIRECTION_NAME_MAX, DIRECTION_STRENGTH_RANGE, DTYPES, FFT_RANGE_DB, MAX_VIEW_CHANNELS,
+                       NOISE_STRENGTH_RANGE, OFFSET_STRENGTH_RANGE, PSI_RANGE, ROTATE_RANGE, SCALE_DB_RANGE,
+                       STYLE_DELTA_RANGE, TRANSLATE_RANGE, DirectionOffset, StateError, StyleDelta, WCopy, WOffset)
+from .controls import choice as _choice
+from .controls import flag as _flag
+from .controls import integer as _integer
+from .controls import real as _real
+from .controls import record as _record
+from .controls import seed as _seed
+from .controls import text as _text
 from .description import MIX_PRESETS, NetworkFacts
-from .latents import SEED_LIMIT, seed_at, seed_weights
-from .bending import OPERATIONS, LayerOperation
-from .render import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
-                     DirectionOffset, LayerViewRequest, RenderRequest, StyleDelta, WCopy, WOffset,
-                     bfloat16_supported)
+from .latents import seed_at, seed_weights
+from .render import LayerViewRequest, RenderRequest, bfloat16_supported
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 
-# Allowed ranges. Each says why it stops where it does.
-PSI_RANGE = (-1.0, 2.0)                    # beyond these, images are garbage on every network we know
+# Allowed ranges of the settings that are not render controls (those are in explorer.controls).
 POSITION_LIMIT = float(2 ** 40)            # seed-space coordinates; seeds wrap at 2**32 anyway
 SPEED_RANGE = (-100.0, 100.0)              # seeds per second while animating
-NOISE_STRENGTH_RANGE = (0.0, 10.0)         # multiples of the learned noise strength
-OFFSET_STRENGTH_RANGE = (-100.0, 100.0)    # in units of the offset direction (see explorer.render.WOffset)
-STYLE_DELTA_RANGE = (-100.0, 100.0)        # added to a style s, which trained networks keep around +-10
-SCALE_DB_RANGE = (-60.0, 60.0)             # a factor 1000 either way
-FFT_RANGE_DB = (10.0, 120.0)
-MAX_VIEW_CHANNELS = 1024                   # more than any StyleGAN layer has
 ZOOM_RANGE = (1, 32)                       # integer zoom factors
 FPS_LIMIT_RANGE = (0, 240)                 # 0: no limit
-DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
+def mirror(request_field: str, of: type = RenderRequest):
+    """A section field that edits the render request's `request_field` (of RenderRequest, or of its
+    LayerViewRequest): its default and its check are the request field's own, declared once there."""
+    return field(default=c.default_of(of, request_field),
+                 metadata={"check": c.check_of(of, request_field), "request": request_field, "of": of})
 
-class StateError(ValueError):
-    """A value that the state does not accept; the message names the field and what it allows."""
 
 
 @dataclass(frozen=True)
@@ -92,58 +93,6 @@ class StateEvents:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Value checks. Each returns the normalised value or raises StateError naming the field.
-
-def _real(where: str, value, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise StateError(f"{where} must be a number, not {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise StateError(f"{where} must be a finite number, not {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise StateError(f"{where} must be between {low:g} and {high:g}, not {value:g}")
-    return value
-
-
-def _integer(where: str, value, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise StateError(f"{where} must be a whole number, not {value!r}")
-    value = int(value)
-    if low is not None and value < low:
-        raise StateError(f"{where} must be at least {low}" + (f" and at most {high}" if high is not None else "")
-                         + f", not {value}")
-    if high is not None and value > high:
-        raise StateError(f"{where} must be at most {high}" + (f" and at least {low}" if low is not None else "")
-                         + f", not {value}")
-    return value
-
-
-def _seed(where: str, value) -> int:
-    return _integer(where, value, 0, SEED_LIMIT - 1)
-
-
-def _flag(where: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise StateError(f"{where} must be true or false, not {value!r}")
-    return value
-
-
-def _choice(where: str, value, choices) -> Any:
-    if value not in choices:
-        raise StateError(f"{where} must be one of {', '.join(map(repr, choices))}, not {value!r}")
-    return value
-
-
-def _text(where: str, value) -> str:
-    if not isinstance(value, str):
-        raise StateError(f"{where} must be text, not {value!r}")
-    return value
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Sections.
 
 _MISSING = object()
@@ -162,7 +111,7 @@ class Section:
             return
         if key not in self.field_names():
             raise AttributeError(f"{self.name} has no setting {key!r}; it has {', '.join(self.field_names())}")
-        value = getattr(self, f"_check_{key}")(value)
+        value = self._checker(key)(value)
         old = self.__dict__.get(key, _MISSING)
         if old is not _MISSING and type(old) is type(value) and old == value:
             return
@@ -173,6 +122,23 @@ class Section:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    def _checker(self, key: str) -> Callable[[Any], Any]:
+        """The check of a field: the section's own `_check_<field>`, or the render control's check it mirrors."""
+        own = getattr(self, f"_check_{key}", None)
+        if own is not None:
+            return own
+        check = next(f for f in fields(self) if f.name == key).metadata["check"]
+        return lambda value: check(self.where(key), value, self.facts)
+
+    @classmethod
+    def request_values(cls, section) -> dict:
+        """{request field: value} of the fields that mirror a render control, by the record they belong to."""
+        out: dict = {}
+        for f in fields(cls):
+            if "request" in f.metadata:
+                out.setdefault(f.metadata["of"], {})[f.metadata["request"]] = getattr(section, f.name)
+        return out
 
     @property
     def facts(self) -> NetworkFacts | None:
@@ -185,13 +151,13 @@ class Section:
     def revalidate(self) -> None:
         """Check every field again (after the facts changed); raises StateError at the first bad one."""
         for key in self.field_names():
-            getattr(self, f"_check_{key}")(getattr(self, key))
+            self._checker(key)(getattr(self, key))
 
     def repair(self) -> list[str]:
         """Make every field valid for the current facts; returns one note per value that had to change."""
         notes = []
         for key in self.field_names():
-            check = getattr(self, f"_check_{key}")
+            check = self._checker(key)
             old = getattr(self, key)
             try:
                 check(old)
@@ -247,8 +213,8 @@ class LatentSection(Section):
     y: float = 0.0
     animate: bool = False
     speed: float = 0.25
-    space: str = "w"
-    class_index: int | None = None
+    space: str = mirror("latent_space")
+    class_index: int | None = mirror("class_index")
 
     def _check_x(self, value):
         return _real(self.where("x"), value, -POSITION_LIMIT, POSITION_LIMIT)
@@ -261,17 +227,6 @@ class LatentSection(Section):
 
     def _check_speed(self, value):
         return _real(self.where("speed"), value, *SPEED_RANGE)
-
-    def _check_space(self, value):
-        return _choice(self.where("space"), value, LATENT_SPACES)
-
-    def _check_class_index(self, value):
-        if value is None:
-            return None
-        facts = self.facts
-        if facts is not None and facts.c_dim == 0:
-            raise StateError(f"{self.where('class_index')}: this network is unconditional; it must be None")
-        return _integer(self.where("class_index"), value, 0, facts.c_dim - 1 if facts else None)
 
     @property
     def seed(self) -> int:
@@ -302,17 +257,8 @@ class LatentSection(Section):
 class TruncationSection(Section):
     """psi in [-1, 2]; cutoff: truncate the w indices below it (None: all; at most num_ws)."""
     name: ClassVar[str] = "truncation"
-    psi: float = 1.0
-    cutoff: int | None = None
-
-    def _check_psi(self, value):
-        return _real(self.where("psi"), value, *PSI_RANGE)
-
-    def _check_cutoff(self, value):
-        if value is None:
-            return None
-        facts = self.facts
-        return _integer(self.where("cutoff"), value, 0, facts.num_ws if facts else None)
+    psi: float = mirror("truncation_psi")
+    cutoff: int | None = mirror("truncation_cutoff")
 
 
 @dataclass(eq=True)
@@ -445,89 +391,18 @@ class StylesSection(Section):
     (`WCopy`), and the style-channel editor's deltas on single channels of a layer's style s (`StyleDelta`).
     Kept sorted, at most one offset and one copy per w index and one delta per (layer, channel)."""
     name: ClassVar[str] = "styles"
-    offsets: tuple[WOffset, ...] = ()
-    copies: tuple[WCopy, ...] = ()
-    style_deltas: tuple[StyleDelta, ...] = ()
-
-    def _w(self, where, value) -> int:
-        facts = self.facts
-        return _integer(where, value, 0, facts.num_ws - 1 if facts else None)
-
-    def _check_offsets(self, value):
-        where = self.where("offsets")
-        if not isinstance(value, (tuple, list)):
-            raise StateError(f"{where} must be a list of offsets, not {value!r}")
-        checked = {}
-        for n, item in enumerate(value):
-            item = _record(f"{where}[{n}]", item, WOffset)
-            at = f"{where}[{n}]"
-            offset = WOffset(self._w(f"{at}.w_index", item.w_index),
-                             _choice(f"{at}.direction", item.direction, OFFSET_DIRECTIONS),
-                             _seed(f"{at}.seed", item.seed),
-                             _real(f"{at}.strength", item.strength, *OFFSET_STRENGTH_RANGE))
-            if offset.w_index in checked:
-                raise StateError(f"{where}: two offsets for w index {offset.w_index}")
-            checked[offset.w_index] = offset
-        return tuple(checked[i] for i in sorted(checked))
-
-    def _check_copies(self, value):
-        where = self.where("copies")
-        if not isinstance(value, (tuple, list)):
-            raise StateError(f"{where} must be a list of copies, not {value!r}")
-        checked = {}
-        for n, item in enumerate(value):
-            item = _record(f"{where}[{n}]", item, WCopy)
-            at = f"{where}[{n}]"
-            copy = WCopy(self._w(f"{at}.w_index", item.w_index), _seed(f"{at}.seed", item.seed),
-                         self._w(f"{at}.from_w_index", item.from_w_index))
-            if copy.w_index in checked:
-                raise StateError(f"{where}: two copies into w index {copy.w_index}")
-            checked[copy.w_index] = copy
-        return tuple(checked[i] for i in sorted(checked))
-
-    def _check_style_deltas(self, value):
-        where = self.where("style_deltas")
-        if not isinstance(value, (tuple, list)):
-            raise StateError(f"{where} must be a list of style deltas, not {value!r}")
-        facts = self.facts
-        checked = {}
-        for n, item in enumerate(value):
-            item = _record(f"{where}[{n}]", item, StyleDelta)
-            at = f"{where}[{n}]"
-            layer = _text(f"{at}.layer", item.layer)
-            high = None
-            if facts is not None:
-                styled = {l.name: l.style_channels for l in facts.layers if l.style_channels > 0}
-                if layer not in styled:
-                    raise StateError(f"{at}.layer: {layer!r} has no style to edit; styled layers: "
-                                     f"{', '.join(styled)}")
-                high = styled[layer] - 1
-            delta = StyleDelta(layer, _integer(f"{at}.channel", item.channel, 0, high),
-                               _real(f"{at}.delta", item.delta, *STYLE_DELTA_RANGE))
-            if (delta.layer, delta.channel) in checked:
-                raise StateError(f"{where}: two deltas for channel {delta.channel} of {delta.layer}")
-            checked[(delta.layer, delta.channel)] = delta
-        order = {name: i for i, name in enumerate(facts.layer_names)} if facts else {}
-        return tuple(checked[key] for key in sorted(checked, key=lambda k: (order.get(k[0], -1), k[0], k[1])))
+    offsets: tuple[WOffset, ...] = mirror("w_offsets")
+    copies: tuple[WCopy, ...] = mirror("w_copies")
+    style_deltas: tuple[StyleDelta, ...] = mirror("style_deltas")
 
     def _repair_offsets(self):
-        facts = self.facts
-        return tuple(o for o in self.offsets if facts is None or o.w_index < facts.num_ws)
+        return c.keep_valid(c.w_offsets, self.where("offsets"), self.offsets, self.facts)
 
     def _repair_copies(self):
-        facts = self.facts
-        return tuple(c for c in self.copies
-                     if facts is None or (c.w_index < facts.num_ws and c.from_w_index < facts.num_ws))
+        return c.keep_valid(c.w_copies, self.where("copies"), self.copies, self.facts)
 
     def _repair_style_deltas(self):
-        kept = []
-        for delta in self.style_deltas:
-            try:
-                self._check_style_deltas((delta,))
-                kept.append(delta)
-            except StateError:
-                pass
-        return tuple(kept)
+        return c.keep_valid(c.style_deltas, self.where("style_deltas"), self.style_deltas, self.facts)
 
     def set_offset(self, w_index: int, direction: str = "random", seed: int = 0, strength: float = 0.0) -> None:
         """Sets (replaces) the offset of one w index."""
@@ -566,60 +441,15 @@ class StylesSection(Section):
         self.style_deltas = ()
 
 
-def _record(where: str, item, cls):
-    """A record of type cls, from itself or from a dict with exactly its fields (JSON)."""
-    if isinstance(item, cls):
-        return item
-    names = [f.name for f in fields(cls)]
-    if not isinstance(item, dict):
-        raise StateError(f"{where} must be a {cls.__name__} ({', '.join(names)}), not {item!r}")
-    unknown = sorted(set(item) - set(names))
-    if unknown:
-        raise StateError(f"{where}: unknown field {unknown[0]!r}; a {cls.__name__} has {', '.join(names)}")
-    try:
-        return cls(**item)
-    except TypeError:
-        missing = [n for n in names if n not in item]
-        raise StateError(f"{where}: missing {', '.join(missing)}")
-
-
 @dataclass(eq=True)
 class NoiseSection(Section):
     """mode 'const' / 'random' / 'none'; seed: the random noise's seed; strength: global multiplier of the
     learned noise strengths; layer_strength: ((layer name, multiplier), ...), further per layer (default 1)."""
     name: ClassVar[str] = "noise"
-    mode: str = "const"
-    seed: int = 0
-    strength: float = 1.0
-    layer_strength: tuple[tuple[str, float], ...] = ()
-
-    def _check_mode(self, value):
-        return _choice(self.where("mode"), value, NOISE_MODES)
-
-    def _check_seed(self, value):
-        return _seed(self.where("seed"), value)
-
-    def _check_strength(self, value):
-        return _real(self.where("strength"), value, *NOISE_STRENGTH_RANGE)
-
-    def _check_layer_strength(self, value):
-        where = self.where("layer_strength")
-        if isinstance(value, dict):
-            value = tuple(value.items())
-        if not isinstance(value, (tuple, list)):
-            raise StateError(f"{where} must be pairs (layer name, multiplier), not {value!r}")
-        facts = self.facts
-        checked = {}
-        for n, pair in enumerate(value):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise StateError(f"{where}[{n}] must be a pair (layer name, multiplier), not {pair!r}")
-            name = _text(f"{where}[{n}] layer", pair[0])
-            if facts is not None and name not in facts.noise_layers:
-                raise StateError(f"{where}: {name!r} adds no noise; noise layers: {', '.join(facts.noise_layers)}")
-            checked[name] = _real(f"{where}[{name}]", pair[1], *NOISE_STRENGTH_RANGE)
-        order = {name: i for i, name in enumerate(facts.layer_names)} if facts else {}
-        return tuple((name, checked[name]) for name in sorted(checked, key=lambda n: (order.get(n, -1), n))
-                     if checked[name] != 1.0)
+    mode: str = mirror("noise_mode")
+    seed: int = mirror("noise_seed")
+    strength: float = mirror("noise_strength")
+    layer_strength: tuple[tuple[str, float], ...] = mirror("layer_noise_strength")
 
     def _repair_layer_strength(self):
         facts = self.facts
@@ -639,51 +469,18 @@ class LayersSection(Section):
     """The layer view: which layer (None: the output), which channels and how (see
     explorer.render.LayerViewRequest for what each setting does)."""
     name: ClassVar[str] = "layers"
-    layer: str | None = None
-    mode: str = "grid"
-    first_channel: int = 0
-    channel_count: int = 16
-    normalise: str = "channel"
-    scale_db: float = 0.0
-    fft: bool = False
-    fft_range_db: float = 50.0
+    layer: str | None = mirror("layer", LayerViewRequest)
+    mode: str = mirror("mode", LayerViewRequest)
+    first_channel: int = mirror("first_channel", LayerViewRequest)
+    channel_count: int = mirror("channel_count", LayerViewRequest)
+    normalise: str = mirror("normalise", LayerViewRequest)
+    scale_db: float = mirror("scale_db", LayerViewRequest)
+    fft: bool = mirror("fft", LayerViewRequest)
+    fft_range_db: float = mirror("fft_range_db", LayerViewRequest)
     mark_spikes: bool = False       # draw the droplet detector's findings on the layer view (not a render input)
 
     def _check_mark_spikes(self, value):
         return _flag(self.where("mark_spikes"), value)
-
-    def _check_layer(self, value):
-        if value is None:
-            return None
-        value = _text(self.where("layer"), value)
-        facts = self.facts
-        if facts is not None and value not in facts.layer_names:
-            raise StateError(f"{self.where('layer')}: no layer named {value!r}; layers: "
-                             f"{', '.join(facts.layer_names)}")
-        return value
-
-    def _check_mode(self, value):
-        return _choice(self.where("mode"), value, VIEW_MODES)
-
-    def _check_first_channel(self, value):
-        # Not limited by the selected layer's channels: switching layers would invalidate it; the renderer
-        # clips it instead and reports the channels it showed.
-        return _integer(self.where("first_channel"), value, 0, MAX_VIEW_CHANNELS - 1)
-
-    def _check_channel_count(self, value):
-        return _integer(self.where("channel_count"), value, 1, MAX_VIEW_CHANNELS)
-
-    def _check_normalise(self, value):
-        return _choice(self.where("normalise"), value, VIEW_NORMALISATIONS)
-
-    def _check_scale_db(self, value):
-        return _real(self.where("scale_db"), value, *SCALE_DB_RANGE)
-
-    def _check_fft(self, value):
-        return _flag(self.where("fft"), value)
-
-    def _check_fft_range_db(self, value):
-        return _real(self.where("fft_range_db"), value, *FFT_RANGE_DB)
 
 
 @dataclass(eq=True)
@@ -737,22 +534,21 @@ class PerformanceSection(Section):
     """device: 'cpu', 'cuda', 'cuda:N' or 'mps'; dtype 'float32', or 'float16' on CUDA only; fps_limit: the
     viewer's frame rate cap (0: none; not part of the render request)."""
     name: ClassVar[str] = "performance"
-    device: str = "cpu"
-    dtype: str = "float32"
+    device: str = mirror("device")
+    dtype: str = mirror("dtype")
     fps_limit: int = 60
     adaptive: bool = True        # while a control moves, preview frames; the exact frame when it rests
 
     def _check_device(self, value):
-        value = _text(self.where("device"), value)
-        if not DEVICE_PATTERN.match(value):
-            raise StateError(f"{self.where('device')} must be 'cpu', 'cuda', 'cuda:N' or 'mps', not {value!r}")
+        value = c.device(self.where("device"), value, self.facts)
+        # With the dtype: the pairs the device can run.
         if not value.startswith("cuda") and self.__dict__.get("dtype") == "float16":
             raise StateError(f"{self.where('device')}: float16 runs on CUDA only; set performance.dtype to "
                              f"'float32' before choosing {value!r}")
         return value
 
     def _check_dtype(self, value):
-        value = _choice(self.where("dtype"), value, DTYPES)
+        value = c.check_of(RenderRequest, "dtype")(self.where("dtype"), value, self.facts)
         if value == "bfloat16" and not bfloat16_supported(self.__dict__.get("device", "cpu")):
             raise StateError(f"{self.where('dtype')}: bfloat16 does not run at speed on "
                              f"{self.__dict__.get('device', 'cpu')!r} here (no bfloat16 units)")
@@ -766,10 +562,6 @@ class PerformanceSection(Section):
 
     def _check_adaptive(self, value):
         return _flag(self.where("adaptive"), value)
-
-
-TRANSLATE_RANGE = (-10.0, 10.0)           # in image widths: beyond this the Fourier features alias
-ROTATE_RANGE = (-360.0, 360.0)
 
 
 @dataclass(eq=True)
@@ -823,52 +615,17 @@ class CaptureSection(Section):
         return _real(self.where("fps"), value, *CAPTURE_FPS_RANGE)
 
 
-BENDING_CHANNELS_MAX = 4096        # more channels than any StyleGAN layer has
-DIRECTION_STRENGTH_RANGE = (-50.0, 50.0)   # in units of w's spread along a unit direction (a few is a lot)
-DIRECTION_NAME_MAX = 200
-
-
 @dataclass(eq=True)
 class BendingSection(Section):
     """Network bending and channel ablation: explorer.bending operations, applied in this order."""
     name: ClassVar[str] = "bending"
-    operations: tuple[LayerOperation, ...] = ()
-
-    def _check_operations(self, value):
-        where = self.where("operations")
-        if not isinstance(value, (tuple, list)):
-            raise StateError(f"{where} must be a list of operations, not {value!r}")
-        facts = self.facts
-        checked = []
-        for n, item in enumerate(value):
-            at = f"{where}[{n}]"
-            item = _record(at, item, LayerOperation)
-            layer = _text(f"{at}.layer", item.layer)
-            kind = OPERATIONS.get(item.operation)
-            if kind is None:
-                raise StateError(f"{at}.operation must be one of {', '.join(OPERATIONS)}, not {item.operation!r}")
-            high = BENDING_CHANNELS_MAX - 1
-            if facts is not None:
-                if layer not in facts.layer_names:
-                    raise StateError(f"{at}.layer: no layer named {layer!r}")
-                high = facts.layer(layer).channels - 1
-            if not isinstance(item.channels, (tuple, list)):
-                raise StateError(f"{at}.channels must be a list of channel numbers, not {item.channels!r}")
-            channels = tuple(sorted({_integer(f"{at}.channels", c, 0, high) for c in item.channels}))
-            amount = _real(f"{at}.amount", item.amount, kind.low, kind.high)
-            checked.append(LayerOperation(layer, item.operation, channels, amount))
-        return tuple(checked)
+    operations: tuple[LayerOperation, ...] = mirror("layer_operations")
 
     def _repair_operations(self):
-        kept = []
-        for op in self.operations:
-            try:
-                kept.append(self._check_operations((op,))[0])
-            except StateError:
-                pass
-        return tuple(kept)
+        return c.keep_valid(c.layer_operations, self.where("operations"), self.operations, self.facts)
 
     def add(self, layer: str, operation: str, channels=(), amount: float | None = None) -> None:
+        from .bending import OPERATIONS
         amount = OPERATIONS[operation].default if amount is None and operation in OPERATIONS else amount
         self.operations = self.operations + (LayerOperation(layer, operation, tuple(channels), amount),)
 
@@ -906,38 +663,12 @@ class DirectionsSection(Section):
     offsets: tuple[DirectionOffset, ...] = ()
 
     def _check_offsets(self, value):
-        where = self.where("offsets")
-        if not isinstance(value, (tuple, list)):
-            raise StateError(f"{where} must be a list of direction offsets, not {value!r}")
-        facts = self.facts
-        checked, names = [], set()
-        for n, item in enumerate(value):
-            at = f"{where}[{n}]"
-            item = _record(at, item, DirectionOffset)
-            name = _text(f"{at}.name", item.name)[:DIRECTION_NAME_MAX]
-            if name in names:
-                raise StateError(f"{where}: two directions named {name!r}")
-            names.add(name)
-            if not isinstance(item.direction, (tuple, list)) or not item.direction:
-                raise StateError(f"{at}.direction must be a list of numbers")
-            direction = tuple(_real(f"{at}.direction", v) for v in item.direction)
-            if facts is not None and len(direction) != facts.w_dim:
-                raise StateError(f"{at}.direction has {len(direction)} values; this network's w has {facts.w_dim}")
-            num_ws = facts.num_ws if facts else None
-            start = _integer(f"{at}.w_start", item.w_start, 0, None if num_ws is None else num_ws - 1)
-            stop = None if item.w_stop is None else _integer(f"{at}.w_stop", item.w_stop, start + 1, num_ws)
-            strength = _real(f"{at}.strength", item.strength, *DIRECTION_STRENGTH_RANGE)
-            checked.append(DirectionOffset(name, direction, strength, start, stop))
-        return tuple(checked)
+        # The same check as the request's direction_offsets; the section also offers directions at strength 0,
+        # which the request leaves out.
+        return c.direction_offsets(self.where("offsets"), value, self.facts)
 
     def _repair_offsets(self):
-        kept = []
-        for offset in self.offsets:
-            try:
-                kept.append(self._check_offsets((offset,))[0])
-            except StateError:
-                pass
-        return tuple(kept)
+        return c.keep_valid(c.direction_offsets, self.where("offsets"), self.offsets, self.facts)
 
     def set_directions(self, named_directions, w_start: int = 0, w_stop: int | None = None) -> None:
         """Replaces the offered directions ((name, unit vector), ...), each at strength 0."""
@@ -1042,35 +773,22 @@ class Session:
     # -- requests -----------------------------------------------------------------------------------------------
 
     def render_request(self, network_key: str) -> RenderRequest:
-        """The frozen request for the current state."""
+        """The frozen request for the current state: every mirrored field as it is, and the few that are made
+        from several settings (the blended seeds, the mixing seeds, the StyleGAN3 transform, the directions moved)."""
+        values: dict = {RenderRequest: {}, LayerViewRequest: {}}
+        for section in self.sections():
+            for record_type, fields_ in type(section).request_values(section).items():
+                values[record_type].update(fields_)
         mixing = self.mixing
         layer_seeds = tuple(mixing.sources[k] if k is not None and k < len(mixing.sources) else None
                             for k in mixing.layer_sources)
-        noise = self.noise
-        layers = self.layers
         return RenderRequest(
-            network_key=network_key,
+            network_key=network_key, **values[RenderRequest],
+            view=LayerViewRequest(**values[LayerViewRequest]),
             seed_weights=self.latent.seed_weights(),
-            latent_space=self.latent.space,
-            class_index=self.latent.class_index,
-            truncation_psi=self.truncation.psi,
-            truncation_cutoff=self.truncation.cutoff,
             layer_seeds=layer_seeds,
-            w_copies=self.styles.copies,
-            w_offsets=self.styles.offsets,
-            style_deltas=self.styles.style_deltas,
-            noise_mode=noise.mode,
-            noise_seed=noise.seed,
-            noise_strength=noise.strength,
-            layer_noise_strength=noise.layer_strength,
-            view=LayerViewRequest(layer=layers.layer, mode=layers.mode, first_channel=layers.first_channel,
-                                  channel_count=layers.channel_count, normalise=layers.normalise,
-                                  scale_db=layers.scale_db, fft=layers.fft, fft_range_db=layers.fft_range_db),
-            device=self.performance.device,
-            dtype=self.performance.dtype,
             input_transform=self.transform.as_request(self.facts),
             direction_offsets=tuple(o for o in self.directions.offsets if o.strength != 0),
-            layer_operations=self.bending.operations,
         )
 
     def advance(self, dt: float) -> None:

@@ -95,13 +95,14 @@ def test_info_text_and_json(network_pkl):
     assert "NVlabs PyTorch pickle" in text and "b32.conv0" in text and "architecture skip" in text
 
 
-def test_conditional_network_needs_a_valid_class(tmp_path):
+def test_conditional_network_takes_a_valid_class_or_draws_one(tmp_path):
     path = tmp_path / "cond.pkl"
     write_nvlabs_pickle(path, tiny_stylegan2("sg2_resnet_cond_64"), code_base="stylegan2-ada-pytorch")
-    result = _cli("render", "--pkl", str(path), "--seeds", "0", "--outdir", str(tmp_path / "o"))
-    assert result.returncode == 1 and "--class" in result.stderr
     result = _cli("render", "--pkl", str(path), "--seeds", "0", "--class", "9", "--outdir", str(tmp_path / "o"))
-    assert result.returncode == 1 and "out of range" in result.stderr
+    assert result.returncode == 1 and "latent.class_index must be at most 4 and at least 0, not 9" in result.stderr
+    # Without --class each seed draws its class, as in the window and NVlabs' visualizer (and the note says so).
+    result = _cli("render", "--pkl", str(path), "--seeds", "0", "--outdir", str(tmp_path / "drawn"))
+    assert result.returncode == 0 and "class drawn from each seed" in result.stderr
     result = _cli("render", "--pkl", str(path), "--seeds", "2", "--class", "0", "--outdir", str(tmp_path / "o"), "--npy")
     assert result.returncode == 0, result.stderr
     golden = np.load(GOLDEN.format("sg2_resnet_cond_64"))

@@ -66,6 +66,9 @@ def run(args) -> int:
     output_folder(args.outdir)
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
+    if G.c_dim and session.latent.class_index is None:
+        print("note: this network is conditional and no --class was given: the class drawn from each seed, as the "
+              "window does", file=sys.stderr)
     for seed, request in jobs:
         result = render(G, request, capture_all=args.dump_layers)
         if not result.ok:
