@@ -88,7 +88,8 @@ def _class_attributes(cls) -> dict:
 
 @pytest.mark.parametrize("module,name,state,sniff", [
     # The function that rebuilds every tensor: defaults changed for the whole process would change every load.
-    ("torch._utils", "_rebuild_tensor_v2", (None, {"__defaults__": (True, None, None)}), hostile_files.PERSISTENCE_NAME),
+    ("torch._utils", "_rebuild_tensor_v2", (None, {"__defaults__": (True, None, None)}),
+     hostile_files.PERSISTENCE_NAME),
     ("torch._utils", "_rebuild_tensor_v2", {"__code__": 1}, hostile_files.PERSISTENCE_NAME),
     # The record classes a file's data becomes.
     ("dnnlib.util", "EasyDict", (None, {"__getattr__": None, "keys": 0}), hostile_files.PERSISTENCE_NAME),

@@ -2,9 +2,6 @@
 import io
 import os
 import pickle
-import pickletools
-import struct
-import sys
 
 import pytest
 import torch

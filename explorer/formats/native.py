@@ -120,7 +120,8 @@ def _tensors(data: bytes, header: dict) -> dict[str, torch.Tensor]:
         begin, end = entry["data_offsets"]
         dtype = DTYPES[entry["dtype"]]
         count = (end - begin) // torch.empty(0, dtype=dtype).element_size()
-        flat = torch.frombuffer(buffer, dtype=dtype, count=count, offset=begin) if count else torch.empty(0, dtype=dtype)
+        flat = (torch.frombuffer(buffer, dtype=dtype, count=count, offset=begin) if count
+                else torch.empty(0, dtype=dtype))
         tensors[name] = flat.reshape(entry["shape"])
     return tensors
 

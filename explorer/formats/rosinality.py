@@ -5,7 +5,8 @@ its convert_weight.py saves ({g_ema, latent_avg}, plus g and d when asked). g_em
 latent_avg, w_avg is estimated from W_AVG_SAMPLES random z. rosinality truncates every w (our default cutoff None);
 its noise buffers become our noise_const and its w indices are NVlabs' (see convert_state).
 The files are read by our own zip and pickle readers (torch_zip), allowing tensor data and argparse.Namespace
-only (train.py stores its arguments that way). The constructor arguments are not stored; they follow from the tensor shapes:
+only (train.py stores its arguments that way). The constructor arguments are not stored; they follow from the
+tensor shapes:
 - size from the number of ToRGB layers (checked against the 2 * log2(size) - 3 noise buffers), style_dim from
   the mapping weights, n_mlp from the number of mapping layers, and the channels of every resolution from the
   conv weights (channel_multiplier is what they show at 64 px).
