@@ -74,6 +74,7 @@ class Status:
     droplets: object | None = None                # explorer.analysis.droplets.DropletReport
     direction_set: object | None = None           # explorer.analysis.directions.DirectionSet
     region: object | None = None                  # explorer.analysis.regions.RegionRanking
+    projection: object | None = None              # explorer.projection.ProjectionProgress: the newest step
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Frame:
 REST_S = 0.25
 FRAME_BUDGET_S = 1 / 30
 MARKED_FINDINGS = 32     # the droplet findings marked on the layer view, best first
+PROJECTION_VIDEO_FPS = 30
 
 
 VIEW_ONLY = ("viewer", "capture")   # sections that never change the pixels
@@ -635,6 +637,79 @@ class Controller:
             "region", lambda G, progress: rank_region_channels(G, ws.to(G.mapping.w_avg.device), rectangle,
                                                                noise_mode=noise),
             lambda ranking: self._report(region=ranking), total=1)
+
+    def open_latents(self, path: str) -> bool:
+        """A W+ .npy ([num_ws, w_dim], as Save W+ and `project` write) as the main latent (one undo step)."""
+        try:
+            ws = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            self._report(load_error=f"{path}: not a W+ .npy file ({error})")
+            return False
+        ws = ws.reshape(ws.shape[-2:]) if ws.ndim == 3 and ws.shape[0] == 1 else ws
+        try:
+            self.edit(self.session.latent.use_w_plus, ws if ws.ndim == 2 else np.zeros((0, 0)))
+        except StateError as error:
+            self._report(load_error=f"{path}: {error}")
+            return False
+        self._report(load_error=None)
+        return True
+
+    def project(self, target: str, steps: int = 300, w_plus: bool = False, optimize_noise: bool = False,
+                vgg16: str | None = None) -> bool:
+        """Finds the latent whose image matches a photo (StyleGAN2 paper, section 5) in the background: every
+        step's image in Status.projection, stoppable at any moment (cancel_analysis) with the best result kept.
+        The result becomes the main latent (one undo step), and is saved in the capture folder as a W+ .npy and
+        a video of the optimisation."""
+        from . import projection
+        generator = self.worker.generator
+        if generator is None:
+            self._report(analysis_error="no network is loaded")
+            return False
+        try:
+            settings = projection.ProjectionSettings(steps=int(steps), w_plus=bool(w_plus),
+                                                     optimize_noise=bool(optimize_noise))
+            pixels = projection.load_target(target, generator.img_channels, generator.img_resolution,
+                                            generator.img_resolution)
+            features = projection.load_vgg16(vgg16) if vgg16 else None
+        except (projection.ProjectionError, ValueError) as error:
+            self._report(analysis_error=f"project: {error}")
+            return False
+        folder = self.session.capture.folder
+        try:
+            video = export.open_recorder("mp4", folder=folder, fps=PROJECTION_VIDEO_FPS, stem="projection",
+                                         background=True)
+        except export.ExportError:
+            video = None          # the projection still runs; only its video is missing
+
+        def work(G, progress):
+            import torch
+
+            def on_step(step):
+                if video is not None:
+                    video.write(np.concatenate([pixels, step.image], axis=1))
+                self.post(lambda: self._report(projection=step))
+                progress(step.step.step, step.steps)
+
+            try:
+                with torch.enable_grad():
+                    return projection.project(G, pixels, settings, features, on_step=on_step,
+                                              should_stop=self._cancel.is_set)
+            finally:
+                if video is not None:
+                    video.close()
+
+        def done(result) -> None:
+            with self.history.step(("projection", time.monotonic()), merge=False):
+                self.session.latent.use_w_plus(result.ws)
+            self._report_history()
+            try:
+                path = export.save_latents(result.ws, folder, stem="projected")
+                where = f"saved {path}" + (f" and {video.path}" if video is not None else "")
+            except export.ExportError as error:
+                where = f"not saved: {error}"
+            self._report(capture_message=f"projection: best step {result.best_step}, PSNR {result.psnr:.1f} dB"
+                                         f"{' (stopped)' if result.stopped else ''}; {where}")
+        return self._start_analysis("projection", work, done, total=settings.steps)
 
     def toggle_recording(self) -> None:
         self.stop_recording() if self.recorder is not None else self.start_recording()

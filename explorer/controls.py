@@ -414,3 +414,31 @@ def direction_offsets(where: str, value, facts):
 
 def text_or_none(where: str, value, facts) -> str | None:
     return None if value is None else text(where, value)
+
+
+MAX_W_PLUS_VALUES = 64 * 2048     # num_ws x w_dim of any StyleGAN-family network, with room to spare
+
+
+def main_w_plus(where: str, value, facts):
+    """A W+ latent [num_ws][w_dim] used as the main latent instead of the seeds (a projected photo, a loaded
+    .npy), or None."""
+    if value is None:
+        return None
+    rows = records(where, value, "rows of w")
+    if not rows or not all(isinstance(row, (tuple, list)) for row in rows):
+        raise StateError(f"{where} must be num_ws rows of w_dim numbers")
+    if sum(len(row) for row in rows) > MAX_W_PLUS_VALUES:
+        raise StateError(f"{where} holds more values than any network's W+")
+    if facts is not None and (len(rows) != facts.num_ws or any(len(row) != facts.w_dim for row in rows)):
+        raise StateError(f"{where} must be {facts.num_ws} rows of {facts.w_dim} numbers (this network's W+), not "
+                         f"{len(rows)} rows of {len(rows[0])}")
+    checked = []
+    for row in rows:
+        try:
+            values = tuple(float(v) for v in row)
+        except (TypeError, ValueError):
+            raise StateError(f"{where} holds a value that is not a number")
+        if not all(math.isfinite(v) for v in values):
+            raise StateError(f"{where} holds a value that is not a finite number")
+        checked.append(values)
+    return tuple(checked)

@@ -88,6 +88,8 @@ class RenderRequest:
         'bfloat16' runs the synthesis under bfloat16 autocast (a fast preview on CPUs with bfloat16 units).
     direction_offsets: moves of ws along directions of W (explorer.analysis.directions), after the W+ edits.
     layer_operations: explorer.bending operations on chosen channels of chosen layers, in order.
+    main_w_plus: a W+ latent ([num_ws][w_dim], e.g. a projected photo) that replaces the seeds' blend as the main
+        latent; truncation, mixing and every edit then apply to it as to a seed's ws.
     """
     network_key: str
     seed_weights: tuple[tuple[int, float], ...] = control(((0, 1.0),), c.seed_weights)
@@ -109,6 +111,7 @@ class RenderRequest:
     input_transform: tuple[float, float, float] | None = control(None, c.input_transform)   # StyleGAN3 (tx, ty, deg)
     direction_offsets: tuple[DirectionOffset, ...] = control((), c.direction_offsets)   # after the W+ edits
     layer_operations: tuple[LayerOperation, ...] = control((), c.layer_operations)      # bending, in order
+    main_w_plus: tuple[tuple[float, ...], ...] | None = control(None, c.main_w_plus)    # W+ instead of the seeds
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -412,6 +415,8 @@ class _Render:
         return ws
 
     def main_ws(self) -> torch.Tensor:
+        if self.request.main_w_plus is not None:
+            return torch.tensor(self.request.main_w_plus, dtype=torch.float32, device=self.device)[None]
         weights = self.request.seed_weights
         if len(weights) == 1 or self.request.latent_space == "w":
             return blend([self.seed_ws(seed) for seed, _ in weights], [w for _, w in weights])

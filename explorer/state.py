@@ -215,6 +215,7 @@ class LatentSection(Section):
     speed: float = 0.25
     space: str = mirror("latent_space")
     class_index: int | None = mirror("class_index")
+    w_plus: tuple[tuple[float, ...], ...] | None = mirror("main_w_plus")   # a projected photo's W+, or None
 
     def _check_x(self, value):
         return _real(self.where("x"), value, -POSITION_LIMIT, POSITION_LIMIT)
@@ -234,15 +235,22 @@ class LatentSection(Section):
         return seed_at(round(self.x), round(self.y))
 
     def set_seed(self, seed: int) -> None:
-        """Jump to a seed: x = seed, y = 0."""
+        """Jump to a seed: x = seed, y = 0 (a W+ latent in use gives way to the seeds)."""
         seed = _seed(self.where("seed"), seed)
+        self.w_plus = None
         self.x = float(seed)
         self.y = 0.0
 
     def drag(self, dx: float, dy: float) -> None:
-        """Move the position by (dx, dy) seeds."""
-        self.x = self.x + _real(self.where("x"), dx)
-        self.y = self.y + _real(self.where("y"), dy)
+        """Move the position by (dx, dy) seeds (a W+ latent in use gives way to the seeds)."""
+        dx, dy = _real(self.where("x"), dx), _real(self.where("y"), dy)
+        self.w_plus = None
+        self.x = self.x + dx
+        self.y = self.y + dy
+
+    def use_w_plus(self, ws) -> None:
+        """A W+ latent ([num_ws, w_dim], e.g. numpy) as the main latent."""
+        self.w_plus = tuple(tuple(float(v) for v in row) for row in ws)
 
     def snap(self) -> None:
         """Round the position to the nearest integer point."""

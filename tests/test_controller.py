@@ -230,3 +230,34 @@ def test_directions_are_offered_at_strength_zero_and_move_the_image(controller):
     assert saved is not None and saved.exists()
     c.edit(c.session.directions.reset)
     assert c.load_directions(str(saved)) and len(c.session.directions.offsets) == 4
+
+
+def test_projection_runs_in_the_background_and_becomes_the_main_latent(controller, tmp_path):
+    from PIL import Image
+    c = controller
+    c.edit(c.session.latent.set_seed, 5)
+    _settle(c)
+    target = tmp_path / "photo.png"
+    Image.fromarray(c.frame.result.image).save(target)
+    assert c.project(str(target), steps=12)
+    assert c.wait_for_analysis() and c.status.analysis_error is None, c.status.analysis_error
+    step = c.status.projection
+    assert step is not None and step.steps == 12 and step.image.shape == (64, 64, 3)
+    assert c.session.latent.w_plus is not None and "projection: best step" in c.status.capture_message
+    _settle(c)
+    shown = c.frame.result.image.astype(float)
+    start_psnr = step.best_psnr
+    mse = ((shown - np.asarray(Image.open(target), float)) ** 2).mean()
+    assert 10 * np.log10(255 ** 2 / mse) == pytest.approx(start_psnr, abs=0.5)     # the best step is on screen
+    saved = sorted((tmp_path / "captures").glob("projected-*.npy"))
+    assert len(saved) == 1 and np.array_equal(np.load(saved[0]), np.float32(c.frame.result.ws))
+    assert list((tmp_path / "captures").glob("projection-*.mp4"))
+    # Undo puts the seed back; the W+ file opens again as the main latent.
+    assert c.undo() and c.session.latent.w_plus is None and c.session.latent.seed == 5
+    assert c.open_latents(str(saved[0])) and c.session.latent.w_plus is not None
+    c.edit(c.session.latent.set_seed, 6)                    # choosing a seed gives way to the seeds
+    assert c.session.latent.w_plus is None
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 4), np.float32))
+    assert not c.open_latents(str(bad)) and "10 rows of 32 numbers" in c.status.load_error
+    assert not c.project(str(tmp_path / "missing.png")) and "no such file" in c.status.analysis_error

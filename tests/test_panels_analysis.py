@@ -142,3 +142,26 @@ def test_undo_and_redo_from_both_windows_and_the_history_panel(gui):
     assert gui.session.truncation.psi == 0.5
     assert np.array_equal(gui.controller.frame.result.image,
                           expected_image(gui, seed_weights=((8, 1.0),), truncation_psi=0.5))
+
+
+def test_project_panel_shows_each_step_and_the_result_becomes_the_main_latent(gui, tmp_path):
+    from PIL import Image
+    fire(panel(gui, "LatentPanel").seed_tag, 9)
+    settle(gui)
+    target = tmp_path / "photo.png"
+    Image.fromarray(gui.controller.frame.result.image).save(target)
+    project = panel(gui, "ProjectPanel")
+    dpg.set_value("project.target", str(target))
+    dpg.set_value("project.steps", 8)
+    fire("project.start", None)
+    wait_for_analysis(gui)
+    assert gui.session.latent.w_plus is not None
+    assert dpg.get_value(project.info_tag).startswith("step 8 of 8")
+    preview = np.asarray(dpg.get_value(project.texture_tag)).reshape(128, 128, 4)
+    assert preview[..., :3].std() > 0.05 and np.all(preview[..., 3] == 1)   # the last step's image, not blank
+    assert "seeds" in dpg.get_item_label("latent.use_seeds") and dpg.is_item_shown("latent.use_seeds")
+    fire("latent.use_seeds", None)
+    assert gui.session.latent.w_plus is None
+    dpg.set_value("project.target", str(tmp_path / "nothing.png"))
+    fire("project.start", None)
+    assert "no such file" in dpg.get_value(project.error_tag)

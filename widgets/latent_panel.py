@@ -35,6 +35,15 @@ class LatentPanel(Panel):
                                                   callback=lambda _, v: self.set("latent", "speed", v))
         self.space_tag = dpg.add_radio_button(["w", "z"], horizontal=True, label="blend in",
                                               callback=lambda _, v: self.set("latent", "space", v))
+        with dpg.group(horizontal=True):
+            self.w_plus_tag = dpg.add_text("", color=self.layout.note_color)
+            self.seeds_tag = dpg.add_button(label="use seeds", tag="latent.use_seeds",
+                                            callback=lambda: self.set("latent", "w_plus", None))
+            dpg.add_button(label="Open W+ (.npy)...", callback=lambda: dpg.show_item(self.dialog_tag))
+        with dpg.file_dialog(show=False, width=self.layout.dialog_width, height=self.layout.dialog_height,
+                             callback=self.on_dialog) as self.dialog_tag:
+            for extension in (".npy", ".*"):
+                dpg.add_file_extension(extension)
         self.class_tag = dpg.add_input_int(label="class (-1: from seed)", width=self.layout.number_width, step=1,
                                            callback=lambda _, v: self.set("latent", "class_index",
                                                                           None if v < 0 else v))
@@ -53,8 +62,16 @@ class LatentPanel(Panel):
             self.show_error(str(error))
             self.refresh()
 
+    def on_dialog(self, sender, app_data):
+        path = app_data.get("file_path_name") if isinstance(app_data, dict) else None
+        if path and not self.controller.open_latents(path):
+            self.show_error(self.controller.status.load_error or "")
+
     def refresh(self):
         latent = self.session.latent
+        in_use = latent.w_plus is not None
+        self.put(self.w_plus_tag, "main latent: a W+ (projected or opened)" if in_use else "main latent: seeds")
+        dpg.configure_item(self.seeds_tag, show=in_use)
         self.put(self.seed_tag, latent.seed)
         self.put(self.position_tag, [latent.x, latent.y, 0.0, 0.0])
         self.put(self.animate_tag, latent.animate)

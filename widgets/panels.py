@@ -14,18 +14,19 @@ from .mixing_panel import MixingPanel
 from .network_panel import NetworkPanel
 from .noise_panel import NoisePanel
 from .performance_panel import PerformancePanel
+from .project_panel import ProjectPanel
 from .regions_panel import RegionsPanel
 from .styles_panel import StylesPanel
 from .transform_panel import TransformPanel
 from .truncation_panel import TruncationPanel
 
 PANELS = (NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, TransformPanel,
-          LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, CapturePanel, HistoryPanel,
-          PerformancePanel, HelpPanel)
+          LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, ProjectPanel, CapturePanel,
+          HistoryPanel, PerformancePanel, HelpPanel)
 PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "DirectionsPanel", "HistoryPanel",
                   "PerformancePanel", "HelpPanel"),
                  ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "DropletsPanel", "RegionsPanel",
-                  "BendingPanel", "CapturePanel"))
+                  "BendingPanel", "ProjectPanel", "CapturePanel"))
 
 
 def build_panels(controller, layout) -> list:
