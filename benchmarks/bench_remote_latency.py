@@ -33,6 +33,7 @@ from tests.fixtures.networks import tiny_stylegan2  # noqa: E402
 LIMIT_MS = 5.0                  # the issue's bound
 FRAME_WAIT_S = 1 / 60           # the window's panel loop waits at most this long between ticks
 MIDI_CC = 7
+MIDI_MAX = 127
 KEY_DIGITS = 5                  # OSC carries float32: 0.1 arrives as 0.10000000149
 
 
@@ -54,11 +55,12 @@ def frame_loop(controller: Controller, stop: threading.Event) -> None:
         controller.tick()
 
 
-def measure(worker: TimedWorker, send, values: list[float], gap_s: float) -> list[float]:
+def measure(worker: TimedWorker, send, messages: list, values: list[float], gap_s: float) -> list[float]:
+    """Sends each message and times it to the submission of the request with its psi value."""
     latencies = []
-    for value in values:
+    for message, value in zip(messages, values):
         sent = time.perf_counter()
-        send(value)
+        send(message)
         deadline = sent + 1.0
         key = round(value, KEY_DIGITS)
         while key not in worker.submitted and time.perf_counter() < deadline:
@@ -102,20 +104,14 @@ def main() -> int:
     try:
         client = SimpleUDPClient("127.0.0.1", server.port)
         osc_values = [0.1 + 0.8 * k / args.messages for k in range(args.messages)]
-        osc = measure(worker, lambda v: client.send_message("/explorer/truncation/psi", v), osc_values,
+        osc = measure(worker, lambda v: client.send_message("/explorer/truncation/psi", v), osc_values, osc_values,
                       args.gap_ms / 1000)
-        # MIDI values are 0..127 steps of the range: alternate between distinct steps so each is a new psi.
-        steps = [(k * 37) % 128 for k in range(args.messages)]
-        midi_values = []
-        for previous, step in zip([None] + steps, steps):
-            if step != previous:
-                midi_values.append(step)
+        # MIDI: controller values 0..127 across psi's range, each different from the one before.
+        low, high = PSI_RANGE
+        steps = [(k * 37) % (MIDI_MAX + 1) for k in range(args.messages)]
         worker.submitted.clear()
-        midi = measure(worker, lambda v: mapper.feed(mido.Message("control_change", control=MIDI_CC,
-                                                                  value=int(round((v - PSI_RANGE[0]) /
-                                                                                  (PSI_RANGE[1] - PSI_RANGE[0]) * 127)))),
-                       [PSI_RANGE[0] + (PSI_RANGE[1] - PSI_RANGE[0]) * s / 127 for s in midi_values],
-                       args.gap_ms / 1000)
+        midi = measure(worker, lambda step: mapper.feed(mido.Message("control_change", control=MIDI_CC, value=step)),
+                       steps, [low + (high - low) * step / MIDI_MAX for step in steps], args.gap_ms / 1000)
     finally:
         stop.set()
         loop.join()

@@ -13,8 +13,11 @@ strength is the rise of the band energies from one frame to the next (spectral f
 short decay so that a beat is a visible pulse rather than a one-frame flicker.
 
 A mapping sends one of these (a band by name, or 'onset') to a control: 'speed' (the latent walks through seed
-space at `amount` seeds per second at full level, and stands still in silence), 'psi' (added to the state's psi)
-or 'offset' (the strength of a random W direction on one w index).
+space at `amount` seeds per second at full level, and stands still in silence), 'psi' (added to the state's psi),
+'offset' (the strength of a random W direction on one w index), 'direction' (added to the strength of the
+state's first direction, e.g. a SeFa component set up in the window) or 'bend' (added to the amount of the
+state's first bending operation, within that operation's range). Written SOURCE:CONTROL:AMOUNT on the command
+line (`--audio-map low:bend:30`).
 """
 from __future__ import annotations
 
@@ -26,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .bending import OPERATIONS
+from .controls import DIRECTION_STRENGTH_RANGE, OFFSET_STRENGTH_RANGE, PSI_RANGE, WOffset
 from .latents import seed_weights
-from .render import RenderRequest, WOffset
-from .state import OFFSET_STRENGTH_RANGE, PSI_RANGE
+from .render import RenderRequest
 
 BANDS = (("low", 20.0, 250.0), ("mid", 250.0, 2000.0), ("high", 2000.0, 8000.0))   # Hz: kick/bass, voice, hats
 ANALYSIS_WINDOW = 2048           # samples: at 44.1 kHz, 21.5 Hz bins, 10 in the low band
@@ -36,7 +40,7 @@ ONSET_DECAY_S = 0.25             # an onset pulse falls to 1/e in this time
 BAND_FLOOR = 0.1                 # a band is scaled to at most 10x (20 dB) below the loudest band's peak, so that
                                  # the faint splatter of a click in an empty band does not read as full level
 SOURCES = tuple(name for name, _, _ in BANDS) + ("onset",)
-CONTROLS = ("speed", "psi", "offset")
+CONTROLS = ("speed", "psi", "offset", "direction", "bend")
 MAX_SECONDS = 3 * 3600           # three hours of sound: a longer file is a mistake, not a song
 FFMPEG_TIMEOUT_S = 600
 
@@ -157,24 +161,49 @@ def check_mappings(mappings) -> tuple[AudioMapping, ...]:
     return tuple(mappings)
 
 
+def parse_mapping(text: str) -> AudioMapping:
+    """'low:speed:1.5' -> AudioMapping('low', 'speed', 1.5)."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise AudioError(f"an audio mapping is SOURCE:CONTROL:AMOUNT such as low:speed:1.5, not {text!r}")
+    try:
+        amount = float(parts[2])
+    except ValueError:
+        raise AudioError(f"the amount of {text!r} must be a number")
+    return check_mappings((AudioMapping(parts[0], parts[1], amount),))[0]
+
+
+def _levels(features: AudioFeatures, mappings, control: str) -> np.ndarray:
+    total = np.zeros(features.frames)
+    for mapping in mappings:
+        if mapping.control == control:
+            total += mapping.amount * features.level(mapping.source).astype(np.float64)
+    return total
+
+
 def audio_requests(base: RenderRequest, x: float, y: float, features: AudioFeatures, mappings=DEFAULT_MAPPINGS,
                    offset_w_index: int = 0, offset_seed: int = 0) -> list[RenderRequest]:
-    """One request per frame: the latent walks from seed-space position (x, y) at the mapped speed, psi and the
-    offset on `offset_w_index` follow their mapped levels; everything else is the base request's."""
+    """One request per frame: the latent walks from seed-space position (x, y) at the mapped speed, psi, the
+    offset on `offset_w_index`, the first direction's strength and the first bending amount follow their mapped
+    levels; everything else is the base request's. AudioError when a mapping needs an edit the base lacks."""
     mappings = check_mappings(mappings)
-    speed = np.zeros(features.frames)
-    psi = np.full(features.frames, base.truncation_psi)
-    strength = np.zeros(features.frames)
-    for mapping in mappings:
-        level = mapping.amount * features.level(mapping.source).astype(np.float64)
-        if mapping.control == "speed":
-            speed += level
-        elif mapping.control == "psi":
-            psi += level
-        else:
-            strength += level
-    psi = np.clip(psi, *PSI_RANGE)
-    strength = np.clip(strength, *OFFSET_STRENGTH_RANGE)
+    used = {m.control for m in mappings}
+    if "direction" in used and not base.direction_offsets:
+        raise AudioError("the 'direction' mapping moves the state's first direction; the state has none "
+                         "(add one in the Directions panel and save the session for --state)")
+    if "bend" in used and not base.layer_operations:
+        raise AudioError("the 'bend' mapping moves the state's first bending operation; the state has none "
+                         "(add one in the Bending panel and save the session for --state)")
+    speed = _levels(features, mappings, "speed")
+    psi = np.clip(base.truncation_psi + _levels(features, mappings, "psi"), *PSI_RANGE)
+    strength = np.clip(_levels(features, mappings, "offset"), *OFFSET_STRENGTH_RANGE)
+    directions = bends = None
+    if base.direction_offsets:
+        directions = np.clip(base.direction_offsets[0].strength + _levels(features, mappings, "direction"),
+                             *DIRECTION_STRENGTH_RANGE)
+    if base.layer_operations:
+        kind = OPERATIONS[base.layer_operations[0].operation]
+        bends = np.clip(base.layer_operations[0].amount + _levels(features, mappings, "bend"), kind.low, kind.high)
     # Position at frame k: the distance walked in the frames before it.
     positions = x + np.concatenate([[0.0], np.cumsum(speed[:-1] / features.fps)])
     kept = tuple(o for o in base.w_offsets if o.w_index != offset_w_index)
@@ -184,8 +213,16 @@ def audio_requests(base: RenderRequest, x: float, y: float, features: AudioFeatu
         if strength[k] != 0:
             offsets = tuple(sorted(kept + (WOffset(offset_w_index, "random", offset_seed, float(strength[k])),),
                                    key=lambda o: o.w_index))
+        changes = {}
+        if directions is not None:
+            changes["direction_offsets"] = (dataclasses.replace(base.direction_offsets[0],
+                                                                strength=float(directions[k])),
+                                            ) + base.direction_offsets[1:]
+        if bends is not None:
+            changes["layer_operations"] = (dataclasses.replace(base.layer_operations[0], amount=float(bends[k])),
+                                           ) + base.layer_operations[1:]
         requests.append(dataclasses.replace(base, seed_weights=seed_weights(float(positions[k]), y),
-                                            truncation_psi=float(psi[k]), w_offsets=offsets))
+                                            truncation_psi=float(psi[k]), w_offsets=offsets, **changes))
     return requests
 
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from explorer.audio import (AudioError, AudioMapping, analyse, audio_requests, frame_count, read_wav)
+from explorer.audio import AudioError, AudioMapping, analyse, audio_requests, frame_count, parse_mapping, read_wav
+from explorer.bending import LayerOperation
+from explorer.controls import DirectionOffset
 from explorer.commands import main
 from explorer.formats.native import save_network
 from explorer.render import RenderRequest
@@ -72,6 +74,25 @@ def test_requests_move_only_while_the_music_plays(wav):
     assert max(strengths) == pytest.approx(3.0) and strengths[quiet] == 0.0
     with pytest.raises(AudioError, match="unknown control"):
         audio_requests(base, 0, 0, features, (AudioMapping("low", "volume", 1.0),))
+
+
+def test_bending_and_direction_follow_the_music(wav):
+    features = analyse(*read_wav(wav), FPS)
+    low = features.level("low")
+    base = RenderRequest("k", layer_operations=(LayerOperation("b8.conv1", "multiply", (0,), 1.0),),
+                         direction_offsets=(DirectionOffset("d", (1.0, 0.0), 0.5),))
+    mappings = (parse_mapping("low:bend:20"), parse_mapping("onset:direction:2"))
+    requests = audio_requests(base, 0.0, 0.0, features, mappings)
+    amounts = np.array([r.layer_operations[0].amount for r in requests])
+    np.testing.assert_allclose(amounts, np.clip(1.0 + 20 * low, -10, 10), atol=1e-6)   # multiply's range
+    strengths = np.array([r.direction_offsets[0].strength for r in requests])
+    np.testing.assert_allclose(strengths, 0.5 + 2 * features.onset, atol=1e-6)
+    with pytest.raises(AudioError, match="has none"):
+        audio_requests(RenderRequest("k"), 0, 0, features, (parse_mapping("low:bend:1"),))
+    for text, words in (("low:speed", "SOURCE:CONTROL:AMOUNT"), ("bass:speed:1", "unknown sound feature"),
+                        ("low:speed:fast", "must be a number")):
+        with pytest.raises(AudioError, match=words):
+            parse_mapping(text)
 
 
 def test_unreadable_sound_is_one_line(tmp_path):

@@ -127,7 +127,7 @@ def test_lists_records_and_methods(controller, client):
     assert pump(controller, lambda: controller.session.styles.offsets == (WOffset(1, "random", 3, 2.5),))
     client.send_message("/explorer/mixing/layer_sources", '[]')
     client.send_message("/explorer/styles/reset", [])
-    assert pump(controller, lambda: not controller.session.styles.offsets and not controller.session.mixing.layer_sources)
+    assert pump(controller, lambda: not (controller.session.styles.offsets or controller.session.mixing.layer_sources))
 
 
 def test_commands_screenshot_undo_redo(controller, client, tmp_path):

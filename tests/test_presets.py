@@ -12,6 +12,8 @@ from explorer.formats.native import save_network
 from explorer.presets import (PresetBank, PresetError, ease, keyframe_frame_count, morph_request, parse_keyframes,
                               read_keyframes)
 from explorer.remote.live import remote_for
+from explorer.bending import LayerOperation
+from explorer.controls import DirectionOffset
 from explorer.render import RenderCache, RenderRequest, StyleDelta, WOffset, render
 from explorer.state import NetworkFacts, Session
 from tests.fixtures.networks import tiny_stylegan2
@@ -64,6 +66,32 @@ def test_offsets_of_two_directions_hand_over_halfway():
     assert morph_request(a, b, 0.4).noise_mode == "const" and morph_request(a, b, 0.6).noise_mode == "none"
     assert morph_request(a, b, 0.6).truncation_cutoff == 3
     assert ease("smooth", 0.5) == 0.5 and ease("smooth", 0.1) < 0.1 and ease("linear", 0.1) == 0.1
+
+
+def test_directions_and_bending_morph(G):
+    facts = NetworkFacts.from_generator(G)
+    layers = [l.name for l in facts.layers if l.channels >= 4 and l.name != facts.layer_names[-1]]
+    direction = tuple(float(v) for v in np.random.RandomState(0).randn(facts.w_dim) / np.sqrt(facts.w_dim))
+    a = RenderRequest("k", seed_weights=((1, 1.0),), direction_offsets=(DirectionOffset("d", direction, 4.0),),
+                      layer_operations=(LayerOperation(layers[0], "rotate", (0, 1), 90.0),
+                                        LayerOperation(layers[1], "flip_x", (3,))))
+    b = RenderRequest("k", seed_weights=((1, 1.0),),
+                      layer_operations=(LayerOperation(layers[0], "rotate", (0, 1), 30.0),
+                                        LayerOperation(layers[1], "multiply", (2,), 3.0)))
+    quarter = morph_request(a, b, 0.25)
+    assert quarter.direction_offsets == (DirectionOffset("d", direction, 2.0),)
+    assert quarter.layer_operations == (LayerOperation(layers[0], "rotate", (0, 1), 75.0),
+                                        LayerOperation(layers[1], "flip_x", (3,)),
+                                        LayerOperation(layers[1], "multiply", (2,), 1.5))
+    late = morph_request(a, b, 0.75)
+    assert late.direction_offsets == ()
+    assert late.layer_operations == (LayerOperation(layers[0], "rotate", (0, 1), 45.0),
+                                     LayerOperation(layers[1], "multiply", (2,), 2.5))
+    by_hand = RenderRequest("k", seed_weights=((1, 1.0),),
+                            direction_offsets=(DirectionOffset("d", direction, 2.0),),
+                            layer_operations=quarter.layer_operations)
+    assert np.array_equal(_image(G, quarter).image, _image(G, by_hand).image)
+    assert not np.array_equal(_image(G, quarter).image, _image(G, a).image)
 
 
 def _session_file(folder, name, seed, psi) -> str:

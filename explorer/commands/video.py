@@ -207,7 +207,7 @@ def render_threads(requested: int | None) -> int | None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    if getattr(args, "keyframes", None) or getattr(args, "audio", None):
+    if getattr(args, "keyframes", None) or getattr(args, "audio", None) or getattr(args, "audio_map", None):
         return run_driven(args)     # a keyframe list or the music decides every frame
     columns, rows = _parse_grid(args.grid)
     for name in ("frames_per_seed", "frames"):
@@ -288,13 +288,17 @@ def add_driven_arguments(parser) -> None:
                        help="morph through a keyframe list (JSON: times in seconds and session files, see "
                             "explorer/presets.py); frames = last time x --fps + 1")
     group.add_argument("--audio", metavar="FILE.wav",
-                       help="the motion follows the music (bass: latent speed, mids: psi, onsets: a W offset on "
-                            "w index 0) and the MP4 carries the sound; frames = duration x --fps")
+                       help="the motion follows the music (by default bass: latent speed, mids: psi, onsets: a W "
+                            "offset on w index 0) and the MP4 carries the sound; frames = duration x --fps")
+    group.add_argument("--audio-map", action="append", metavar="SOURCE:CONTROL:AMOUNT", default=None,
+                       help="replaces the default mappings (repeat for several): SOURCE low, mid, high or onset; "
+                            "CONTROL speed (seeds/s), psi, offset, direction (the --state's first direction) or "
+                            "bend (the --state's first bending amount); e.g. low:speed:1.5 onset:bend:40")
 
 
 def _driven_requests(args, G, device) -> list:
     """Every frame's request: from the keyframe list, or from the music and the starting state."""
-    from ..audio import DEFAULT_MAPPINGS, AudioError, analyse_wav, audio_requests
+    from ..audio import DEFAULT_MAPPINGS, AudioError, analyse_wav, audio_requests, parse_mapping
     from ..presets import PresetError, keyframe_requests, read_keyframes
     from ..state import NetworkFacts
     dtype = "float32" if device.type != "cuda" else None
@@ -304,12 +308,13 @@ def _driven_requests(args, G, device) -> list:
             base = _base_request(args, G, device)
             return list(keyframe_requests(keyframes, NetworkFacts.from_generator(G), NETWORK_KEY, args.fps,
                                           device=str(device), dtype=dtype or base.dtype))
+        mappings = tuple(parse_mapping(text) for text in args.audio_map) if args.audio_map else DEFAULT_MAPPINGS
         features = analyse_wav(args.audio, args.fps)
         session = session_for(args, G)
         base = _base_request(args, G, device)
         # The walk starts at the saved latent (--state), else at the first of --seeds.
         x, y = (session.latent.x, session.latent.y) if args.state else (float(parse_seeds(args.seeds)[0]), 0.0)
-        return audio_requests(base, x, y, features, DEFAULT_MAPPINGS, offset_seed=args.noise_seed)
+        return audio_requests(base, x, y, features, mappings, offset_seed=args.noise_seed)
     except (PresetError, AudioError) as error:
         raise UserError(str(error))
 
@@ -322,6 +327,8 @@ def run_driven(args) -> int:
     from ..audio import AudioError, mux_audio
     if args.keyframes and args.audio:
         raise UserError("--keyframes and --audio: choose one")
+    if args.audio_map and not args.audio:
+        raise UserError("--audio-map maps the sound of --audio; give --audio FILE.wav")
     if args.grid != "1x1":
         raise UserError("--grid is for walks and sweeps, not for --keyframes or --audio")
     if not (args.fps > 0 and math.isfinite(args.fps)):

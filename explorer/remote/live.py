@@ -39,8 +39,8 @@ class MorphPlayer:
         self.target_slot: int | None = None
         self.started = 0.0
         self.seconds = 0.0
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._ticker_stop: threading.Event | None = None   # each ticker thread has its own, so a new morph
+                                                           # never waits on one that is ending
 
     @property
     def running(self) -> bool:
@@ -55,10 +55,9 @@ class MorphPlayer:
         self.start_request = controller.request()
         self.target_request = preset_session(state, controller.session.facts).render_request(controller.network_key)
         self.target_slot, self.seconds, self.started = slot, seconds, self.clock()
-        if ticking and (self._ticker is None or not self._ticker.is_alive()):
-            self._stop.clear()
-            self._ticker = threading.Thread(target=self._tick_loop, name="morph", daemon=True)
-            self._ticker.start()
+        if ticking and (self._ticker_stop is None or self._ticker_stop.is_set()):
+            self._ticker_stop = threading.Event()
+            threading.Thread(target=self._tick_loop, args=(self._ticker_stop,), name="morph", daemon=True).start()
 
     def position(self) -> float:
         return min(max((self.clock() - self.started) / self.seconds, 0.0), 1.0) if self.seconds > 0 else 1.0
@@ -77,10 +76,11 @@ class MorphPlayer:
 
     def stop(self) -> None:
         self.start_request = self.target_request = self.target_slot = None
-        self._stop.set()
+        if self._ticker_stop is not None:
+            self._ticker_stop.set()
 
-    def _tick_loop(self) -> None:
-        while not self._stop.wait(MORPH_STEP_S):
+    def _tick_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(MORPH_STEP_S):
             self.remote.controller.post(self.step)
 
 

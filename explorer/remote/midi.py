@@ -20,7 +20,8 @@ import math
 import threading
 from dataclasses import asdict, dataclass
 
-from ..state import PSI_RANGE, ROTATE_RANGE, StateChange
+from ..controls import PSI_RANGE, ROTATE_RANGE
+from ..state import StateChange
 from .addresses import PREFIX, AddressError, resolve
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ class MidiBinding:
         return self.kind, self.channel, self.number
 
     def describe(self) -> str:
-        source = "pitch wheel" if self.kind == "pitchwheel" else f"{'CC' if self.kind == 'control_change' else 'note'} {self.number}"
+        if self.kind == "pitchwheel":
+            source = "pitch wheel"
+        else:
+            source = f"{'CC' if self.kind == 'control_change' else 'note'} {self.number}"
         return f"ch {self.channel + 1} {source} -> {self.address} [{self.low:g}, {self.high:g}]"
 
 
