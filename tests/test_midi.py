@@ -177,6 +177,7 @@ def remote_panel_check():
         panel.refresh()
         rows = dpg.get_item_children("remote.bindings", 1)
         assert len(rows) == 1 and dpg.get_item_label("remote.learn") == "Learn"
+        assert dpg.get_value(panel.midi_tag) == "MIDI: no input open"
         panel.open_midi()
         assert "MIDI" in dpg.get_value(panel.midi_tag)
         assert panel.toggle_osc() and remote_for(controller).osc is None

@@ -32,6 +32,7 @@ class RemotePanel(Panel):
         self.midi_tag = dpg.add_text("", color=self.layout.note_color, wrap=self.layout.text_wrap)
         self.bindings_group = dpg.add_group(tag="remote.bindings")
         self._shown_bindings = None
+        self.midi_note = "MIDI: no input open"
 
     # -- OSC --------------------------------------------------------------------------------------------------
 
@@ -54,9 +55,11 @@ class RemotePanel(Panel):
         try:
             name = self.remote.mapper().open_input()
         except MidiUnavailable as error:
-            self.put(self.midi_tag, str(error))
+            self.midi_note = str(error)
+            self.refresh()
             return False
-        self.put(self.midi_tag, f"MIDI input: {name}")
+        self.midi_note = f"MIDI input: {name}"
+        self.refresh()
         return True
 
     def toggle_learning(self, *_) -> None:
@@ -80,6 +83,8 @@ class RemotePanel(Panel):
         osc = self.remote.osc
         self.put(self.osc_tag, f"OSC listening on {osc.host}:{osc.port}, {self.remote.messages} messages"
                  if osc is not None else "OSC off")
+        if osc is not None:
+            self.put(self.port_tag, osc.port)       # the port it got (asked for 0, or started by --osc)
         dpg.set_item_label(self.osc_button, "Stop" if osc is not None else "Start")
         if self.remote.last_error:
             self.show_error(f"last refused: {self.remote.last_error}")
@@ -89,6 +94,8 @@ class RemotePanel(Panel):
         if learning:
             self.put(self.midi_tag, f"now move a knob for {mapper.learn_address}" if mapper.learn_address
                      else "touch a control in any panel, then move a knob")
+        else:
+            self.put(self.midi_tag, self.midi_note)
         bindings = tuple(mapper.bindings.values()) if mapper is not None else ()
         if bindings != self._shown_bindings:
             self._shown_bindings = bindings
