@@ -16,6 +16,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable
 
 from .bending import OPERATIONS, LayerOperation
+from .blending import BLEND_MODES, ModelBlend
 from .latents import SEED_LIMIT
 
 Check = Callable[[str, Any, Any], Any]
@@ -442,3 +443,16 @@ def main_w_plus(where: str, value, facts):
             raise StateError(f"{where} holds a value that is not a finite number")
         checked.append(values)
     return tuple(checked)
+
+
+SPLIT_RESOLUTION_RANGE = (4, 8192)     # the output sizes StyleGAN-family layers have
+
+
+def model_blend(where: str, value, facts):
+    """None, or the other network and how to blend it (explorer.blending.ModelBlend)."""
+    if value is None:
+        return None
+    item = record(where, value, ModelBlend)
+    return ModelBlend(text(f"{where}.other", item.other), choice(f"{where}.mode", item.mode, BLEND_MODES),
+                      integer(f"{where}.split_resolution", item.split_resolution, *SPLIT_RESOLUTION_RANGE),
+                      real(f"{where}.amount", item.amount, 0.0, 1.0))

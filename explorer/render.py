@@ -27,6 +27,7 @@ import torch
 
 from . import controls as c
 from .bending import LayerOperation, layer_edits
+from .blending import ModelBlend
 from .controls import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
                        DirectionOffset, StateError, StyleDelta, WCopy, WOffset, control)
 from .description import NetworkFacts
@@ -90,6 +91,8 @@ class RenderRequest:
     layer_operations: explorer.bending operations on chosen channels of chosen layers, in order.
     main_w_plus: a W+ latent ([num_ws][w_dim], e.g. a projected photo) that replaces the seeds' blend as the main
         latent; truncation, mixing and every edit then apply to it as to a seed's ws.
+    blend: explorer.blending.ModelBlend: render() is given the blended generator (the worker makes it from the two
+        networks); the request names it so that the cache and a saved session know which pixels these are.
     """
     network_key: str
     seed_weights: tuple[tuple[int, float], ...] = control(((0, 1.0),), c.seed_weights)
@@ -112,6 +115,7 @@ class RenderRequest:
     direction_offsets: tuple[DirectionOffset, ...] = control((), c.direction_offsets)   # after the W+ edits
     layer_operations: tuple[LayerOperation, ...] = control((), c.layer_operations)      # bending, in order
     main_w_plus: tuple[tuple[float, ...], ...] | None = control(None, c.main_w_plus)    # W+ instead of the seeds
+    blend: ModelBlend | None = control(None, c.model_blend)       # another network's layers mixed in (the worker)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Iterator
 
 from . import controls as c
 from .bending import LayerOperation
+from .blending import ModelBlend
 from .controls import (DIRECTION_NAME_MAX, DIRECTION_STRENGTH_RANGE, DTYPES, FFT_RANGE_DB, MAX_VIEW_CHANNELS,
                        NOISE_STRENGTH_RANGE, OFFSET_STRENGTH_RANGE, PSI_RANGE, ROTATE_RANGE, SCALE_DB_RANGE,
                        STYLE_DELTA_RANGE, TRANSLATE_RANGE, DirectionOffset, StateError, StyleDelta, WCopy, WOffset)
@@ -701,10 +702,39 @@ class DirectionsSection(Section):
         return self.offsets
 
 
+@dataclass(eq=True)
+class BlendSection(Section):
+    """Model blending (explorer.blending): another network file of the same family and shape, whose layers from
+    `split_resolution` up are swapped in or crossfaded by `amount`. other None: no blend."""
+    name: ClassVar[str] = "blend"
+    other: str | None = None
+    mode: str = "swap"
+    split_resolution: int = 32
+    amount: float = 1.0
+
+    def _check_other(self, value):
+        return c.text_or_none(self.where("other"), value, self.facts)
+
+    def _check_mode(self, value):
+        return c.choice(self.where("mode"), value, c.BLEND_MODES)
+
+    def _check_split_resolution(self, value):
+        high = self.facts.img_resolution if self.facts else c.SPLIT_RESOLUTION_RANGE[1]
+        return c.integer(self.where("split_resolution"), value, c.SPLIT_RESOLUTION_RANGE[0], high)
+
+    def _check_amount(self, value):
+        return c.real(self.where("amount"), value, 0.0, 1.0)
+
+    def as_request(self):
+        if self.other is None:
+            return None
+        return ModelBlend(self.other, self.mode, self.split_resolution, self.amount)
+
+
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
                                        StylesSection, NoiseSection, LayersSection, ViewerSection,
                                        PerformanceSection, CaptureSection, TransformSection, BendingSection,
-                                       DirectionsSection)
+                                       DirectionsSection, BlendSection)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -797,6 +827,7 @@ class Session:
             layer_seeds=layer_seeds,
             input_transform=self.transform.as_request(self.facts),
             direction_offsets=tuple(o for o in self.directions.offsets if o.strength != 0),
+            blend=self.blend.as_request(),
         )
 
     def advance(self, dt: float) -> None:

@@ -81,6 +81,8 @@ class RenderWorker:
         self._result: RenderResult | None = None
         self._load_result: LoadResult | None = None
         self._generator: torch.nn.Module | None = None
+        self._others: dict[str, torch.nn.Module] = {}     # networks blended in, by file (loaded on demand)
+        self._blended: tuple | None = None                # (key, ModelBlend, generator) of the last blend
         self._network_key: str | None = None
         self._facts: NetworkFacts | None = None
         self.rendered = 0          # requests rendered so far
@@ -234,6 +236,7 @@ class RenderWorker:
             with self._cond:
                 self._generator, self._network_key, self._facts = generator, key, facts
             self._cache.clear()
+            self._blended = None
             result = LoadResult(job.path, key, facts, notes=notes, description=description)
         with self._cond:
             self._load_result = result
@@ -250,12 +253,35 @@ class RenderWorker:
                                                  f"is {key!r})")
         else:
             error = self._move(generator, request.device)
+            if not error and request.blend is not None:
+                generator, error = self._blend(generator, key, request.blend)
             result = RenderResult(request, error=error) if error else render(generator, request, self._cache)
         with self._cond:
             self._result = result
             self.rendered += 1
         if self._on_result is not None:
             self._on_result(result)
+
+    def _blend(self, generator, key: str, blend) -> tuple[torch.nn.Module | None, str | None]:
+        """The current network blended with blend.other (loaded once, then kept); an error line instead when the
+        other file cannot be read or does not fit."""
+        from .blending import BlendError, blend_generators
+        from .formats import NetworkLoadError, load_network
+        if self._blended is not None and self._blended[:2] == (key, blend):
+            return self._blended[2], None
+        other = self._others.get(blend.other)
+        if other is None:
+            try:
+                other = load_network(blend.other, device=next(iter(generator.parameters())).device).generator
+            except NetworkLoadError as error:
+                return None, f"blend: {blend.other}: {error}"
+            self._others = {blend.other: other.eval().requires_grad_(False)}   # one other network at a time
+        try:
+            blended = blend_generators(generator, other, blend)
+        except BlendError as error:
+            return None, f"blend: {error}"
+        self._blended = (key, blend, blended)
+        return blended, None
 
     def _move(self, generator: torch.nn.Module, device_name: str) -> str | None:
         """Puts the generator on the request's device; an error line when that is impossible."""

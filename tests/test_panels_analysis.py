@@ -165,3 +165,25 @@ def test_project_panel_shows_each_step_and_the_result_becomes_the_main_latent(gu
     dpg.set_value("project.target", str(tmp_path / "nothing.png"))
     fire("project.start", None)
     assert "no such file" in dpg.get_value(project.error_tag)
+
+
+def test_blend_panel_swaps_in_another_networks_fine_layers(gui, tmp_path):
+    from explorer.blending import ModelBlend, blend_generators
+    from explorer.formats.native import save_network
+    from explorer.render import RenderRequest, render
+    from tests.fixtures.networks import tiny_stylegan2
+    other = tmp_path / "other.safetensors"
+    save_network(tiny_stylegan2("sg2_skip_64", seed=7), other)
+    fire("blend.other", str(other))
+    fire("blend.split", "16")
+    fire("blend.amount", 0.75)
+    settle(gui)
+    blend = ModelBlend(str(other), "swap", 16, 0.75)
+    assert gui.session.blend.as_request() == blend
+    G = gui.controller.worker.generator
+    expected = render(blend_generators(G, tiny_stylegan2("sg2_skip_64", seed=7), blend),
+                      RenderRequest(gui.controller.network_key, blend=blend))
+    assert np.array_equal(viewer_pixels(gui, tmp_path), expected.image)
+    fire("blend.off", None)
+    settle(gui)
+    assert gui.session.blend.other is None

@@ -3,6 +3,7 @@ on the right. A panel not named in PANEL_COLUMNS goes at the end of the last col
 from __future__ import annotations
 
 from .bending_panel import BendingPanel
+from .blend_panel import BlendPanel
 from .capture_panel import CapturePanel
 from .directions_panel import DirectionsPanel
 from .droplets_panel import DropletsPanel
@@ -21,12 +22,13 @@ from .transform_panel import TransformPanel
 from .truncation_panel import TruncationPanel
 
 PANELS = (NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, TransformPanel,
-          LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, ProjectPanel, CapturePanel,
+          LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, BlendPanel, ProjectPanel,
+          CapturePanel,
           HistoryPanel, PerformancePanel, HelpPanel)
 PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "DirectionsPanel", "HistoryPanel",
                   "PerformancePanel", "HelpPanel"),
                  ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "DropletsPanel", "RegionsPanel",
-                  "BendingPanel", "ProjectPanel", "CapturePanel"))
+                  "BendingPanel", "BlendPanel", "ProjectPanel", "CapturePanel"))
 
 
 def build_panels(controller, layout) -> list:
