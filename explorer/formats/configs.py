@@ -202,7 +202,7 @@ def _check_stylegan2(config: dict) -> None:
             _fail("channels", channels, f"a list of {len(resolutions)} channel counts, one per resolution")
         config["channels"] = [integer(1, limits.MAX_CHANNELS)("channels", c) for c in channels]
     else:
-        base, most = config.get("channel_base", 32768), config.get("channel_max", 512)
+        base = config.get("channel_base", 32768)
         if base // config["img_resolution"] < 1:
             _fail("channel_base", base, f"at least the resolution ({config['img_resolution']}), or the last "
                                         f"blocks have no channels")
