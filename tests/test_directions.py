@@ -187,3 +187,31 @@ def test_direction_offsets_as_the_render_request_carries_them():
     assert torch.equal(apply_direction_offsets(ws, []), ws)
     with pytest.raises(DirectionError, match="w range 3-10 must lie in 0-9"):
         apply_direction_offsets(ws, [DirectionOffset(offsets[0].direction, 1.0, 3, 10)])
+
+
+def test_command_draws_a_strip_whose_columns_are_renders_along_each_direction(tmp_path):
+    from PIL import Image
+
+    from explorer.analysis.directions import load_direction_set
+    from explorer.commands import main
+    from explorer.render import DirectionOffset, RenderRequest, render
+    G = tiny_stylegan2("sg2_orig_32")
+    network = tmp_path / "net.safetensors"
+    save_network(G, network)
+    strip = tmp_path / "strip.png"
+    assert main(["directions", "--pkl", str(network), "--method", "sefa", "--count", "3", "--out",
+                 str(tmp_path / "d.npz"), "--strip", str(strip), "--strip-seed", "4", "--strengths=-2,0,2",
+                 "--w-range", "1-3"]) == 0
+    sheet = np.asarray(Image.open(strip).convert("RGB"))
+    gap = directions_command.STRIP_GAP
+    assert sheet.shape == (3 * 32 + 2 * gap, 3 * 32 + 2 * gap, 3)
+    found = load_direction_set(tmp_path / "d.npz")
+    row, column = 1, 2                                       # the second direction at strength +2
+    offset = DirectionOffset(found.names[row], tuple(float(v) for v in found.directions[row]), 2.0, 1, 4)
+    expected = render(G, RenderRequest("x", seed_weights=((4, 1.0),), direction_offsets=(offset,))).image
+    top, left = row * (32 + gap), column * (32 + gap)
+    assert np.array_equal(sheet[top:top + 32, left:left + 32], expected)
+    plain = render(G, RenderRequest("x", seed_weights=((4, 1.0),))).image
+    assert np.array_equal(sheet[:32, 32 + gap:64 + gap], plain)          # strength 0: the seed itself
+    assert main(["directions", "--pkl", str(network), "--method", "sefa", "--out", str(tmp_path / "e.npz"),
+                 "--strip", str(strip)]) == 1                            # the strip is never overwritten

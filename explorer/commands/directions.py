@@ -27,6 +27,14 @@ def register(subparsers) -> None:
     parser.add_argument("--boundary", action="append", default=[],
                         help="interfacegan: a boundary .npy of w_dim values (repeat for several)")
     parser.add_argument("--out", required=True, help="the .npz to write (an existing file is never overwritten)")
+    parser.add_argument("--strip", default=None, metavar="OUT.png",
+                        help="also draw a strip: one row per direction (the first --strip-rows), one column per "
+                             "--strengths, on --strip-seed, through the explorer's renderer")
+    parser.add_argument("--strip-rows", type=int, default=5)
+    parser.add_argument("--strip-seed", type=int, default=0)
+    parser.add_argument("--strengths", default="-3,-1.5,0,1.5,3", help="the strip's columns (default -3,-1.5,0,1.5,3)")
+    parser.add_argument("--w-range", default=None, metavar="FIRST-LAST",
+                        help="the w indices the strip moves, e.g. 0-5 (default: all)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.set_defaults(handler=run)
@@ -71,8 +79,52 @@ def run(args) -> int:
         save_direction_set(directions, out)
     except DirectionError as error:
         raise UserError(str(error))
+    if args.strip:
+        _write_strip(args, G, directions)
     for name, value in zip(directions.names, directions.values):
         print(f"{name:<12} {label} {value:.4g}" if label else name)
     print(f"wrote {len(directions)} {args.method} directions [{len(directions)}, {directions.w_dim}] to {out} "
           f"(network {hash_[:12]})")
     return 0
+
+
+STRIP_GAP = 2        # pixels between the strip's images
+
+
+def _write_strip(args, G, directions) -> None:
+    """Rows: directions; columns: strengths; each image render() of the seed moved along that direction."""
+    import numpy as np
+
+    from ..export import ExportError, png_bytes, write_file_at
+    from ..render import DirectionOffset, RenderRequest, render
+    try:
+        strengths = [float(v) for v in args.strengths.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--strengths: cannot read {args.strengths!r}; expected numbers like -3,0,3")
+    start, stop = 0, None
+    if args.w_range:
+        try:
+            first, last = (int(v) for v in args.w_range.split("-", 1))
+        except ValueError:
+            raise UserError(f"--w-range: expected FIRST-LAST such as 0-5, not {args.w_range!r}")
+        start, stop = first, last + 1
+    rows = []
+    for index in range(min(args.strip_rows, len(directions))):
+        vector = tuple(float(v) for v in directions.directions[index])
+        images = []
+        for strength in strengths:
+            offset = DirectionOffset(directions.names[index], vector, strength, start, stop)
+            result = render(G, RenderRequest("strip", seed_weights=((args.strip_seed, 1.0),),
+                                             direction_offsets=(offset,), device=str(G.mapping.w_avg.device)))
+            if not result.ok:
+                raise UserError(f"--strip: {result.error}")
+            images.append(result.image)
+        gap = np.zeros([images[0].shape[0], STRIP_GAP, 3], np.uint8)
+        rows.append(np.concatenate([part for image in images for part in (image, gap)][:-1], axis=1))
+    band = np.zeros([STRIP_GAP, rows[0].shape[1], 3], np.uint8)
+    sheet = np.concatenate([part for row in rows for part in (row, band)][:-1], axis=0)
+    try:
+        write_file_at(args.strip, png_bytes(sheet))
+    except ExportError as error:
+        raise UserError(f"--strip: {error}")
+    print(f"wrote {args.strip}: {len(rows)} directions x strengths {', '.join(f'{v:g}' for v in strengths)}")
