@@ -9,8 +9,8 @@ import pytest
 from explorer.commands import main
 from explorer.controller import Controller
 from explorer.formats.native import save_network
-from explorer.presets import (PresetBank, PresetError, ease, keyframe_frame_count, morph_request, parse_keyframes,
-                              read_keyframes)
+from explorer.morph import ease, morph_request
+from explorer.presets import PresetBank, PresetError, keyframe_frame_count, parse_keyframes, read_keyframes
 from explorer.remote.live import remote_for
 from explorer.bending import LayerOperation
 from explorer.controls import DirectionOffset

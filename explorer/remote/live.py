@@ -15,7 +15,8 @@ import time
 import weakref
 from typing import Callable, Sequence
 
-from ..presets import PresetBank, PresetError, ease, morph_request, preset_session
+from ..morph import ease, morph_request
+from ..presets import PresetBank, PresetError, preset_session
 from ..state import StateError
 from .addresses import AddressError, resolve
 
