@@ -5,6 +5,7 @@ made .venv, whether and how it installed torch. Nothing is installed and nothing
 Python that setup.sh runs on real data (reading pip's report to tell a CUDA build) runs in the real interpreter.
 The README's set-up commands themselves were checked on a fresh Debian (issue 14); these tests hold the logic.
 """
+import ast
 import json
 import os
 import re
@@ -242,3 +243,67 @@ def test_the_readme_test_command_is_the_one_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert command in ci
     assert os.access(ROOT / "setup.sh", os.X_OK) and os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+# --- What setup.sh installs covers what the code imports ------------------------------------------------------
+# setup.sh installs this package's declared dependencies and nothing else, so an import that pyproject.toml does
+# not declare works on a developer's machine that happens to have it and fails on a fresh one (CI here reuses the
+# machine's packages, so only this test notices). Imports guarded by `except ImportError` are optional by design.
+PROJECT_PACKAGES = ("explorer", "kernels", "renderer", "widgets", "tests")
+
+
+def _guarded_by_import_error(handlers):
+    names = set()
+    for handler in handlers:
+        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        names |= {kind.id for kind in kinds if isinstance(kind, ast.Name)}
+    return bool(names & {"ImportError", "ModuleNotFoundError", "Exception"})
+
+
+def _required_imports(tree):
+    """Top-level names of the absolute imports in a module outside `try: ... except ImportError` (either branch)."""
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and _guarded_by_import_error(node.handlers):
+            for statement in node.body + [s for handler in node.handlers for s in handler.body]:
+                guarded |= {id(inner) for inner in ast.walk(statement)}
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0]
+
+
+def _normalized(distribution):
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _declared_distributions():
+    try:
+        import tomllib
+    except ModuleNotFoundError:    # Python 3.10
+        from pip._vendor import tomli as tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        requirements += extra
+    return {_normalized(re.match(r"[A-Za-z0-9_.-]+", requirement).group()) for requirement in requirements}
+
+
+def test_every_third_party_import_is_declared_in_pyproject():
+    from importlib.metadata import packages_distributions
+    providers = packages_distributions()
+    declared = _declared_distributions()
+    undeclared = {}
+    for package in PROJECT_PACKAGES:
+        for source in sorted((ROOT / package).rglob("*.py")):
+            for name in _required_imports(ast.parse(source.read_text(), str(source))):
+                if name in sys.stdlib_module_names or name in PROJECT_PACKAGES or name == "__future__":
+                    continue
+                candidates = {_normalized(d) for d in providers.get(name, [])} or {f"(no installed package has {name})"}
+                if not candidates & declared:
+                    undeclared.setdefault(" or ".join(sorted(candidates)), set()).add(str(source.relative_to(ROOT)))
+    assert not undeclared, "imported but not in pyproject.toml: " + "; ".join(
+        f"{distribution} ({', '.join(sorted(files)[:3])})" for distribution, files in sorted(undeclared.items()))
