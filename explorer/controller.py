@@ -374,7 +374,11 @@ class Controller:
         report, layer = self.status.droplets, result.request.view.layer
         if report is None or layer is None or not self.session.layers.mark_spikes:
             return ()
-        return tuple((f.channel, f.y, f.x) for f in report.findings[:MARKED_FINDINGS] if f.layer == layer)
+        # A finding's place is where its strongest spike was, on its best seed: marked on that seed's image only.
+        shown = result.request.seed_weights
+        seed = shown[0][0] if len(shown) == 1 and result.request.main_w_plus is None else None
+        return tuple((f.channel, f.y, f.x) for f in report.findings[:MARKED_FINDINGS]
+                     if f.layer == layer and f.best_seed == seed)
 
     def settled(self) -> bool:
         """True when the newest state has been rendered (or has failed) and nothing is pending."""

@@ -49,9 +49,11 @@ class DropletsPanel(Panel):
         self.set("bending", "operations", kept)
 
     def show(self, finding):
-        """The finding's channel alone in the layer view, its spike marked."""
+        """The finding's channel alone in the layer view, on the seed where its spike is strongest, marked."""
         c = self.controller
         with c.history.step(("droplets.show", finding.layer, finding.channel), merge=False):
+            if self.session.latent.seed != finding.best_seed or self.session.latent.w_plus is not None:
+                self.session.latent.set_seed(finding.best_seed)
             c.set("layers", "layer", finding.layer)
             c.set("layers", "mode", "single")
             c.set("layers", "first_channel", finding.channel)

@@ -25,7 +25,7 @@ class Panel:
         self.error_tag = None
 
     def build(self) -> None:
-        with dpg.collapsing_header(label=self.title, default_open=self.open_by_default()):
+        with dpg.collapsing_header(label=self.title, default_open=self.open_by_default()) as self.header_tag:
             self.build_items()
             self.error_tag = dpg.add_text("", color=self.layout.error_color, wrap=self.layout.text_wrap)
         self.refresh()
