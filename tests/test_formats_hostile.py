@@ -22,7 +22,7 @@ from tests.fixtures.rosinality_writer import write_rosinality_checkpoint
 from tests.fixtures.tf_pickle_writer import tf_pickle_bytes, stylegan2_tf_variables
 
 FAST_S = 2.0                  # every refusal here comes well within this
-MEMORY_HEADROOM = 1 << 30     # what a refusal may allocate beyond the process's size when it starts
+MEMORY_HEADROOM = 2 << 30     # what a refusal may allocate beyond the process's size (thread arenas included)
 TF_FUNCS = ("training.networks_stylegan2.G_main", "training.networks_stylegan2.G_mapping",
             "training.networks_stylegan2.G_synthesis_stylegan2")
 
