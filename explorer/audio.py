@@ -113,6 +113,19 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     return samples, int(rate)
 
 
+def band_energies(segments: np.ndarray, rate: int) -> np.ndarray:
+    """RMS spectral magnitude of each band in each row of `segments` [frames, window] (Hann-windowed)."""
+    window = segments.shape[1]
+    spectrum = np.abs(np.fft.rfft(segments * np.hanning(window).astype(np.float32), axis=1))
+    frequencies = np.fft.rfftfreq(window, 1 / rate)
+    energy = np.zeros((len(segments), len(BANDS)), np.float32)
+    for b, (_, low, high) in enumerate(BANDS):
+        bins = (frequencies >= low) & (frequencies < high)
+        if bins.any():
+            energy[:, b] = np.sqrt((spectrum[:, bins] ** 2).mean(axis=1))
+    return energy
+
+
 def analyse(samples: np.ndarray, rate: int, fps: float) -> AudioFeatures:
     if not (math.isfinite(fps) and fps > 0):
         raise AudioError(f"fps must be a positive number, not {fps!r}")
@@ -124,13 +137,7 @@ def analyse(samples: np.ndarray, rate: int, fps: float) -> AudioFeatures:
     offsets = np.arange(window) - window // 2
     padded = np.concatenate([np.zeros(window, np.float32), samples.astype(np.float32), np.zeros(window, np.float32)])
     segments = padded[centres[:, None] + offsets[None, :] + window]       # [frames, window]
-    spectrum = np.abs(np.fft.rfft(segments * np.hanning(window).astype(np.float32), axis=1))
-    frequencies = np.fft.rfftfreq(window, 1 / rate)
-    energy = np.zeros((frames, len(BANDS)), np.float32)
-    for b, (_, low, high) in enumerate(BANDS):
-        bins = (frequencies >= low) & (frequencies < high)
-        if bins.any():
-            energy[:, b] = np.sqrt((spectrum[:, bins] ** 2).mean(axis=1))
+    energy = band_energies(segments, rate)
     loudest = np.maximum(energy.max(axis=0), BAND_FLOOR * energy.max())
     energy = np.divide(energy, loudest, out=np.zeros_like(energy), where=loudest > 0)
     flux = np.maximum(np.diff(energy, axis=0, prepend=energy[:1] * 0), 0).sum(axis=1)
@@ -143,6 +150,63 @@ def analyse(samples: np.ndarray, rate: int, fps: float) -> AudioFeatures:
     if onset.max() > 0:
         onset /= onset.max()
     return AudioFeatures(float(fps), duration, tuple(name for name, _, _ in BANDS), energy, onset)
+
+
+@dataclass(frozen=True)
+class LiveLevels:
+    """One moment of live sound: each band's level and the onset strength, 0..1."""
+    energy: tuple[float, ...]
+    onset: float
+
+    def level(self, source: str) -> float:
+        if source == "onset":
+            return self.onset
+        return self.energy[[name for name, _, _ in BANDS].index(source)]
+
+
+class StreamAnalyser:
+    """The same features as `analyse`, from a stream of sample blocks (a microphone or line input): a new
+    LiveLevels every 1 / rate_hz seconds of sound. A song is not known in advance, so each band is divided by its
+    running peak, which falls by half every PEAK_HALF_LIFE_S (a quiet passage after a loud one comes up again)."""
+
+    PEAK_HALF_LIFE_S = 4.0
+
+    def __init__(self, sample_rate: int, rate_hz: float = 60.0, window: int = ANALYSIS_WINDOW):
+        self.sample_rate, self.window = sample_rate, window
+        self.hop = sample_rate / rate_hz
+        self.buffer = np.zeros(window, np.float32)
+        self.due = self.hop                # samples until the next LiveLevels
+        self.peaks = np.zeros(len(BANDS), np.float32)
+        self.onset_peak = 0.0
+        self.previous = np.zeros(len(BANDS), np.float32)
+        self.held = 0.0
+        self.peak_decay = 0.5 ** (1 / (rate_hz * self.PEAK_HALF_LIFE_S))
+        self.onset_decay = math.exp(-1 / (rate_hz * ONSET_DECAY_S))
+
+    def push(self, block: np.ndarray) -> list[LiveLevels]:
+        levels = []
+        block = np.asarray(block, np.float32).reshape(-1)
+        while block.size:
+            take = min(block.size, max(1, int(math.ceil(self.due))))
+            self.buffer = np.concatenate([self.buffer[take:], block[:take]])
+            block = block[take:]
+            self.due -= take
+            if self.due <= 0:
+                self.due += self.hop
+                levels.append(self._levels())
+        return levels
+
+    def _levels(self) -> LiveLevels:
+        raw = band_energies(self.buffer[None], self.sample_rate)[0]
+        self.peaks = np.maximum(raw, self.peaks * self.peak_decay)
+        scale = np.maximum(self.peaks, BAND_FLOOR * self.peaks.max())
+        energy = np.divide(raw, scale, out=np.zeros_like(raw), where=scale > 0)
+        flux = float(np.maximum(energy - self.previous, 0).sum())
+        self.previous = energy
+        self.held = max(flux, self.held * self.onset_decay)
+        self.onset_peak = max(self.held, self.onset_peak * self.peak_decay)
+        onset = self.held / self.onset_peak if self.onset_peak > 0 else 0.0
+        return LiveLevels(tuple(float(e) for e in energy), float(onset))
 
 
 def analyse_wav(path, fps: float) -> AudioFeatures:

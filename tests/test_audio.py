@@ -128,3 +128,52 @@ def test_video_audio_frames_sound_and_motion(tmp_path, wav):
     assert out.read_bytes() == before
     assert main(["video", "--pkl", str(pkl), "--audio", str(wav), "--out", str(tmp_path / "x.gif")]) == 1
     assert not list(tmp_path.glob(".music-*"))            # no scratch folder left behind
+
+
+def test_live_sound_moves_the_state_without_undo_steps_and_puts_it_back():
+    import time
+
+    from explorer.controller import Controller
+    from explorer.remote.live import remote_for
+    from explorer.remote.live_audio import AudioUnavailable, LiveAudio
+    controller = Controller(remember_recent=False)
+    try:
+        controller.worker.set_network(tiny_stylegan2("sg2_orig_32"), key="tiny")
+        assert controller.wait_for_frame(60)
+        controller.set("truncation", "psi", 0.8)
+        steps = len(controller.history.done)
+        live = LiveAudio(remote_for(controller), (AudioMapping("low", "psi", -0.6), AudioMapping("low", "speed", 2.0),
+                                                  AudioMapping("onset", "offset", 3.0)), offset_w_index=1)
+        live.begin(RATE)
+        signal = burst_signal()
+        block = RATE // 100
+        psi, speed, strength = [], [], []
+        for start in range(0, int(1.2 * RATE), block):          # silence, then into the first burst
+            live.feed(signal[start:start + block])
+            controller.tick()
+            psi.append(controller.session.truncation.psi)
+            speed.append(controller.session.latent.speed)
+            offsets = controller.session.styles.offsets
+            strength.append(offsets[0].strength if offsets else 0.0)
+        quiet, loud = int(0.4 * 100), int(0.8 * 100)            # block indices: 0.4 s and 0.8 s into the sound
+        assert psi[quiet] == pytest.approx(0.8) and speed[quiet] == 0.0
+        assert psi[loud] == pytest.approx(0.2, abs=0.05) and speed[loud] == pytest.approx(2.0, abs=0.1)
+        assert max(strength) > 2.5 and controller.session.latent.animate is True
+        assert len(controller.history.done) == steps           # the music made no undo steps
+        live.end()
+        assert controller.session.truncation.psi == pytest.approx(0.8) and controller.session.latent.animate is False
+        assert controller.session.styles.offsets == () and len(controller.history.done) == steps
+        with pytest.raises(AudioError, match="live sound drives"):
+            LiveAudio(remote_for(controller), (AudioMapping("low", "bend", 1.0),))
+        before = controller.session.to_dict()
+        try:
+            name = remote_for(controller).audio().start()
+        except AudioUnavailable as error:                      # no sounddevice, PortAudio or input here
+            assert "\n" not in str(error) and controller.session.to_dict() == before
+        else:                                                  # a machine with a sound input
+            assert name
+            time.sleep(0.2)
+            remote_for(controller).audio().stop()
+    finally:
+        remote_for(controller).close()
+        controller.close()

@@ -180,6 +180,11 @@ def remote_panel_check():
         assert dpg.get_value(panel.midi_tag) == "MIDI: no input open"
         panel.open_midi()
         assert "MIDI" in dpg.get_value(panel.midi_tag)
+        started = panel.toggle_audio()                      # no sound input here: one line, nothing running
+        assert started or "sound" in dpg.get_value(panel.audio_tag)
+        if started:
+            assert panel.toggle_audio() and dpg.get_value(panel.audio_tag) == "live sound off"
+        assert not remote_for(controller).audio().running
         assert panel.toggle_osc() and remote_for(controller).osc is None
         assert dpg.get_value(panel.osc_tag) == "OSC off"
     finally:

@@ -1,11 +1,13 @@
 """Remote: the OSC server (off until started here or by --osc PORT; on 127.0.0.1), the MIDI input, MIDI learn
-(press Learn, touch a control in any panel, move a knob) and the list of MIDI bindings."""
+(press Learn, touch a control in any panel, move a knob), the list of MIDI bindings, and live sound (off until
+started: the bass walks the latent, the mids move psi, onsets push a W offset; stopping puts them back)."""
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
 from explorer.remote.addresses import AddressError
 from explorer.remote.live import remote_for
+from explorer.remote.live_audio import AudioUnavailable
 from explorer.remote.midi import MidiUnavailable
 from explorer.remote.osc import OscError
 
@@ -31,6 +33,9 @@ class RemotePanel(Panel):
             self.learn_tag = dpg.add_button(label="Learn", callback=self.toggle_learning, tag="remote.learn")
         self.midi_tag = dpg.add_text("", color=self.layout.note_color, wrap=self.layout.text_wrap)
         self.bindings_group = dpg.add_group(tag="remote.bindings")
+        self.audio_button = dpg.add_button(label="Live sound", callback=self.toggle_audio, tag="remote.audio")
+        self.audio_tag = dpg.add_text("", color=self.layout.note_color, wrap=self.layout.text_wrap)
+        self.audio_note = "live sound off"
         self._shown_bindings = None
         self.midi_note = "MIDI: no input open"
 
@@ -74,6 +79,23 @@ class RemotePanel(Panel):
         self.remote.mapper().unbind(key)
         self.refresh()
 
+    # -- live sound -------------------------------------------------------------------------------------------
+
+    def toggle_audio(self, *_) -> bool:
+        live = self.remote.audio()
+        if live.running:
+            live.stop()
+            self.audio_note = "live sound off"
+        else:
+            try:
+                self.audio_note = f"live sound from {live.start()}"
+            except AudioUnavailable as error:
+                self.audio_note = str(error)
+                self.refresh()
+                return False
+        self.refresh()
+        return True
+
     # -- showing ----------------------------------------------------------------------------------------------
 
     def on_change(self, change):
@@ -96,6 +118,9 @@ class RemotePanel(Panel):
                      else "touch a control in any panel, then move a knob")
         else:
             self.put(self.midi_tag, self.midi_note)
+        live = self.remote.live_audio
+        dpg.set_item_label(self.audio_button, "Stop live sound" if live is not None and live.running else "Live sound")
+        self.put(self.audio_tag, self.audio_note)
         bindings = tuple(mapper.bindings.values()) if mapper is not None else ()
         if bindings != self._shown_bindings:
             self._shown_bindings = bindings

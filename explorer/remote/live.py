@@ -1,5 +1,5 @@
 """What remote control adds to one controller: the dispatch of addressed messages, the preset bank and the live
-morph. OSC, MIDI and the panels share one `Remote` per controller (`remote_for(controller)`).
+morph. OSC, MIDI, live sound and the panels share one `Remote` per controller (`remote_for(controller)`).
 
 Messages arrive on other threads (the OSC server's, the MIDI backend's). Their arguments are converted there; what
 touches the state is posted to the controller (`controller.post`) and runs on its thread at the next tick, where
@@ -95,6 +95,7 @@ class Remote:
         self.morph = MorphPlayer(self)
         self.osc = None                 # an explorer.remote.osc.OscServer while one runs
         self.midi = None                # the explorer.remote.midi.MidiMapper, made on first use
+        self.live_audio = None          # the explorer.remote.live_audio.LiveAudio, made on first use
         self.messages = 0               # messages received (shown by the Remote panel)
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -175,11 +176,19 @@ class Remote:
             self.midi = MidiMapper(self)
         return self.midi
 
+    def audio(self):
+        if self.live_audio is None:
+            from .live_audio import LiveAudio
+            self.live_audio = LiveAudio(self)
+        return self.live_audio
+
     def close(self) -> None:
         self.morph.stop()
         self.stop_osc()
         if self.midi is not None:
             self.midi.close()
+        if self.live_audio is not None and self.live_audio.stream is not None:
+            self.live_audio.stop()
 
 
 _remotes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
