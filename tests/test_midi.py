@@ -13,7 +13,7 @@ from explorer.state import PSI_RANGE, ROTATE_RANGE
 from tests.fixtures.networks import tiny_stylegan2
 from tests.test_presets import run_in_fresh_process
 
-WAIT_S = 10.0
+WAIT_S = 30.0                 # generous: the machine running the tests may be busy
 
 
 @pytest.fixture(scope="module")
