@@ -35,8 +35,10 @@ case "$torch_build" in
 esac
 
 # --- System packages (Debian) ------------------------------------------------------------------------------
-# OpenGL (Mesa) and X libraries the viewer needs; Xvfb, xdotool and librsvg for the tests.
+# OpenGL (Mesa) and X libraries the viewer needs, ALSA's library that python-rtmidi's MIDI ports load;
+# Xvfb, xdotool and librsvg for the tests.
 packages="libgl1 libglx-mesa0 libgl1-mesa-dri libx11-6 libxrandr2 libxcursor1 libxi6 libxinerama1 libxxf86vm1"
+packages="$packages libasound2"
 [ "$with_tests" = 1 ] && packages="$packages xvfb xauth xdotool librsvg2-bin"
 
 if [ ! -x "$venv_python" ]; then
