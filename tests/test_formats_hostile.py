@@ -4,7 +4,10 @@ import contextlib
 import os
 import re
 import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,3 +267,14 @@ def test_a_load_can_be_cancelled_while_it_reads(tmp_path):
     calls = []
     loaded = load_network(path, cancelled=lambda: calls.append(True) and False)
     assert len(calls) > 4 and torch.equal(_image(loaded.generator), _image(G))
+
+
+def test_a_deeply_nested_dictionary_key_is_refused_without_crashing(tmp_path):
+    # Run apart: if the key were hashed, the interpreter itself would crash (stack overflow in C).
+    path = _write(tmp_path / "key.pkl", hostile_files.deep_tuple_key())
+    code = ("import sys; from explorer.formats import NetworkLoadError, load_network\n"
+            "try:\n    load_network(sys.argv[1])\nexcept NetworkLoadError as error:\n    print(error)")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "the file is damaged: a tuple used as a dictionary key or set item"

@@ -92,11 +92,21 @@ class Budget:
                                    f"pickle operations, far more than any network file")
 
 
+# What a dictionary key or set item may be: hashing anything nested recurses in C without a depth check (a
+# tuple nested 300,000 deep crashes the interpreter), and network files key their tables by names and numbers.
+PLAIN_KEY_TYPES = (str, int, float, bool, type(None), bytes)
+
+
+def check_key(value) -> None:
+    if type(value) in PLAIN_KEY_TYPES or isinstance(value, GlobalRef):
+        return
+    if type(value) is tuple and all(type(item) in PLAIN_KEY_TYPES for item in value):
+        return
+    raise NetworkLoadError(f"the file is damaged: a {type(value).__name__} used as a dictionary key or set item")
+
+
 def _damaged(what: str, position: int) -> NetworkLoadError:
     return NetworkLoadError(f"the file is truncated or damaged ({what} at byte {position})")
-
-
-_MARK = object()   # placeholder, never on the data stack
 
 
 class PickleMachine:
@@ -225,17 +235,14 @@ class PickleMachine:
             raise _damaged(f"dictionary items added to a {type(target).__name__}", self.position)
         if len(items) % 2:
             raise _damaged("a key without its value", self.position)
-        try:
-            for i in range(0, len(items), 2):
-                target[items[i]] = items[i + 1]
-        except TypeError:
-            raise _damaged(f"a dictionary key of type {type(items[i]).__name__}", self.position) from None
+        for i in range(0, len(items), 2):
+            check_key(items[i])
+            target[items[i]] = items[i + 1]
 
     def _hashable(self, make, items):
-        try:
-            return make(items)
-        except TypeError:
-            raise _damaged("a set item that cannot be in a set", self.position) from None
+        for item in items:
+            check_key(item)
+        return make(items)
 
     # -- the loop ----------------------------------------------------------------------------------------------
 

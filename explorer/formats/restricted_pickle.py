@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import NetworkLoadError, quote
 from .numpy_data import NUMPY_GLOBALS
-from .pickle_machine import Budget, ForbiddenGlobal, PickleMachine, Record
+from .pickle_machine import Budget, ForbiddenGlobal, PickleMachine, Record, check_key
 from .tensor_data import TENSOR_GLOBALS, current_budget
 
 __all__ = ["DATA_GLOBALS", "EasyDict", "ForbiddenGlobal", "PlainOrderedDict", "restricted_load"]
@@ -43,20 +43,39 @@ def _latin1_bytes(text, encoding="latin1"):
     return text.encode("latin1")
 
 
+def _plain_items(items) -> list:
+    items = list(items) if isinstance(items, (list, tuple, set, frozenset)) else None
+    if items is None:
+        raise NetworkLoadError("the file is damaged: a set made from something that is not a list")
+    for item in items:
+        check_key(item)
+    return items
+
+
+def _plain_pairs(pairs) -> list:
+    if isinstance(pairs, dict):
+        return list(pairs.items())   # its keys were checked when the pickle machine made it
+    if not isinstance(pairs, (list, tuple)) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+        raise NetworkLoadError("the file is damaged: a table made from something that is not key-value pairs")
+    for key, _ in pairs:
+        check_key(key)
+    return list(pairs)
+
+
 def _make_set(items=()):
-    return set(items)
+    return set(_plain_items(items))
 
 
 def _make_frozenset(items=()):
-    return frozenset(items)
+    return frozenset(_plain_items(items))
 
 
-def _ordered_dict(items=()):
-    return PlainOrderedDict(items)
+def _ordered_dict(pairs=()):
+    return PlainOrderedDict(_plain_pairs(pairs))
 
 
-def _easydict(*args):
-    return EasyDict(*args)
+def _easydict(pairs=()):
+    return EasyDict(_plain_pairs(pairs))
 
 
 # Globals that carry plain data (tensors, arrays, containers) in every network file format.
