@@ -311,11 +311,13 @@ class DerivedTensor:
     def __getstate__(self):
         return {"derive": self.derive, "key": None, "value": None}   # a copy derives its own value
 
-    def get(self, source: torch.Tensor):
-        key = (source.data_ptr(), source._version, source.device, source.dtype)
+    def get(self, source: torch.Tensor, *tensors: torch.Tensor | None, **options):
+        """derive(source, *tensors, **options), again only when one of the tensors or an option changed."""
+        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) if t is not None else None
+                    for t in (source, *tensors)) + tuple(sorted(options.items()))
         if key != self.key:
             with torch.no_grad():
-                self.key, self.value = key, self.derive(source)
+                self.key, self.value = key, self.derive(source, *tensors, **options)
         return self.value
 
 

@@ -93,7 +93,11 @@ class SynthesisLayer(nn.Module):
                                              padding=self.padding, resample_filter=self.resample_filter,
                                              flip_weight=(self.up == 1), act=self.activation,
                                              gain=self.act_gain * gain, clamp=act_clamp,
-                                             prepared=self.prepared.get(self.weight), compute_dtype=compute_dtype)
+                                             prepared=self.prepared.get(self.weight, self.resample_filter,
+                                                                        up=self.up, padding=self.padding,
+                                                                        flip_weight=(self.up == 1),
+                                                                        in_size=x.shape[-1]),
+                                             compute_dtype=compute_dtype)
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                              fused_modconv=fused_modconv)
