@@ -94,7 +94,7 @@ def read_header(data: bytes) -> tuple[dict, dict]:
         raise NetworkLoadError("the file is damaged: its safetensors metadata is not a table of text")
     buffer_size = len(data) - start
     for name, entry in header.items():
-        if not isinstance(entry, dict) or entry.get("dtype") not in DTYPES:
+        if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str) or entry["dtype"] not in DTYPES:
             raise NetworkLoadError(f"the file is damaged: tensor {quote(name)} has no readable dtype")
         shape, offsets = entry.get("shape"), entry.get("data_offsets")
         if not (isinstance(shape, list) and len(shape) <= limits.MAX_TENSOR_DIMS and all(

@@ -30,7 +30,8 @@ class DtypeRecord(Record):
         self.byte_order = "="
 
     def set_state(self, state) -> None:
-        if not isinstance(state, tuple) or len(state) < 2 or state[1] not in BYTE_ORDERS:
+        if not isinstance(state, tuple) or len(state) < 2 or not isinstance(state[1], str) or \
+                state[1] not in BYTE_ORDERS:
             raise NetworkLoadError(f"the file is damaged: numpy dtype state {quote(state)}")
         self.byte_order = state[1]
 
