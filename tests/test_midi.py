@@ -117,6 +117,24 @@ def test_whole_numbers_pitch_wheel_and_presets(controller, mapper):
     assert pump(controller, lambda: controller.session.latent.seed == 42)
 
 
+def test_a_knob_turns_one_bending_amount_with_a_fixed_index(controller, mapper):
+    layer = controller.session.facts.layer_names[2]
+    controller.edit(controller.session.bending.add, layer, "rotate", (0, 1), 10.0)
+    mapper.bind("control_change", 0, 40, "/explorer/bending/set_amount", -90, 90, fixed=(0,))
+    assert "set_amount 0 [-90, 90]" in mapper.bindings[("control_change", 0, 40)].describe()
+    mapper.feed(cc(40, 127))
+    assert pump(controller, lambda: controller.session.bending.operations[0].amount == pytest.approx(90.0))
+    assert controller.wait_for_frame(60)
+    assert controller.frame.result.request.layer_operations[0].amount == pytest.approx(90.0)
+    with pytest.raises(AddressError, match="3 are fixed"):
+        mapper.bind("control_change", 0, 41, "/explorer/bending/set_amount", fixed=(0, 1, 2))
+    # Every argument fixed: a pad that sets operation 0's amount to 45 when struck.
+    mapper.bind("note", 0, 50, "/explorer/bending/set_amount", fixed=(0, 45.0))
+    mapper.feed(mido.Message("note_on", note=50, velocity=90))
+    assert pump(controller, lambda: controller.session.bending.operations[0].amount == pytest.approx(45.0))
+    controller.edit(controller.session.bending.clear)
+
+
 def test_mappings_save_and_load_and_refusals(mapper):
     mapper.bind("control_change", 0, 7, "/explorer/truncation/psi", 0.0, 1.0)
     saved = mapper.to_dict()
@@ -124,7 +142,7 @@ def test_mappings_save_and_load_and_refusals(mapper):
     mapper.load_dict(saved)
     assert mapper.to_dict() == saved
     assert saved["bindings"][0] == {"kind": "control_change", "channel": 0, "number": 7,
-                                    "address": "/explorer/truncation/psi", "low": 0.0, "high": 1.0}
+                                    "address": "/explorer/truncation/psi", "low": 0.0, "high": 1.0, "fixed": ()}
     bad = {"bindings": saved["bindings"] + [dict(saved["bindings"][0], address="/explorer/nope")]}
     with pytest.raises(AddressError, match="MIDI binding 1: unknown address"):
         mapper.load_dict(bad)

@@ -130,6 +130,21 @@ def test_lists_records_and_methods(controller, client):
     assert pump(controller, lambda: not (controller.session.styles.offsets or controller.session.mixing.layer_sources))
 
 
+def test_bending_by_osc_with_a_list_argument(controller, client):
+    layer = controller.session.facts.layer_names[2]
+    client.send_message("/explorer/bending/add", [layer, "multiply", "[0, 2]", 3.0])
+    assert pump(controller, lambda: len(controller.session.bending.operations) == 1)
+    operation = controller.session.bending.operations[0]
+    assert (operation.layer, operation.operation, operation.channels) == (layer, "multiply", (0, 2))
+    assert operation.amount == 3.0
+    client.send_message("/explorer/bending/set_amount", [0, 1.5])
+    assert pump(controller, lambda: controller.session.bending.operations[0].amount == 1.5)
+    settle(controller)
+    assert controller.frame.result.request.layer_operations == controller.session.bending.operations
+    client.send_message("/explorer/bending/clear", [])
+    assert pump(controller, lambda: not controller.session.bending.operations)
+
+
 def test_commands_screenshot_undo_redo(controller, client, tmp_path):
     client.send_message("/explorer/capture/folder", str(tmp_path))
     client.send_message("/explorer/truncation/psi", 0.55)

@@ -53,7 +53,8 @@ class Parameter:
     has_default: bool = False
 
     def describe(self) -> str:
-        text = f"{self.name}:{self.kind.__name__}" + ("|none" if self.optional else "")
+        kind = "list" if self.kind is tuple else self.kind.__name__
+        text = f"{self.name}:{kind}" + ("|none" if self.optional else "")
         return f"[{text}]" if self.has_default else text
 
 
@@ -120,6 +121,13 @@ def _convert(parameter: Parameter, value):
     if value is None or (parameter.optional and value in NONE_WORDS):
         return None      # the state says whether None is allowed
     kind = parameter.kind
+    if kind is tuple:    # a list argument: one JSON list, or a single number for a list of one
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                return _tuples(json.loads(value))
+            except ValueError as error:
+                raise AddressError(f"{parameter.name}: not a JSON list: {error}")
+        return (int(value) if isinstance(value, float) and value.is_integer() else value,)
     if isinstance(value, bool):
         return value
     if kind is int and isinstance(value, float) and value.is_integer():
@@ -134,6 +142,8 @@ def _convert(parameter: Parameter, value):
 # -- generating the table ---------------------------------------------------------------------------------------
 
 def _parameter(name: str, hint, has_default: bool = False) -> Parameter:
+    if hint is None or typing.get_origin(hint) is tuple:
+        return Parameter(name, tuple, False, has_default)      # a list (or, unannotated, a record list)
     optional = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         members = [h for h in typing.get_args(hint) if h is not type(None)]
@@ -160,16 +170,21 @@ def _is_scalar(hint) -> bool:
     return hint in (int, float, bool, str)
 
 
+QUERY_PREFIXES = ("as_",)     # as_request and the like: what a section gives the request, not an edit
+
+
 def _is_command(name: str, hints: dict) -> bool:
     """A section method that changes the state: it returns nothing, or (add_...) the index of what it added.
-    Queries (seed_weights, range_of, ...) return what they read and get no address."""
+    Queries (seed_weights, range_of, as_request, ...) return what they read and get no address."""
+    if name.startswith(QUERY_PREFIXES):
+        return False
     return hints.get("return", type(None)) is type(None) or name.startswith("add_")
 
 
 def _callable_parameters(function: Callable) -> tuple[Parameter, ...]:
     hints = typing.get_type_hints(function)
     signature = inspect.signature(function)
-    return tuple(_parameter(name, hints.get(name, str), p.default is not inspect.Parameter.empty)
+    return tuple(_parameter(name, hints.get(name), p.default is not inspect.Parameter.empty)
                  for name, p in signature.parameters.items() if name != "self")
 
 

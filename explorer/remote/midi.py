@@ -56,6 +56,8 @@ class MidiBinding:
     address: str        # an address of the table; a preset is /explorer/preset/N
     low: float = 0.0
     high: float = 1.0
+    fixed: tuple = ()   # leading arguments sent before the knob's value: /explorer/bending/set_amount with (0,)
+                        # turns operation 0's amount, /explorer/directions/set_strength with ("pc0",) a direction
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -66,7 +68,8 @@ class MidiBinding:
             source = "pitch wheel"
         else:
             source = f"{'CC' if self.kind == 'control_change' else 'note'} {self.number}"
-        return f"ch {self.channel + 1} {source} -> {self.address} [{self.low:g}, {self.high:g}]"
+        fixed = "".join(f" {v}" for v in self.fixed)
+        return f"ch {self.channel + 1} {source} -> {self.address}{fixed} [{self.low:g}, {self.high:g}]"
 
 
 def message_key_and_level(message) -> tuple[tuple[str, int, int], float] | None:
@@ -83,13 +86,14 @@ def message_key_and_level(message) -> tuple[tuple[str, int, int], float] | None:
     return None
 
 
-def _check_address(address: str):
-    """The address and its one numeric or switch parameter (None for a command without arguments)."""
+def _check_address(address: str, fixed: tuple = ()):
+    """The address and the one numeric or switch parameter left after the fixed ones (None for a command)."""
     target, _ = resolve(address)
-    parameters = target.parameters
-    if target.is_tuple or len([p for p in parameters if not p.has_default]) > 1:
+    parameters = target.parameters[len(fixed):]
+    if target.is_tuple or len(fixed) > len(target.parameters) or \
+            len([p for p in parameters if not p.has_default]) > 1:
         raise AddressError(f"MIDI drives controls of one value and commands; {address} takes "
-                           f"{target.arguments_text()}")
+                           f"{target.arguments_text()}" + (f", and {len(fixed)} are fixed" if fixed else ""))
     required = [p for p in parameters if not p.has_default]
     if required and required[0].kind not in (int, float, bool):
         raise AddressError(f"MIDI drives numbers and switches; {address} takes text ({required[0].describe()})")
@@ -102,7 +106,7 @@ def _history_paused(history) -> bool:
 
 
 def make_binding(kind: str, channel: int, number: int, address: str, low: float | None = None,
-                 high: float | None = None) -> MidiBinding:
+                 high: float | None = None, fixed=()) -> MidiBinding:
     """A checked binding; the range defaults to KNOB_RANGES, 0..127 for whole numbers, else 0..1."""
     if kind not in KINDS:
         raise AddressError(f"MIDI binding kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -110,14 +114,17 @@ def make_binding(kind: str, channel: int, number: int, address: str, low: float 
         raise AddressError(f"MIDI channel must be 0 to {CHANNELS - 1}, not {channel!r}")
     if isinstance(number, bool) or not (isinstance(number, int) and 0 <= number <= MIDI_MAX):
         raise AddressError(f"MIDI controller or note number must be 0 to {MIDI_MAX}, not {number!r}")
-    _, parameter = _check_address(address)
+    if not isinstance(fixed, (tuple, list)) or not all(isinstance(v, (int, float, str)) for v in fixed):
+        raise AddressError(f"the fixed arguments of {address} must be a list of numbers and texts")
+    fixed = tuple(fixed)
+    _, parameter = _check_address(address, fixed)
     default = KNOB_RANGES.get(address, WHOLE_NUMBER_RANGE if parameter is not None and parameter.kind is int
                               else (0.0, 1.0))
     low = default[0] if low is None else low
     high = default[1] if high is None else high
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
         raise AddressError(f"the range of {address} must be two finite numbers")
-    return MidiBinding(kind, channel, number if kind != "pitchwheel" else 0, address, float(low), float(high))
+    return MidiBinding(kind, channel, number if kind != "pitchwheel" else 0, address, float(low), float(high), fixed)
 
 
 class MidiMapper:
@@ -164,8 +171,8 @@ class MidiMapper:
     # -- bindings -------------------------------------------------------------------------------------------
 
     def bind(self, kind: str, channel: int, number: int, address: str, low: float | None = None,
-             high: float | None = None) -> MidiBinding:
-        binding = make_binding(kind, channel, number, address, low, high)
+             high: float | None = None, fixed=()) -> MidiBinding:
+        binding = make_binding(kind, channel, number, address, low, high, fixed)
         with self._lock:
             self.bindings[binding.key] = binding
         return binding
@@ -204,7 +211,7 @@ class MidiMapper:
 
     def _send(self, binding: MidiBinding, key, level: float) -> bool:
         try:
-            target, parameter = _check_address(binding.address)
+            target, parameter = _check_address(binding.address, binding.fixed)
         except AddressError as error:
             self.remote.refuse(binding.address, error)
             return False
@@ -213,13 +220,13 @@ class MidiMapper:
             with self._lock:
                 struck = level > 0 and key not in self._pressed
                 (self._pressed.add if level > 0 else self._pressed.discard)(key)
-            return self.remote.dispatch(binding.address, ()) if struck else False
+            return self.remote.dispatch(binding.address, binding.fixed) if struck else False
         value = binding.low + (binding.high - binding.low) * level
         if parameter.kind is bool:
             value = level >= 0.5
         elif parameter.kind is int:
             value = int(round(value))
-        return self.remote.dispatch(binding.address, (value,))
+        return self.remote.dispatch(binding.address, binding.fixed + (value,))
 
     # -- saving ---------------------------------------------------------------------------------------------
 
@@ -233,8 +240,10 @@ class MidiMapper:
             raise AddressError("MIDI mappings are an object with a 'bindings' list")
         bindings = {}
         for n, item in enumerate(data["bindings"]):
-            if not isinstance(item, dict) or set(item) != {"kind", "channel", "number", "address", "low", "high"}:
-                raise AddressError(f"MIDI binding {n} must have kind, channel, number, address, low, high")
+            names = {"kind", "channel", "number", "address", "low", "high"}
+            if not isinstance(item, dict) or not names <= set(item) <= names | {"fixed"}:
+                raise AddressError(f"MIDI binding {n} must have kind, channel, number, address, low, high "
+                                   f"(and may have fixed)")
             try:
                 binding = make_binding(**item)
             except AddressError as error:
