@@ -132,3 +132,15 @@ def test_plain_data_of_every_protocol_reads_as_python_reads_it(protocol):
     for key in ("c", "f"):
         assert np.array_equal(as_array(loaded[key]), arrays[key]) and as_array(loaded[key]).dtype == arrays[key].dtype
     assert loaded["scalar"] == 2.5 and torch.equal(loaded["tensor"], arrays["tensor"])
+
+
+def test_the_pickle_machine_bounds_operations_and_stack():
+    from explorer.formats import limits
+    from explorer.formats.pickle_machine import Budget, PickleMachine
+    many = b"\x80\x04" + b"N0" * 20_000 + b"N."
+    assert PickleMachine(many, {}).load() is None
+    with pytest.raises(NetworkLoadError, match=r"more than [\d,]+ pickle operations"):
+        PickleMachine(many, {}, budget=Budget(10_000)).load()
+    stacked = b"\x80\x04" + b"N" * (limits.MAX_PICKLE_STACK + 2048) + b"."
+    with pytest.raises(NetworkLoadError, match=r"stacks more than [\d,]+ values"):
+        PickleMachine(stacked, {}).load()
