@@ -3,7 +3,8 @@
     request = morph_request(request_a, request_b, 0.5)      # halfway; a pure function of two requests
 
 The main latents blend in W (the seeds of both, weighted 1 - t and t), psi, noise strengths, style-channel deltas,
-W offset and direction strengths, bending amounts and the StyleGAN3 transform move linearly (an edit in one state
+W offset and direction strengths, bending amounts, the model blend's amount and the StyleGAN3 transform move
+linearly (an edit in one state
 only grows from, or fades to, nothing), and what has no in-between (mixing seeds, W copies, the noise mode, the
 truncation cutoff, the class, and any control added to the request later) switches at the halfway point.
 
@@ -134,6 +135,21 @@ def _morph_operations(a: tuple[LayerOperation, ...], b: tuple[LayerOperation, ..
     return tuple(out)
 
 
+def _morph_blend(a, b, t: float):
+    """Model blending (explorer.blending.ModelBlend, amount 0 leaves the network as it is): the same blend moves
+    its amount; a blend in one state only grows from or fades to 0; two different blends hand over halfway."""
+    if a is None and b is None:
+        return None
+    same = a is not None and b is not None and dataclasses.replace(a, amount=0.0) == dataclasses.replace(b, amount=0.0)
+    if same:
+        return dataclasses.replace(a, amount=_lerp(a.amount, b.amount, t))
+    if a is not None and (b is None or t < SWITCH_AT):
+        share = 1 - t if b is None else 1 - t / SWITCH_AT
+        return dataclasses.replace(a, amount=a.amount * share)
+    share = t if a is None else (t - SWITCH_AT) / (1 - SWITCH_AT)
+    return dataclasses.replace(b, amount=b.amount * share)
+
+
 def _morph_transform(a, b, t: float):
     if a is None and b is None:
         return None
@@ -165,6 +181,7 @@ def morph_request(a: RenderRequest, b: RenderRequest, t: float) -> RenderRequest
         "input_transform": _morph_transform(a.input_transform, b.input_transform, t),
         "direction_offsets": _morph_directions(a.direction_offsets, b.direction_offsets, t),
         "layer_operations": _morph_operations(a.layer_operations, b.layer_operations, t),
+        "blend": _morph_blend(a.blend, b.blend, t),
     })
 
 

@@ -94,6 +94,19 @@ def test_directions_and_bending_morph(G):
     assert not np.array_equal(_image(G, quarter).image, _image(G, a).image)
 
 
+def test_model_blend_amount_morphs():
+    from explorer.blending import ModelBlend
+    swap = ModelBlend("other.pkl", "swap", 32, 1.0)
+    a, b = RenderRequest("k"), RenderRequest("k", blend=swap)
+    assert morph_request(a, b, 0.25).blend == ModelBlend("other.pkl", "swap", 32, 0.25)
+    assert morph_request(b, a, 0.25).blend == ModelBlend("other.pkl", "swap", 32, 0.75)
+    fade = ModelBlend("third.pkl", "crossfade", 16, 0.8)
+    assert morph_request(b, RenderRequest("k", blend=fade), 0.25).blend == ModelBlend("other.pkl", "swap", 32, 0.5)
+    assert morph_request(b, RenderRequest("k", blend=fade), 0.75).blend == ModelBlend("third.pkl", "crossfade", 16,
+                                                                                       0.4)
+    assert morph_request(a, a, 0.5).blend is None
+
+
 def _session_file(folder, name, seed, psi) -> str:
     session = Session()
     session.latent.set_seed(seed)
