@@ -93,6 +93,12 @@ def test_missing_empty_foreign_and_truncated_files(tmp_path):
         load_network(other_pickle)
     with pytest.raises(NetworkLoadError, match="folder"):
         load_network(tmp_path)
+    # Devices and pipes never end: refused before reading.
+    pipe = tmp_path / "pipe.pkl"
+    os.mkfifo(pipe)
+    for special in ("/dev/zero", pipe):
+        with pytest.raises(NetworkLoadError, match="is not a regular file"):
+            load_network(special)
 
     good = nvlabs_pickle_bytes(tiny_stylegan2("sg2_orig_32"))
     for fraction in (0.1, 0.5, 0.99):

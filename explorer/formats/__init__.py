@@ -107,13 +107,21 @@ def _read(path: Path) -> bytes:
             raise NetworkLoadError(f"no such file: {path}")
         if path.is_dir():
             raise NetworkLoadError(f"{path} is a folder, not a network file")
+        if not path.is_file():   # a device or a pipe (/dev/zero never ends)
+            raise NetworkLoadError(f"{path} is not a regular file")
         size = path.stat().st_size
         if size > limits.MAX_FILE_BYTES:
             raise NetworkLoadError(f"{path} is {size / 2 ** 30:.1f} GiB, larger than any network file "
                                    f"({limits.MAX_FILE_BYTES / 2 ** 30:.0f} GiB at most)")
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(limits.MAX_FILE_BYTES + 1)   # the file may grow while it is read
+        if len(data) > limits.MAX_FILE_BYTES:
+            raise NetworkLoadError(f"{path} grew beyond {limits.MAX_FILE_BYTES / 2 ** 30:.0f} GiB while it was read")
+        return data
     except OSError as error:
         raise NetworkLoadError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:   # a name the file system cannot hold (an embedded NUL)
+        raise NetworkLoadError(f"cannot read {path!r}: {error}") from None
     except MemoryError:
         raise NetworkLoadError(f"not enough memory to read {path}") from None
 
