@@ -114,9 +114,9 @@ def _read(path: Path) -> bytes:
             raise NetworkLoadError(f"{path} is {size / 2 ** 30:.1f} GiB, larger than any network file "
                                    f"({limits.MAX_FILE_BYTES / 2 ** 30:.0f} GiB at most)")
         with open(path, "rb") as handle:
-            data = handle.read(limits.MAX_FILE_BYTES + 1)   # the file may grow while it is read
-        if len(data) > limits.MAX_FILE_BYTES:
-            raise NetworkLoadError(f"{path} grew beyond {limits.MAX_FILE_BYTES / 2 ** 30:.0f} GiB while it was read")
+            data = handle.read(size)
+            if handle.read(1):   # it grew since: still being written (or a /proc file, whose size says 0)
+                raise NetworkLoadError(f"{path} is still being written; try again when it is complete")
         return data
     except OSError as error:
         raise NetworkLoadError(f"cannot read {path}: {error.strerror or error}") from None
