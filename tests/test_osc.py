@@ -59,7 +59,9 @@ def pump(controller, until, timeout=WAIT_S) -> bool:
 
 
 def settle(controller):
-    assert controller.wait_for_frame(60)
+    # Says why when it does not settle: which request finished last against the one the state asks for.
+    assert controller.wait_for_frame(60), (controller.worker.busy, controller.status.render_error,
+                                           controller.last_finished, controller.request())
 
 
 def test_a_setting_arrives_and_is_rendered(controller, client, G):
