@@ -102,12 +102,17 @@ class RenderWorker:
             self._cond.notify()
 
     def load(self, path: str, device: str = "cpu") -> None:
-        """Loads a network file in the background (explorer.formats.load_network) and makes it current."""
+        """Loads a network file in the background (explorer.formats.load_network) and makes it current. A load
+        still reading when a newer one is asked for (or the worker shuts down) is given up: the newest wins."""
         def make():
             from .formats import load_network
-            loaded = load_network(path, device=device)
+            loaded = load_network(path, device=device, cancelled=self._load_superseded)
             return loaded.generator, tuple(loaded.notes), describe(loaded)
         self._queue_load(str(path), make, None)
+
+    def _load_superseded(self) -> bool:
+        with self._cond:
+            return self._stopping or bool(self._pending_loads)
 
     def set_network(self, generator: torch.nn.Module, key: str | None = None, path: str | None = None) -> None:
         """Makes an in-memory generator current (in the background, like load)."""

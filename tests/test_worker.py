@@ -201,3 +201,37 @@ def test_a_load_reports_what_info_says(tmp_path):
     assert load.ok and load.description.family == "stylegan2"
     text = format_description(load.description)
     assert "stylegan-explorer safetensors" in text and "b32.torgb" in text
+
+
+def test_a_load_in_progress_gives_way_to_a_newer_one(tmp_path, monkeypatch):
+    """load_network is asked whether to go on; once a newer load is queued the answer is no."""
+    import threading
+
+    import explorer.formats
+    from explorer.formats.native import save_network
+    from explorer.worker import RenderWorker
+    from tests.fixtures.networks import tiny_stylegan2
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    save_network(tiny_stylegan2("sg2_orig_32"), first)
+    save_network(tiny_stylegan2("sg2_skip_64"), second)
+    real = explorer.formats.load_network
+    reading = threading.Event()
+    answers = []
+
+    def slow_load(path, device="cpu", cancelled=None):
+        if str(path) == str(first):
+            reading.set()
+            while not cancelled():              # a long read, asking as the pickle machine does
+                threading.Event().wait(0.01)
+            answers.append(True)
+            raise explorer.formats.NetworkLoadError("loading was cancelled")
+        return real(path, device=device, cancelled=cancelled)
+
+    monkeypatch.setattr(explorer.formats, "load_network", slow_load)
+    with RenderWorker() as worker:
+        worker.load(str(first))
+        assert reading.wait(30)
+        worker.load(str(second))
+        assert worker.wait_idle(60)
+        assert answers == [True]
+        assert worker.facts.img_resolution == 64 and worker.network_key.startswith(str(second))
