@@ -142,3 +142,12 @@ def layer_edits(operations) -> dict:
             return x
         return edit
     return {layer: edit_for(ops) for layer, ops in by_layer.items()}
+
+
+def top_droplet_ablations(report, count: int) -> tuple[LayerOperation, ...]:
+    """"Ablate the top droplet channels": the first `count` findings of a droplet report (ranked best first),
+    zeroed, one operation a layer (in the report's order of first appearance)."""
+    chosen: dict[str, list[int]] = {}
+    for finding in report.findings[:count]:
+        chosen.setdefault(finding.layer, []).append(finding.channel)
+    return tuple(LayerOperation(layer, "ablate", tuple(sorted(channels)), 1.0) for layer, channels in chosen.items())

@@ -559,15 +559,12 @@ class Controller:
         if report is None or not report.findings:
             self._report(analysis_error="no droplet findings yet: run the detector first")
             return 0
-        chosen = report.findings[:count]      # ranked best first, spiking or not: the user asked for the top
-        by_layer: dict[str, list[int]] = {}
-        for finding in chosen:
-            by_layer.setdefault(finding.layer, []).append(finding.channel)
+        from .bending import top_droplet_ablations
+        operations = top_droplet_ablations(report, count)    # ranked best first, spiking or not: the top asked for
         with self.history.step(("ablate-droplets", time.monotonic()), merge=False):
-            for layer, channels in by_layer.items():
-                self.session.bending.ablate(layer, channels)
+            self.session.bending.operations = self.session.bending.operations + operations
         self._report_history()
-        return len(chosen)
+        return sum(len(op.channels) for op in operations)
 
     def compute_directions(self, method: str = "sefa", count: int = 10, layers=None) -> bool:
         """GANSpace PCA or SeFa directions of the loaded network; they are offered in the Directions section at

@@ -127,25 +127,25 @@ def test_shipped_models_top_findings():
 
 
 def test_ablating_the_top_droplet_channel_removes_the_spike():
-    from explorer.analysis.ablation import ChannelAblation, ablation_edits, top_droplet_ablations
     from explorer.analysis.latent import seed_ws
+    from explorer.bending import LayerOperation, apply_operation, layer_edits, top_droplet_ablations
     G = planted_spike(**PLANT)
     report = detect_droplets(G, SEEDS)
     ablations = top_droplet_ablations(report, count=1)
-    assert ablations == (ChannelAblation(PLANT["layer"], (PLANT["channel"],), 0.0),)
-    edits = ablation_edits(ablations, G.synthesis.layers)
+    assert ablations == (LayerOperation(PLANT["layer"], "ablate", (PLANT["channel"],), 1.0),)
+    edits = layer_edits(ablations)
     ablated = detect_droplets(G, SEEDS, layers=[PLANT["layer"]], layer_edits=edits)
     same = next(f for f in ablated.findings if f.channel == PLANT["channel"])
     assert same.score == 0 and same.seeds == 0          # a zeroed map is flat
     ws = seed_ws(G, 0)
     plain = G.synthesis(ws, capture=[PLANT["layer"]])
     zeroed = G.synthesis(ws, capture=[PLANT["layer"]], layer_edits=edits)
-    halved = G.synthesis(ws, capture=[PLANT["layer"]], layer_edits=ablation_edits(
-        [ChannelAblation(PLANT["layer"], (PLANT["channel"],), 0.5)], G.synthesis.layers))
+    halved = G.synthesis(ws, capture=[PLANT["layer"]], layer_edits=layer_edits(
+        [LayerOperation(PLANT["layer"], "multiply", (PLANT["channel"],), 0.5)]))
     before, after = plain.activations[PLANT["layer"]], zeroed.activations[PLANT["layer"]]
     others = [c for c in range(before.shape[1]) if c != PLANT["channel"]]
     assert torch.equal(before[:, others], after[:, others]) and not after[:, PLANT["channel"]].any()
     assert torch.equal(halved.activations[PLANT["layer"]][:, PLANT["channel"]], 0.5 * before[:, PLANT["channel"]])
     assert (plain.image - zeroed.image).abs().max() > 0.01
-    with pytest.raises(ValueError, match="b32.conv0 has channels 0 to 7, not 8"):
-        ablation_edits([ChannelAblation(PLANT["layer"], (8,))], G.synthesis.layers)
+    with pytest.raises(ValueError, match="b32.conv0 has 8 channels; channel 8 is out of range"):
+        apply_operation(before, LayerOperation(PLANT["layer"], "ablate", (8,)))

@@ -221,7 +221,7 @@ def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None
     """Measure every channel of `layers` (default: detectable_layers) over `seeds`, one synthesis a seed.
     noise_mode 'random' draws each image's noise from its own seed (as the `render` command does).
     progress(done, total) is called after each seed; returning False stops early (the report covers the seeds
-    done so far). layer_edits: passed to the synthesis (explorer.analysis.ablation's channel ablations)."""
+    done so far). layer_edits: passed to the synthesis (explorer.bending.layer_edits of the ablations)."""
     seeds = list(seeds)
     by_name = {info.name: info for info in G.synthesis.layers}
     if layers is None:
