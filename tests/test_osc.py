@@ -28,6 +28,9 @@ def G():
 @pytest.fixture(scope="module")
 def controller(G):
     controller = Controller(remember_recent=False)
+    # Exact frames only: these tests compare pixels with render() of the state's exact request, and a busy machine
+    # would otherwise turn on the preview tier (adaptive mode) part of the way through.
+    controller.session.performance.adaptive = False
     controller.worker.set_network(G, key="tiny")
     assert controller.wait_for_frame(60)
     yield controller

@@ -177,6 +177,7 @@ def test_bank_round_trip_and_refusals():
 
 def test_live_morph_shows_the_interpolated_request_then_takes_the_preset(G):
     controller = Controller(remember_recent=False)
+    controller.session.performance.adaptive = False     # exact frames: compared with render() below
     try:
         controller.worker.set_network(G, key="tiny")
         assert controller.wait_for_frame(60)
