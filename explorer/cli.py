@@ -41,7 +41,10 @@ def open_window(args) -> int:
     pkl = args.pkl
     if pkl is None and DEFAULT_MODEL.exists() and not _state_names_a_network(args.state):
         pkl = str(DEFAULT_MODEL)
-    return run_app(pkl=pkl, state_file=args.state, screenshot=args.screenshot, quit_after=args.quit)
+    if args.osc is not None and not 0 <= args.osc < 2 ** 16:
+        raise UserError(f"--osc: a port is 0 to 65535, not {args.osc}")
+    return run_app(pkl=pkl, state_file=args.state, screenshot=args.screenshot, quit_after=args.quit,
+                   osc_port=args.osc, osc_host=args.osc_host)
 
 
 def build_parser():
@@ -51,6 +54,10 @@ def build_parser():
     parser.add_argument("--state", help="session file to open (JSON, or a screenshot PNG that carries one)")
     parser.add_argument("--screenshot", help="render, save a screenshot of both windows to this PNG")
     parser.add_argument("--quit", action="store_true", help="exit after --screenshot")
+    parser.add_argument("--osc", type=int, default=None, metavar="PORT",
+                        help="listen for OSC messages on this UDP port (off by default; 0 picks a free port)")
+    parser.add_argument("--osc-host", default="127.0.0.1",
+                        help="the address OSC listens on (default 127.0.0.1: this machine only)")
     add_commands(parser)
     return parser
 

@@ -324,7 +324,7 @@ class Controller:
                 self._dirty = False
                 self.worker.submit(self.preview_request(preview) if preview and moving else self.request())
             elif (not moving and not self.worker.busy and self.frame is not None
-                  and self.last_finished != self.request() and self.frame.result.request.dtype == preview):
+                  and self.last_finished != self.request()):
                 self.worker.submit(self.request())   # the control rests: the exact frame replaces the preview
         frame = self._take_result()
         if frame is None and self._new_view:

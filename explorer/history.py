@@ -104,6 +104,11 @@ class History:
             self._paused -= 1
             self._snapshot = self.session.to_dict()
 
+    @property
+    def is_paused(self) -> bool:
+        """True while changes are not recorded (animation, undo and redo themselves): MIDI learn ignores them."""
+        return self._paused > 0
+
     def _hear(self, change: StateChange) -> None:
         if self._paused or change.section in NOT_RECORDED:
             return

@@ -12,7 +12,8 @@ from explorer.controller import Controller
 from explorer.export import read_state_file
 from explorer.remote.addresses import address_table, markdown_table, resolve
 from explorer.remote.live import remote_for
-from explorer.remote.osc import OscError, OscServer, start_osc_server
+from explorer.remote.live import start_osc_server
+from explorer.remote.osc import OscError, OscServer
 from explorer.render import RenderCache, WOffset, render
 from explorer.state import SECTIONS, PSI_RANGE
 from tests.fixtures.networks import tiny_stylegan2

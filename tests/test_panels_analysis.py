@@ -187,3 +187,32 @@ def test_blend_panel_swaps_in_another_networks_fine_layers(gui, tmp_path):
     fire("blend.off", None)
     settle(gui)
     assert gui.session.blend.other is None
+
+
+def test_osc_messages_reach_the_window_and_the_command_line_flag_starts_the_server(gui, xvfb, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from explorer.remote.live import remote_for, start_osc_server
+    server = start_osc_server(gui.controller, 0)
+    try:
+        SimpleUDPClient("127.0.0.1", server.port).send_message("/explorer/truncation/psi", 0.4)
+        deadline = time.monotonic() + 10
+        while abs(gui.session.truncation.psi - 0.4) > 1e-6:          # OSC floats are 32-bit
+            assert time.monotonic() < deadline, "the OSC message never arrived"
+            gui.step()
+        settle(gui)
+        assert np.array_equal(gui.controller.frame.result.image,
+                              expected_image(gui, truncation_psi=gui.session.truncation.psi))
+        assert dpg.get_value(panel(gui, "TruncationPanel").psi_tag) == pytest.approx(0.4)
+    finally:
+        remote_for(gui.controller).stop_osc()
+    env = dict(os.environ, DISPLAY=xvfb)
+    result = subprocess.run([sys.executable, "-m", "explorer.cli", "--osc", "0", "--screenshot",
+                             str(tmp_path / "shot.png"), "--quit"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "OSC: listening on 127.0.0.1:" in result.stdout

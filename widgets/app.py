@@ -185,13 +185,15 @@ class App:
         return False
 
     def close(self) -> None:
+        from explorer.remote.live import remote_for
+        remote_for(self.controller).close()       # OSC server, MIDI input, live sound, a morph: all stopped
         self.controller.close()
         self.viewer.stop()
         self.dpg.destroy_context()
 
 
 def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: str | None = None,
-            quit_after: bool = False) -> int:
+            quit_after: bool = False, osc_port: int | None = None, osc_host: str = "127.0.0.1") -> int:
     """The explorer window until it is closed; the exit code: 0, 1 when it could not work (no viewer, or with
     --screenshot --quit a requested network that did not render), 2 when there is no display at all."""
     from explorer.display import missing_display_reason
@@ -208,6 +210,14 @@ def run_app(pkl: str | None = None, state_file: str | None = None, screenshot: s
         print(f"stylegan-explorer: {error}", file=sys.stderr)
         return EXIT_FAILED
     try:
+        if osc_port is not None:
+            from explorer.remote.live import start_osc_server
+            from explorer.remote.osc import OscError
+            try:
+                server = start_osc_server(app.controller, osc_port, osc_host)
+                print(f"OSC: listening on {osc_host}:{server.port}")
+            except OscError as error:
+                print(f"stylegan-explorer: --osc: {error} (the explorer runs without OSC)", file=sys.stderr)
         if screenshot:
             rendered = app.wait_for_frame() if app.session.network.path else None
             if rendered is False:

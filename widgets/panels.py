@@ -15,8 +15,10 @@ from .mixing_panel import MixingPanel
 from .network_panel import NetworkPanel
 from .noise_panel import NoisePanel
 from .performance_panel import PerformancePanel
+from .presets_panel import PresetsPanel
 from .project_panel import ProjectPanel
 from .regions_panel import RegionsPanel
+from .remote_panel import RemotePanel
 from .styles_panel import StylesPanel
 from .transform_panel import TransformPanel
 from .truncation_panel import TruncationPanel
@@ -25,8 +27,8 @@ PANELS = (NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, 
           LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, BlendPanel, ProjectPanel,
           CapturePanel,
           HistoryPanel, PerformancePanel, HelpPanel)
-PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "DirectionsPanel", "HistoryPanel",
-                  "PerformancePanel", "HelpPanel"),
+PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "DirectionsPanel", "PresetsPanel",
+                  "RemotePanel", "HistoryPanel", "PerformancePanel", "HelpPanel"),
                  ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "DropletsPanel", "RegionsPanel",
                   "BendingPanel", "BlendPanel", "ProjectPanel", "CapturePanel"))
 

@@ -4,6 +4,7 @@
     convert     any network file to safetensors            video         walks, loops and sweeps to MP4, GIF, frames
     droplets    channels with droplet-like spikes           directions    PCA / SeFa directions in W
     export-onnx the synthesis and mapping as ONNX          project       find the latent of a photo
+    osc-addresses  the OSC address of every control and command
 
 Errors the user can act on print one line and exit with code 1. The window itself is started by the entry point
 (explorer/cli.py), the one module of explorer/ that may reach the GUI.
@@ -17,7 +18,7 @@ import sys
 from .common import EXIT_ERROR, UserError
 
 # The command modules, in the order `--help` lists them.
-COMMAND_MODULES = ("render", "info", "convert", "video", "droplets", "directions", "export_onnx", "project")
+COMMAND_MODULES = ("render", "info", "convert", "video", "droplets", "directions", "export_onnx", "project", "remote")
 
 
 def add_commands(parser: argparse.ArgumentParser):

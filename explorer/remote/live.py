@@ -19,6 +19,7 @@ from ..morph import ease, morph_request
 from ..presets import PresetBank, PresetError, preset_session
 from ..state import StateError
 from .addresses import AddressError, resolve
+from .osc import DEFAULT_HOST, OscServer
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,7 @@ class Remote:
 
     # -- servers ----------------------------------------------------------------------------------------------
 
-    def start_osc(self, port: int, host: str = "127.0.0.1"):
-        from .osc import OscServer
+    def start_osc(self, port: int, host: str = DEFAULT_HOST):
         self.stop_osc()
         self.osc = OscServer(self, port, host)
         return self.osc
@@ -200,3 +200,8 @@ def remote_for(controller) -> Remote:
     if remote is None:
         remote = _remotes[controller] = Remote(controller)
     return remote
+
+
+def start_osc_server(controller, port: int, host: str = DEFAULT_HOST) -> OscServer:
+    """Starts the OSC server of `controller` (replacing one that runs); OscError with one line when it cannot."""
+    return remote_for(controller).start_osc(port, host)

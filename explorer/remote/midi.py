@@ -102,7 +102,7 @@ def _check_address(address: str, fixed: tuple = ()):
 
 def _history_paused(history) -> bool:
     # History has no public flag for "not recording" yet (asked of the lead); animation runs paused.
-    return bool(getattr(history, "_paused", 0))
+    return history.is_paused
 
 
 def make_binding(kind: str, channel: int, number: int, address: str, low: float | None = None,

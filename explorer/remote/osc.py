@@ -1,6 +1,6 @@
 """The OSC server: off unless asked for (`--osc PORT`), on 127.0.0.1 unless another address is named.
 
-    handle = start_osc_server(controller, 9000)        # /explorer/truncation/psi 0.7 and every other address
+    handle = explorer.remote.live.start_osc_server(controller, 9000)        # /explorer/truncation/psi 0.7 and every other address
     ...
     handle.close()
 
@@ -17,7 +17,6 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_packet import OscPacket, ParseError
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from .live import remote_for
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +74,3 @@ class OscServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def start_osc_server(controller, port: int, host: str = DEFAULT_HOST) -> OscServer:
-    """Starts the OSC server of `controller` (replacing one that runs); OscError with one line when it cannot."""
-    return remote_for(controller).start_osc(port, host)
