@@ -35,7 +35,9 @@ from .controls import real as _real
 from .controls import record as _record
 from .controls import seed as _seed
 from .controls import text as _text
+from . import instrument
 from .description import MIX_PRESETS, NetworkFacts
+from .instrument import MidiBinding, StoredPreset
 from .latents import seed_at, seed_weights
 from .render import LayerViewRequest, RenderRequest, bfloat16_supported
 
@@ -185,7 +187,7 @@ class Section:
 def _to_jsonable(value):
     if isinstance(value, tuple):
         return [_to_jsonable(v) for v in value]
-    if isinstance(value, (WOffset, WCopy, StyleDelta, LayerOperation, DirectionOffset)):
+    if isinstance(value, (WOffset, WCopy, StyleDelta, LayerOperation, DirectionOffset, StoredPreset, MidiBinding)):
         return {f.name: _to_jsonable(getattr(value, f.name)) for f in fields(value)}
     return value
 
@@ -731,10 +733,47 @@ class BlendSection(Section):
         return ModelBlend(self.other, self.mode, self.split_resolution, self.amount)
 
 
+@dataclass(eq=True)
+class RemoteSection(Section):
+    """The performer's set-up (explorer.instrument): preset slots and MIDI bindings. Not render inputs."""
+    name: ClassVar[str] = "remote"
+    presets: tuple[StoredPreset, ...] = ()
+    midi_bindings: tuple[MidiBinding, ...] = ()
+
+    def _check_presets(self, value):
+        return instrument.presets(self.where("presets"), value, self.facts)
+
+    def _check_midi_bindings(self, value):
+        return instrument.midi_bindings(self.where("midi_bindings"), value, self.facts)
+
+    def store_preset(self, slot: int, state: dict, name: str | None = None) -> None:
+        """Preset `slot` becomes `state` (a Session.to_dict(); its own `remote` section is left out)."""
+        kept = {key: value for key, value in state.items() if key != self.name}
+        slot = _integer(self.where("slot"), slot, 0, instrument.PRESET_SLOTS - 1)
+        others = tuple(p for p in self.presets if p.slot != slot)
+        self.presets = others + (StoredPreset(slot, name or f"preset {slot}", json.dumps(kept)),)
+
+    def clear_preset(self, slot: int) -> None:
+        self.presets = tuple(p for p in self.presets if p.slot != slot)
+
+    def preset(self, slot: int) -> StoredPreset | None:
+        return next((p for p in self.presets if p.slot == slot), None)
+
+    def bind(self, binding: MidiBinding) -> None:
+        """Adds a MIDI binding; one knob (kind, channel, number) drives one address."""
+        key = (binding.kind, binding.channel, binding.number)
+        others = tuple(b for b in self.midi_bindings if (b.kind, b.channel, b.number) != key)
+        self.midi_bindings = others + (binding,)
+
+    def unbind(self, index: int) -> None:
+        index = _integer(self.where("index"), index, 0, len(self.midi_bindings) - 1)
+        self.midi_bindings = self.midi_bindings[:index] + self.midi_bindings[index + 1:]
+
+
 SECTIONS: tuple[type[Section], ...] = (NetworkSection, LatentSection, TruncationSection, MixingSection,
                                        StylesSection, NoiseSection, LayersSection, ViewerSection,
                                        PerformanceSection, CaptureSection, TransformSection, BendingSection,
-                                       DirectionsSection, BlendSection)
+                                       DirectionsSection, BlendSection, RemoteSection)
 
 
 # ---------------------------------------------------------------------------------------------------------------
