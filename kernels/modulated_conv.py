@@ -280,10 +280,12 @@ def modulated_conv2d_bias_act_reference(x, weight, styles, bias, noise=None, up=
     return bias_act_reference(y, bias, act=act, alpha=alpha, gain=gain, clamp=clamp)
 
 
-def _use_channels_last(x: torch.Tensor, up: int, dtype: torch.dtype) -> bool:
+def use_channels_last(x: torch.Tensor, up: int, dtype: torch.dtype, min_side: int | None = None) -> bool:
+    """Whether a convolution of x (upsampled by `up`) computing in `dtype` runs faster channels-last."""
     if x.device.type != "cpu":
         return False
-    return dtype in CHANNELS_LAST_DTYPES or x.shape[-1] * up >= CHANNELS_LAST_MIN_SIDE
+    min_side = CHANNELS_LAST_MIN_SIDE if min_side is None else min_side
+    return dtype in CHANNELS_LAST_DTYPES or x.shape[-1] * up >= min_side
 
 
 def _use_polyphase(x: torch.Tensor, up: int, dtype: torch.dtype) -> bool:
@@ -336,7 +338,7 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
         if direct and not flip_weight and kh > 1:
             w = w.flip([3, 4])     # conv2d correlates; flip_weight=False asks for a true convolution
 
-    channels_last = _use_channels_last(x, up, dtype)
+    channels_last = use_channels_last(x, up, dtype)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     x = x.to(dtype).contiguous(memory_format=memory_format)
     if channels_last:

@@ -282,3 +282,21 @@ def test_stylegan1_refuses_a_preview_precision():
     ws = G.mapping(torch.randn([1, 16]), None)
     with pytest.raises(ValueError, match="float32 only|needs a CPU with"):
         G.synthesis(ws, compute_dtype=torch.bfloat16 if HAS_BF16 else torch.float16)
+
+
+@pytest.mark.parametrize("radial", [False, True])
+def test_stylegan3_channels_last_matches_plain_layout(monkeypatch, radial):
+    from explorer.networks import stylegan3
+    torch.manual_seed(0)
+    extra = dict(conv_kernel=1, use_radial_filters=True) if radial else {}
+    G = stylegan3.Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
+                            channel_max=16, num_layers=4, num_critical=1, mapping_kwargs=dict(num_layers=2),
+                            **extra).eval()
+    ws = G.mapping(torch.randn([2, 16]), None)
+    with torch.no_grad():
+        monkeypatch.setattr(stylegan3, "CHANNELS_LAST_MIN_SIDE", 10 ** 6)
+        plain = G.synthesis(ws).image
+        monkeypatch.setattr(stylegan3, "CHANNELS_LAST_MIN_SIDE", 0)
+        channels_last = G.synthesis(ws, capture="all")
+    assert (channels_last.image - plain).abs().max() <= EXACT
+    assert plain.abs().max() > 0.01
