@@ -148,3 +148,28 @@ def test_user_errors_exit_with_1_and_a_message(tmp_path, pkl, capsys):
     assert main(["video", "--pkl", str(pkl), "--out", str(blocker / "x.gif")]) == 1
     assert "file" in capsys.readouterr().err and blocker.read_text() == "x"
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_direction_sweep_moves_along_sefa_directions(tmp_path):
+    import imageio.v3 as iio
+
+    from explorer.analysis.directions import sefa_directions
+    from explorer.formats.native import save_network
+    from explorer.render import DirectionOffset, RenderRequest, render
+    from tests.fixtures.networks import tiny_stylegan2
+    G = tiny_stylegan2("sg2_orig_32")
+    network = tmp_path / "net.safetensors"
+    save_network(G, network)
+    out = tmp_path / "frames"
+    assert main(["video", "--pkl", str(network), "--mode", "direction", "--seeds", "3", "--frames", "4",
+                 "--strength", "2", "--grid", "2x1", "--index", "1", "--w-range", "2-4", "--out", str(out)]) == 0
+    frames = sorted(out.glob("*.png"))
+    assert len(frames) == 4
+    quarter = iio.imread(frames[1])                  # phase 1/4: strength 2 * sin(pi / 2) = 2
+    found = sefa_directions(G, 3)
+    for cell, k in ((0, 1), (1, 2)):                 # cell k sweeps direction index + k, on seed 3 + k
+        offset = DirectionOffset(found.names[k], tuple(float(v) for v in found.directions[k]), 2.0, 2, 5)
+        expected = render(G, RenderRequest("x", seed_weights=((3 + cell, 1.0),), direction_offsets=(offset,)))
+        assert np.array_equal(quarter[:, cell * 32:(cell + 1) * 32, :3], expected.image)
+    assert main(["video", "--pkl", str(network), "--mode", "direction", "--index", "99", "--out",
+                 str(tmp_path / "x.gif")]) == 1

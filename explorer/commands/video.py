@@ -29,7 +29,7 @@ from ..export import ExportError, open_recorder
 from ..render import RenderCache, WOffset, render
 from .common import UserError, add_network_argument, open_network, parse_seeds, pick_device, session_for
 
-MODES = ("walk", "noise", "psi", "style")
+MODES = ("walk", "noise", "psi", "style", "direction")
 INTERPOLATIONS = ("linear", "cubic")
 NETWORK_KEY = "video"
 SUFFIX_KINDS = {".mp4": "mp4", ".gif": "gif"}   # any other --out is a new folder of PNG frames
@@ -62,6 +62,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--class", dest="class_index", type=int, default=None)
     parser.add_argument("--psi-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("FROM", "TO"))
     parser.add_argument("--layer", type=int, default=0, help="the w index a style sweep moves")
+    parser.add_argument("--directions", default=None, metavar="FILE",
+                        help="direction mode: a direction set (.npz, `stylegan-explorer directions`) or an "
+                             "InterFaceGAN boundary (.npy); default: SeFa directions computed from the network")
+    parser.add_argument("--index", type=int, default=0,
+                        help="direction mode: which direction (with --grid, cell k sweeps direction index + k)")
+    parser.add_argument("--w-range", default=None, metavar="FIRST-LAST",
+                        help="direction mode: the w indices the direction moves, e.g. 0-5 (default: all)")
     parser.add_argument("--strength", type=float, default=3.0, help="largest offset of a style sweep")
     parser.add_argument("--grid", default="1x1", help="COLSxROWS cells side by side, e.g. 2x2")
     parser.add_argument("--fps", type=float, default=30)
@@ -144,7 +151,7 @@ class NoiseLoop:
 
 # -- frames --------------------------------------------------------------------------------------------------------
 
-def frame_request(base, args, seeds: list[int], frame: int, total: int):
+def frame_request(base, args, seeds: list[int], frame: int, total: int, cell: int = 0):
     """The request of one frame of one grid cell (`seeds`: the cell's keyframes; empty keeps base's latent)."""
     if args.mode == "walk":
         if len(seeds) == 1:
@@ -163,8 +170,11 @@ def frame_request(base, args, seeds: list[int], frame: int, total: int):
         else:
             psi = low + (high - low) * frame / max(total - 1, 1)
         return dataclasses.replace(base, truncation_psi=psi)
-    direction_seed = seeds[0] if seeds else args.noise_seed
     strength = args.strength * math.sin(2 * math.pi * phase)
+    if args.mode == "direction":
+        moved = dataclasses.replace(args.direction_of_cell[cell], strength=strength)
+        return dataclasses.replace(base, direction_offsets=base.direction_offsets + (moved,))
+    direction_seed = seeds[0] if seeds else args.noise_seed
     offset = WOffset(w_index=args.layer, direction="random", seed=direction_seed, strength=strength)
     return dataclasses.replace(base, w_offsets=base.w_offsets + (offset,))
 
@@ -234,6 +244,8 @@ def run(args) -> int:
     G = open_network(args.pkl, device).generator
     if args.mode == "style" and not 0 <= args.layer < G.num_ws:
         raise UserError(f"--layer {args.layer} is out of range (0 to {G.num_ws - 1})")
+    if args.mode == "direction":
+        args.direction_of_cell = _directions(args, G, columns * rows)
     noise_loop = None
     if args.mode == "noise":
         noise_loop = NoiseLoop(G, args.noise_seed)
@@ -264,7 +276,7 @@ def run(args) -> int:
             generator = noise_loop.at(frame / total) if noise_loop is not None else G
             images = []
             for cell in range(cells):
-                request = frame_request(base, args, cell_seeds[cell], frame, total)
+                request = frame_request(base, args, cell_seeds[cell], frame, total, cell)
                 result = render(generator, request, caches[cell])
                 if not result.ok:
                     raise UserError(f"frame {frame}: {result.error} ({recorder.frames_written} frames kept in "
@@ -379,3 +391,33 @@ def run_driven(args) -> int:
     print(f"wrote {out}: {status.frames_written} frames at {status.fps:g} fps ({status.seconds:.2f} s)"
           + (f" with the sound of {args.audio}" if args.audio else ""))
     return 0
+
+
+def _directions(args, G, cells: int):
+    """The direction each grid cell sweeps (explorer.render.DirectionOffset at strength 0): from --directions, or
+    the network's SeFa directions."""
+    from ..analysis import directions as found
+    from ..render import DirectionOffset
+    try:
+        if args.directions is None:
+            chosen = found.sefa_directions(G, min(G.w_dim, args.index + cells))
+        elif str(args.directions).lower().endswith(".npy"):
+            chosen = found.boundary_set([args.directions], G.w_dim, found.network_hash(G))
+        else:
+            chosen = found.load_direction_set(args.directions, expected_hash=found.network_hash(G))
+    except (found.DirectionError, OSError, ValueError) as error:
+        raise UserError(f"--directions: {error}")
+    if not 0 <= args.index or args.index + cells > len(chosen):
+        raise UserError(f"--index {args.index}: the set has {len(chosen)} directions and the grid needs {cells} "
+                        f"from there")
+    start, stop = 0, None
+    if args.w_range:
+        try:
+            first, last = (int(v) for v in args.w_range.split("-", 1))
+        except ValueError:
+            raise UserError(f"--w-range: expected FIRST-LAST such as 0-5, not {args.w_range!r}")
+        if not 0 <= first <= last < G.num_ws:
+            raise UserError(f"--w-range {args.w_range}: w indices are 0 to {G.num_ws - 1}")
+        start, stop = first, last + 1
+    return [DirectionOffset(chosen.names[k], tuple(float(v) for v in chosen.directions[k]), 0.0, start, stop)
+            for k in range(args.index, args.index + cells)]
