@@ -95,3 +95,17 @@ def test_render_never_publishes_half_a_file_and_never_follows_a_dangling_link(tm
     assert main(["render", "--seeds", "0", "--outdir", str(outdir)]) == 1
     assert not (tmp_path / "elsewhere.png").exists()
     assert sorted(p.name for p in outdir.iterdir()) == ["seed0000.png"]  # no temporary left behind
+
+
+def test_render_precision_is_chosen_by_name_and_refused_where_the_device_cannot(tmp_path, capsys):
+    from explorer.render import RenderRequest
+    G = load_network("assets/default.safetensors").generator
+    assert main(["render", "--seeds", "4", "--outdir", str(tmp_path / "bf16"), "--precision", "bfloat16",
+                 "--npy"]) == 0
+    preview = np.load(tmp_path / "bf16" / "seed0004.npy")[0]
+    exact = render(G, RenderRequest("x", seed_weights=((4, 1.0),))).raw
+    assert np.array_equal(preview, render(G, RenderRequest("x", seed_weights=((4, 1.0),), dtype="bfloat16")).raw)
+    assert 0 < np.abs(preview - exact).max() < 0.3
+    assert main(["render", "--seeds", "4", "--outdir", str(tmp_path / "f16"), "--precision", "float16"]) == 1
+    assert "--precision float16 runs on CUDA only" in capsys.readouterr().err
+    assert not (tmp_path / "f16").exists()

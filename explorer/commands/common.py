@@ -160,7 +160,8 @@ def requests_for(args, session, network_key: str, device) -> list[tuple[int | No
     """[(seed or None, RenderRequest)]: one request per --seed (the session's latent when --seeds is not given
     and a --state is), on `device` in float32."""
     import dataclasses
-    base = dataclasses.replace(session.render_request(network_key), device=str(device), dtype="float32")
+    base = dataclasses.replace(session.render_request(network_key), device=str(device),
+                               dtype=precision_for(args, device))
     seeds_text = getattr(args, "seeds", None)
     if seeds_text is None:
         if not getattr(args, "state", None):
@@ -173,3 +174,21 @@ def requests_for(args, session, network_key: str, device) -> list[tuple[int | No
                                                    if base.noise_mode == "random" and not args.state
                                                    else base.noise_seed)))
     return requests
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    from ..controls import DTYPES
+    parser.add_argument("--precision", choices=DTYPES, default="float32",
+                        help="float32 (exact, the default), bfloat16 (a fast preview on CPUs with bfloat16 units) "
+                             "or float16 (CUDA)")
+
+
+def precision_for(args, device) -> str:
+    """--precision, refused by name where the device cannot run it."""
+    from ..render import bfloat16_supported
+    precision = getattr(args, "precision", "float32")
+    if precision == "float16" and device.type != "cuda":
+        raise UserError(f"--precision float16 runs on CUDA only, not on {device}")
+    if precision == "bfloat16" and not bfloat16_supported(str(device)):
+        raise UserError(f"--precision bfloat16: {device} here has no bfloat16 units (use float32)")
+    return precision

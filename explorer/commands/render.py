@@ -20,8 +20,8 @@ import numpy as np
 from ..export import ExportError, png_bytes, write_file_at
 from ..export.files import write_temporary
 from ..render import render
-from .common import (UserError, add_latent_arguments, add_network_argument, open_network, output_folder,
-                     pick_device, requests_for, session_for, set_threads)
+from .common import (UserError, add_latent_arguments, add_network_argument, add_precision_argument, open_network,
+                     output_folder, pick_device, precision_for, requests_for, session_for, set_threads)
 
 NETWORK_KEY = "render"
 
@@ -34,6 +34,7 @@ def register(subparsers) -> None:
     parser.add_argument("--npy", action="store_true", help="also write the raw float32 NCHW output")
     parser.add_argument("--dump-layers", action="store_true", help="also write every layer's activation (.npz)")
     parser.add_argument("--device")
+    add_precision_argument(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     parser.set_defaults(handler=run)
@@ -46,6 +47,7 @@ def _names(seed: int | None, state: str | None) -> str:
 def run(args) -> int:
     set_threads(args.threads)
     device = pick_device(args.device)
+    precision_for(args, device)            # refused before anything is loaded
     if args.seeds is None and not args.state:
         raise UserError("render: give --seeds (e.g. 0-3) or --state FILE")
     loaded = open_network(args.pkl, device)

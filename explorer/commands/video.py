@@ -27,7 +27,8 @@ import numpy as np
 
 from ..export import ExportError, open_recorder
 from ..render import RenderCache, WOffset, render
-from .common import UserError, add_network_argument, open_network, parse_seeds, pick_device, session_for
+from .common import (UserError, add_network_argument, add_precision_argument, open_network, parse_seeds, pick_device,
+                     precision_for, session_for)
 
 MODES = ("walk", "noise", "psi", "style", "direction")
 INTERPOLATIONS = ("linear", "cubic")
@@ -73,6 +74,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--grid", default="1x1", help="COLSxROWS cells side by side, e.g. 2x2")
     parser.add_argument("--fps", type=float, default=30)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    add_precision_argument(parser)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: every core but one, which the encoder gets; "
                              "OMP_NUM_THREADS, when set, decides)")
@@ -199,7 +201,7 @@ def _base_request(args, G, device):
     checked by the session state as the window checks it."""
     session = session_for(args, G)
     base = session.render_request(NETWORK_KEY)
-    return dataclasses.replace(base, device=str(device), dtype="float32" if device.type != "cuda" else base.dtype)
+    return dataclasses.replace(base, device=str(device), dtype=precision_for(args, device))
 
 
 def render_threads(requested: int | None) -> int | None:
@@ -237,6 +239,7 @@ def run(args) -> int:
         raise UserError("--threads must be at least 1")
     seeds = parse_seeds(args.seeds)
     device = pick_device(args.device)
+    precision_for(args, device)
     threads = render_threads(args.threads)
     if threads is not None:
         import torch
