@@ -18,6 +18,7 @@ import torch
 
 from . import limits
 from .errors import NetworkLoadError, one_line
+from .foreign import identify as identify_foreign
 from .loaded import LoadedNetwork
 from .pickle_machine import LoadCancelled, cancel_check, check_cancelled
 
@@ -27,7 +28,6 @@ __all__ = ["FORMATS", "FORMAT_LABELS", "LoadCancelled", "LoadedNetwork", "Networ
 # How many leading bytes are searched for the global that tells the pickle formats apart.
 SNIFF_BYTES = 1 << 16
 PICKLE_PROTOCOL_2_OR_LATER = b"\x80"
-ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,6 @@ class NetworkFormat:
     label: str                                      # what the user reads
     recognise: Callable[[bytes], bool]              # from the first SNIFF_BYTES of a file
     load: Callable[[bytes, Path], LoadedNetwork]    # the whole file's bytes and its path
-
-
-def _is_zip(head: bytes) -> bool:
-    return head[:4] == ZIP_MAGIC   # torch.save's zip layout; the rosinality loader checks what is inside
 
 
 def _is_safetensors(head: bytes) -> bool:
@@ -65,9 +61,14 @@ def _load_tf(data: bytes, path: Path) -> LoadedNetwork:
     return load_tf_pickle(data, path)
 
 
-def _load_rosinality(data: bytes, path: Path) -> LoadedNetwork:
-    from .rosinality import load_rosinality
-    return load_rosinality(data, path)
+def _is_torch_save(head: bytes) -> bool:
+    from .torch_checkpoint import is_torch_save
+    return is_torch_save(head)
+
+
+def _load_torch_checkpoint(data: bytes, path: Path) -> LoadedNetwork:
+    from .torch_checkpoint import load_torch_checkpoint
+    return load_torch_checkpoint(data, path)
 
 
 def _load_native(data: bytes, path: Path) -> LoadedNetwork:
@@ -76,10 +77,14 @@ def _load_native(data: bytes, path: Path) -> LoadedNetwork:
 
 
 FORMATS: tuple[NetworkFormat, ...] = (
+    # Every torch.save file (.pt, .pth; zip or legacy layout) is read by the first of these two, whatever it holds
+    # (rosinality, genforce, pSp/e4e, an NVlabs generator saved whole): what it holds decides its key. First, as a
+    # legacy torch.save file is also a pickle and may name NVlabs' globals.
+    NetworkFormat("rosinality", "rosinality stylegan2-pytorch checkpoint", _is_torch_save, _load_torch_checkpoint),
+    NetworkFormat("genforce", "genforce PyTorch checkpoint", _is_torch_save, _load_torch_checkpoint),
     NetworkFormat("nvlabs-pickle", "NVlabs PyTorch pickle",
                   _pickle_naming(b"torch_utils.persistence", b"_reconstruct_persistent_obj"), _load_nvlabs),
     NetworkFormat("tf-pickle", "NVlabs TensorFlow pickle", _pickle_naming(b"dnnlib.tflib.network"), _load_tf),
-    NetworkFormat("rosinality", "rosinality stylegan2-pytorch checkpoint", _is_zip, _load_rosinality),
     NetworkFormat("native", "stylegan-explorer safetensors", _is_safetensors, _load_native),
 )
 FORMAT_LABELS = {f.key: f.label for f in FORMATS}
@@ -94,11 +99,14 @@ def sniff_format(data: bytes) -> str:
     for network_format in FORMATS:
         if network_format.recognise(head):
             return network_format.key
+    foreign = identify_foreign(data)
+    if foreign is not None:
+        raise NetworkLoadError(foreign.line)
     if head[:1] == PICKLE_PROTOCOL_2_OR_LATER:
         raise NetworkLoadError("this is a Python pickle, but not a network format this explorer reads "
                                "(NVlabs PyTorch or TensorFlow pickles)")
-    raise NetworkLoadError("not a network file this explorer reads (NVlabs .pkl, TensorFlow .pkl, rosinality .pt "
-                           "or stylegan-explorer .safetensors)")
+    raise NetworkLoadError("not a network file this explorer reads (NVlabs .pkl, TensorFlow .pkl, rosinality .pt, "
+                           "genforce .pth or stylegan-explorer .safetensors)")
 
 
 def _read(path: Path) -> bytes:
@@ -127,18 +135,29 @@ def _read(path: Path) -> bytes:
 
 
 def _load(network_format: NetworkFormat, data: bytes, path: Path) -> LoadedNetwork:
-    """The format's loader, with anything but its own error turned into one line that says what broke."""
+    """The format's loader, with any failure turned into one line that says what broke, or, for a file of a
+    layout we know but do not read (which fails somewhere inside the loader), what the file is."""
     try:
         return network_format.load(data, path)
-    except NetworkLoadError:
+    except LoadCancelled:
         raise
-    except MemoryError:
-        raise NetworkLoadError("not enough memory to load this file") from None
-    except RecursionError:
-        raise NetworkLoadError("refused to load: the file's data nests too deeply") from None
-    except Exception as error:   # a damaged file that reached a check we do not have: never a traceback
-        raise NetworkLoadError(f"the file is damaged or not a {network_format.label} this explorer reads "
-                               f"({type(error).__name__}: {one_line(str(error), 160)})") from None
+    except Exception as error:
+        foreign = identify_foreign(data)
+        if foreign is not None:
+            raise NetworkLoadError(foreign.line) from None
+        raise _one_line_error(network_format, error) from None
+
+
+def _one_line_error(network_format: NetworkFormat, error: Exception) -> NetworkLoadError:
+    if isinstance(error, NetworkLoadError):
+        return error
+    if isinstance(error, MemoryError):
+        return NetworkLoadError("not enough memory to load this file")
+    if isinstance(error, RecursionError):
+        return NetworkLoadError("refused to load: the file's data nests too deeply")
+    # A damaged file that reached a check we do not have: never a traceback.
+    return NetworkLoadError(f"the file is damaged or not a {network_format.label} this explorer reads "
+                            f"({type(error).__name__}: {one_line(str(error), 160)})")
 
 
 def load_network(path: str | os.PathLike, device: str | torch.device = "cpu",

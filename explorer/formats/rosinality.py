@@ -158,10 +158,18 @@ def load_rosinality(data: bytes, path: Path) -> LoadedNetwork:
     if not isinstance(checkpoint, dict) or "g_ema" not in checkpoint:
         keys = ", ".join(map(str, list(checkpoint)[:8])) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise NetworkLoadError(f"a PyTorch checkpoint, but not a rosinality one with a g_ema generator ({keys})")
+    return rosinality_network(checkpoint, path)
+
+
+def rosinality_network(checkpoint: dict, path: Path, layout: str | None = None,
+                       entry: str = "g_ema") -> LoadedNetwork:
+    """The generator of a rosinality checkpoint already read: checkpoint['g_ema'] is its state dict, and
+    checkpoint.get('latent_avg') its w_avg. layout, entry: what wrote the file and where in it the generator is,
+    for files that hold a rosinality generator but were not written by rosinality's scripts."""
     state = checkpoint["g_ema"]
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
-        raise NetworkLoadError("the checkpoint's g_ema is not a state dict of tensors")
+        raise NetworkLoadError(f"the checkpoint's {entry} is not a state dict of tensors")
     config = infer_config(state)
     try:
         converted = convert_state(state, config)
@@ -186,8 +194,10 @@ def load_rosinality(data: bytes, path: Path) -> LoadedNetwork:
                 raise NetworkLoadError("latent_avg holds NaN or infinite values")
             G.mapping.w_avg.copy_(latent_avg.reshape(-1))
     # convert_weight.py may add g and d too, but never the optimizers or the arguments.
-    layout = "train.py checkpoint" if "args" in checkpoint or "g_optim" in checkpoint else "convert_weight.py output"
+    if layout is None:
+        layout = "train.py checkpoint" if "args" in checkpoint or "g_optim" in checkpoint else \
+            "convert_weight.py output"
     detail = f"{layout}, size {config['img_resolution']}, style_dim {config['w_dim']}, n_mlp " \
              f"{config['mapping_kwargs']['num_layers']}, channel_multiplier {channel_multiplier(config) or 'n/a'}, " \
-             f"entry g_ema"
+             f"entry {entry}"
     return LoadedNetwork(G, "rosinality", str(path), detail, tuple(notes), estimated)
