@@ -40,6 +40,8 @@ def _seed_files() -> dict[str, bytes]:
     from explorer.networks.stylegan3 import Generator as StyleGAN3
     from tests.fixtures.networks import randomize_
     from tests.fixtures.nvlabs_pickle_writer import nvlabs_pickle_bytes
+    from tests.fixtures.genforce_writer import (genforce_bytes, genforce_checkpoint, genforce_stylegan2_state,
+                                                genforce_stylegan_state)
     from tests.fixtures.rosinality_writer import rosinality_state
     from tests.fixtures.tf_pickle_writer import stylegan1_tf_variables, stylegan2_tf_variables, tf_pickle_bytes
 
@@ -65,6 +67,10 @@ def _seed_files() -> dict[str, bytes]:
         "tf-stylegan2": tf_pickle_bytes([("G", *stylegan2_tf_variables(sg2), sg2_funcs)] * 3),
         "tf-stylegan1": tf_pickle_bytes([("G", *sg1, sg1_funcs)] * 3, version=3),
         "rosinality": checkpoint.getvalue(),
+        "genforce-stylegan2": genforce_bytes(genforce_checkpoint(genforce_stylegan2_state(
+            16, z_dim=8, w_dim=8, mapping_fmaps=8, fmaps_base=64, fmaps_max=8))),
+        "genforce-stylegan-legacy": genforce_bytes(genforce_checkpoint(genforce_stylegan_state(
+            16, z_dim=8, w_dim=8, mapping_fmaps=8, fmaps_base=64, fmaps_max=8)), legacy=True),
         "native": native_bytes,
     }
 
