@@ -1,6 +1,6 @@
 """Presets (bookmarks of the whole session state), the morph between two of them, and keyframe lists for videos.
 
-    bank = PresetBank(); bank.store(3, session.to_dict(), name="storm")
+    bank = PresetBank(controller.session, controller.edit); bank.store(3, session.to_dict(), name="storm")
     keyframes = read_keyframes("show.json"); requests = keyframe_requests(keyframes, facts, "video", fps=30)
 
 The morph itself (explorer.morph.morph_request) works on render requests, so a keyframe video shows exactly what
@@ -24,13 +24,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+from .instrument import PRESET_SLOTS, StoredPreset
 from .morph import EASES, ease, morph_request
 from .render import RenderRequest
 from .state import Session, StateError
 
-PRESET_SLOTS = 16                  # a 4 x 4 grid in the panel, enough for a set
 KEYFRAME_VERSION = 1
 MAX_KEYFRAME_SECONDS = 24 * 3600   # a day of video: beyond that a typo, not a plan
 
@@ -39,60 +39,67 @@ class PresetError(ValueError):
     """A preset or keyframe file the explorer cannot use; one line."""
 
 
-# -- presets ---------------------------------------------------------------------------------------------------
+# -- presets ----------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Preset:
+    """A stored preset as its slot, name and the session it holds (Session.to_dict() form, without `remote`)."""
+    slot: int
     name: str
-    state: dict            # Session.to_dict() of the moment it was stored
+    state: dict
+
+
+def _no_undo(method, *args):
+    return method(*args)
 
 
 class PresetBank:
-    """Numbered slots 0 .. PRESET_SLOTS - 1, each empty or holding a Preset."""
+    """The preset slots 0 .. PRESET_SLOTS - 1 of a session's `remote` section, each empty or holding a preset.
 
-    def __init__(self, slots: int = PRESET_SLOTS):
-        self.slots: list[Preset | None] = [None] * slots
+    The slots live in the session state, so they are saved with session files and screenshots and reopened with
+    them. Stores and clears go through `edit` (Controller.edit: each is one undo step); without one they change
+    the section directly (scripts, a session being put together)."""
+
+    def __init__(self, session: Session, edit: Callable = _no_undo):
+        self.session = session
+        self.edit = edit
+
+    @property
+    def slots(self) -> tuple[StoredPreset | None, ...]:
+        """What each slot holds, as stored (the state still JSON text: cheap enough to show every frame)."""
+        stored = {p.slot: p for p in self.session.remote.presets}
+        return tuple(stored.get(n) for n in range(PRESET_SLOTS))
 
     def _slot(self, n) -> int:
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(self.slots):
-            raise PresetError(f"preset {n!r} does not exist; presets are 0 to {len(self.slots) - 1}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < PRESET_SLOTS:
+            raise PresetError(f"preset {n!r} does not exist; presets are 0 to {PRESET_SLOTS - 1}")
         return n
 
+    @staticmethod
+    def _view(stored: StoredPreset) -> Preset:
+        return Preset(stored.slot, stored.name, json.loads(stored.state))
+
     def store(self, n: int, state: dict, name: str | None = None) -> Preset:
-        preset = Preset(name or f"preset {self._slot(n)}", json.loads(json.dumps(state)))
-        self.slots[n] = preset
-        return preset
+        """Slot n becomes `state` (a Session.to_dict(); its `remote` section is not kept): one undo step."""
+        self.edit(self.session.remote.store_preset, self._slot(n), state, name or None)
+        return self.get(n)
 
     def get(self, n: int) -> Preset:
-        preset = self.slots[self._slot(n)]
-        if preset is None:
+        stored = self.session.remote.preset(self._slot(n))
+        if stored is None:
             raise PresetError(f"preset {n} is empty; store one there first")
-        return preset
+        return self._view(stored)
 
     def clear(self, n: int) -> None:
-        self.slots[self._slot(n)] = None
+        """Empties slot n: one undo step (nothing when it is empty already)."""
+        if self.session.remote.preset(self._slot(n)) is not None:
+            self.edit(self.session.remote.clear_preset, n)
 
-    def to_dict(self) -> dict:
-        return {"version": KEYFRAME_VERSION,
-                "presets": {str(n): {"name": p.name, "state": p.state} for n, p in enumerate(self.slots) if p}}
-
-    @classmethod
-    def from_dict(cls, data, slots: int = PRESET_SLOTS) -> PresetBank:
-        """A bank from to_dict's form; every preset's state is checked by the session state (without a network)."""
-        if not isinstance(data, dict) or not isinstance(data.get("presets"), dict):
-            raise PresetError("a preset bank is an object with 'presets': {number: {name, state}}")
-        bank = cls(slots)
-        for key, item in data["presets"].items():
-            if not key.isdigit():
-                raise PresetError(f"preset number {key!r} is not a whole number")
-            if not isinstance(item, dict) or not isinstance(item.get("state"), dict):
-                raise PresetError(f"preset {key} must be an object with a 'state'")
-            try:
-                Session.from_dict(item["state"])
-            except StateError as error:
-                raise PresetError(f"preset {key}: {error}")
-            bank.store(int(key), item["state"], str(item.get("name") or f"preset {key}"))
-        return bank
+    def recall_text(self, n: int) -> str:
+        """The session JSON that recalls preset n: its state, with this session's own presets and MIDI bindings
+        (a preset holds none, and recalling one must not empty the bank)."""
+        remote = self.session.remote
+        return json.dumps({**self.get(n).state, remote.name: remote.to_dict()})
 
 
 def preset_session(state: dict, facts) -> Session:

@@ -10,12 +10,13 @@ from explorer.commands import main
 from explorer.controller import Controller
 from explorer.formats.native import save_network
 from explorer.morph import ease, morph_request
-from explorer.presets import PresetBank, PresetError, keyframe_frame_count, parse_keyframes, read_keyframes
+from explorer.presets import Preset, PresetBank, PresetError, keyframe_frame_count, parse_keyframes, read_keyframes
 from explorer.remote.live import remote_for
 from explorer.bending import LayerOperation
 from explorer.controls import DirectionOffset
 from explorer.render import RenderCache, RenderRequest, StyleDelta, WOffset, render
-from explorer.state import NetworkFacts, Session
+from explorer.instrument import StoredPreset
+from explorer.state import NetworkFacts, Session, StateError
 from tests.fixtures.networks import tiny_stylegan2
 
 
@@ -160,19 +161,101 @@ def test_video_keyframes_renders_the_morph(tmp_path, G):
     assert not (tmp_path / "bad.mp4").exists()
 
 
-def test_bank_round_trip_and_refusals():
-    bank = PresetBank()
+def test_the_bank_is_the_sessions_remote_section():
     session = Session()
+    bank = PresetBank(session)
     session.truncation.psi = 0.3
     bank.store(2, session.to_dict(), "soft")
-    again = PresetBank.from_dict(json.loads(json.dumps(bank.to_dict())))
-    assert again.get(2).name == "soft" and again.get(2).state["truncation"]["psi"] == 0.3
+    assert session.remote.presets == (StoredPreset(2, "soft", session.remote.presets[0].state),)
+    assert "remote" not in json.loads(session.remote.presets[0].state)     # a preset holds no presets
+    session.truncation.psi = 0.9
+    reopened = Session.from_json(session.to_json())
+    again = PresetBank(reopened)
+    assert again.get(2) == Preset(2, "soft", bank.get(2).state)
+    assert again.get(2).state["truncation"]["psi"] == 0.3 and reopened.truncation.psi == 0.9
+    assert [n for n, p in enumerate(again.slots) if p is not None] == [2]
+    # Recalling keeps the bank itself: the recall text carries the session's own presets.
+    recalled = Session.from_json(again.recall_text(2))
+    assert recalled.truncation.psi == 0.3 and recalled.remote == reopened.remote
     with pytest.raises(PresetError, match="empty"):
         again.get(0)
-    with pytest.raises(PresetError, match="0 to 15"):
-        again.store(16, session.to_dict())
-    with pytest.raises(PresetError, match="preset 1: truncation.psi"):
-        PresetBank.from_dict({"presets": {"1": {"state": {"version": 1, "truncation": {"psi": 9}}}}})
+    for slot in (16, -1, True, "3"):
+        with pytest.raises(PresetError, match="0 to 15"):
+            again.store(slot, session.to_dict())
+    again.clear(2)
+    assert reopened.remote.presets == () and again.slots == (None,) * 16
+    # A preset whose state the session cannot take is refused when it is recalled, in one line.
+    odd = Session.from_json(json.dumps({"version": 1, "remote": {"presets": [
+        {"slot": 1, "name": "x", "state": json.dumps({"version": 1, "truncation": {"psi": 9}})}]}}))
+    with pytest.raises(StateError, match="truncation.psi must be between"):
+        odd.load_json(PresetBank(odd).recall_text(1))
+    assert odd.truncation.psi == 1.0
+    with pytest.raises(StateError, match="two presets in slot 1"):
+        Session.from_dict({"version": 1, "remote": {"presets": [{"slot": 1, "name": "a", "state": "{}"},
+                                                                 {"slot": 1, "name": "b", "state": "{}"}]}})
+
+
+def _exact_controller(G) -> Controller:
+    controller = Controller(remember_recent=False)
+    controller.session.performance.adaptive = False     # exact frames: compared pixel for pixel below
+    controller.worker.set_network(G, key="tiny")
+    assert controller.wait_for_frame(60)
+    return controller
+
+
+def _close(controller) -> None:
+    remote_for(controller).close()
+    controller.close()
+
+
+def test_a_preset_saved_with_the_session_is_recalled_in_a_fresh_controller_with_the_same_pixels(G, tmp_path):
+    first = _exact_controller(G)
+    try:
+        first.set("capture", "folder", str(tmp_path))
+        first.edit(first.session.latent.set_seed, 9)
+        first.set("truncation", "psi", 0.6)
+        first.set("noise", "strength", 0.5)
+        assert first.wait_for_frame(60)
+        stored_image = first.frame.result.image.copy()
+        remote_for(first).store(3, "storm")
+        first.edit(first.session.latent.set_seed, 2)
+        first.set("truncation", "psi", 1.0)
+        saved = first.save_session()
+        assert saved is not None and '"storm"' in saved.read_text()
+    finally:
+        _close(first)
+    second = _exact_controller(G)
+    try:
+        assert remote_for(second).bank.slots == (None,) * 16
+        assert second.open_session(str(saved))
+        assert remote_for(second).bank.slots[3].name == "storm"
+        assert second.session.latent.seed == 2 and second.wait_for_frame(60)
+        assert np.abs(second.frame.result.image.astype(int) - stored_image).mean() > 1
+        remote_for(second).recall(3)
+        assert second.session.latent.seed == 9 and second.session.truncation.psi == pytest.approx(0.6)
+        assert remote_for(second).bank.slots[3].name == "storm"      # recalling a preset keeps the bank
+        assert second.wait_for_frame(60)
+        assert np.array_equal(second.frame.result.image, stored_image)
+    finally:
+        _close(second)
+
+
+def test_storing_and_clearing_are_undone_and_redone(G):
+    controller = _exact_controller(G)
+    try:
+        remote = remote_for(controller)
+        controller.set("truncation", "psi", 0.5)
+        remote.store(4)
+        assert remote.bank.get(4).state["truncation"]["psi"] == 0.5
+        assert controller.status.undo_label == "remote.presets"
+        assert controller.undo()
+        assert remote.bank.slots[4] is None and controller.session.truncation.psi == 0.5   # the store, no more
+        assert controller.redo() and remote.bank.get(4).name == "preset 4"
+        remote.clear(4)
+        assert remote.bank.slots[4] is None
+        assert controller.undo() and remote.bank.get(4).state["truncation"]["psi"] == 0.5
+    finally:
+        _close(controller)
 
 
 def test_live_morph_shows_the_interpolated_request_then_takes_the_preset(G):
@@ -241,17 +324,29 @@ def presets_panel_check():
         with dpg.window():
             panel = PresetsPanel(controller, Layout())
             panel.build()
+        controller.session.events.connect(panel.on_change)     # as the app does for every panel
         controller.edit(controller.session.latent.set_seed, 12)
-        dpg.set_value("presets.store", True)
+        dpg.set_value("presets.mode", "store")
         assert panel.click(4)
         assert dpg.get_item_label("presets.slot4") == "4 *" and dpg.get_item_label("presets.slot5") == "5"
-        dpg.set_value("presets.store", False)
+        dpg.set_value("presets.name", "  storm at sea ")
+        assert panel.click(6)
+        assert dpg.get_item_label("presets.slot6") == "6: storm at"
+        assert controller.session.remote.preset(6).name == "storm at sea"
+        dpg.set_value("presets.mode", "recall")
         controller.edit(controller.session.latent.set_seed, 30)
         assert panel.click(4)
         assert controller.session.latent.seed == 12
         assert not panel.click(5)
         assert "preset 5 is empty" in dpg.get_value(panel.error_tag)
         assert controller.session.latent.seed == 12
+        dpg.set_value("presets.mode", "clear")
+        assert panel.click(6) and dpg.get_item_label("presets.slot6") == "6"
+        # What the section holds shows whoever changed it: undo brings the slot back, a session file empties it.
+        controller.undo()
+        assert dpg.get_item_label("presets.slot6") == "6: storm at"
+        controller.session.load_json(Session().to_json(), keep_network=True)
+        assert [dpg.get_item_label(f"presets.slot{n}") for n in (4, 6)] == ["4", "6"]
     finally:
         dpg.destroy_context()
         remote_for(controller).close()

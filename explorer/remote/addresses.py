@@ -181,6 +181,20 @@ def _is_command(name: str, hints: dict) -> bool:
     return hints.get("return", type(None)) is type(None) or name.startswith("add_")
 
 
+OSC_SCALARS = (int, float, bool, str, type(None))
+
+
+def _carried(hint) -> bool:
+    """Whether a message can carry an argument of this type: numbers, switches, text, None, lists (and, without
+    a hint, a list). A record (remote.bind's MidiBinding) or a whole session (remote.store_preset's dict) cannot:
+    such methods get no address (a preset is stored by /explorer/preset/store, a binding made by MIDI learn)."""
+    if hint is None or hint in OSC_SCALARS or typing.get_origin(hint) is tuple:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return all(_carried(member) for member in typing.get_args(hint))
+    return False
+
+
 def _callable_parameters(function: Callable) -> tuple[Parameter, ...]:
     hints = typing.get_type_hints(function)
     signature = inspect.signature(function)
@@ -203,7 +217,8 @@ def _methods(section_cls) -> list[Address]:
     for name, member in vars(section_cls).items():
         if name.startswith("_") or not inspect.isfunction(member):
             continue
-        if not _is_command(name, typing.get_type_hints(member)):
+        hints = typing.get_type_hints(member)
+        if not _is_command(name, hints) or not all(_carried(hint) for key, hint in hints.items() if key != "return"):
             continue
         # set_seed with a `seed` property: the address is the property's name, as for a field.
         shown = name[len("set_"):] if name.startswith("set_") and name[len("set_"):] in properties else name
@@ -228,8 +243,9 @@ def _presets() -> list[Address]:
         Address(f"{PREFIX}/{PRESET_GROUP}/N", "preset", PRESET_GROUP, "recall",
                 (Parameter("seconds", float, has_default=True),),
                 summary="recalls preset N (0, 1, ...); with SECONDS, morphs there over that time"),
-        Address(f"{PREFIX}/{PRESET_GROUP}/store", "preset", PRESET_GROUP, "store", (Parameter("n", int),),
-                summary="stores the whole current state as preset n"),
+        Address(f"{PREFIX}/{PRESET_GROUP}/store", "preset", PRESET_GROUP, "store",
+                (Parameter("n", int), Parameter("name", str, optional=True, has_default=True)),
+                summary="stores the whole current state as preset n (saved with the session; one undo step)"),
     ]
 
 

@@ -1,5 +1,5 @@
-"""What remote control adds to one controller: the dispatch of addressed messages, the preset bank and the live
-morph. OSC, MIDI, live sound and the panels share one `Remote` per controller (`remote_for(controller)`).
+"""What remote control adds to one controller: the dispatch of addressed messages, the preset bank (kept in the
+session's `remote` section) and the live morph. OSC, MIDI, live sound and the panels share one `Remote` per controller (`remote_for(controller)`).
 
 Messages arrive on other threads (the OSC server's, the MIDI backend's). Their arguments are converted there; what
 touches the state is posted to the controller (`controller.post`) and runs on its thread at the next tick, where
@@ -8,7 +8,6 @@ the reason (Status.capture_message, "refused: ...").
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -92,7 +91,7 @@ class Remote:
 
     def __init__(self, controller):
         self.controller = controller
-        self.bank = PresetBank()
+        self.bank = PresetBank(controller.session, controller.edit)   # the slots of controller.session.remote
         self.morph = MorphPlayer(self)
         self.osc = None                 # an explorer.remote.osc.OscServer while one runs
         self.midi = None                # the explorer.remote.midi.MidiMapper, made on first use
@@ -110,7 +109,7 @@ class Remote:
         values = address.convert(args)
         if address.kind == "preset":
             if address.name == "store":
-                return lambda: self.store(values[0])
+                return lambda: self.store(*values)
             return lambda: self.recall(slot, values[0] if values else 0.0)
         return lambda: address.apply(self.controller, values)
 
@@ -140,7 +139,11 @@ class Remote:
     # -- presets ----------------------------------------------------------------------------------------------
 
     def store(self, slot: int, name: str | None = None) -> None:
+        """The whole current state becomes preset `slot` (one undo step, saved with the session)."""
         self.bank.store(slot, self.controller.session.to_dict(), name)
+
+    def clear(self, slot: int) -> None:
+        self.bank.clear(slot)
 
     def recall(self, slot: int, seconds: float = 0.0) -> None:
         """The preset at once (seconds 0) or by a morph; the whole state is checked before anything changes."""
@@ -154,9 +157,9 @@ class Remote:
             self.apply_preset(slot)
 
     def apply_preset(self, slot: int) -> None:
-        state = self.bank.get(slot).state
-        session = self.controller.session
-        self.controller.edit(session.load_json, json.dumps(state), True, key=("preset", slot, time.monotonic()))
+        """Preset `slot` becomes the state (one undo step); the presets and MIDI bindings stay as they are."""
+        self.controller.edit(self.controller.session.load_json, self.bank.recall_text(slot), True,
+                             key=("preset", slot, time.monotonic()))
 
     # -- servers ----------------------------------------------------------------------------------------------
 
