@@ -62,10 +62,12 @@ class SynthesisLayer(nn.Module):
     """Modulated 3x3 convolution (optionally upsampling 2x), noise, bias, leaky ReLU, clamp."""
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, kernel_size=3, up=1, use_noise=True,
-                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, channels_last=False):
+                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, channels_last=False, shape=None):
+        """shape: the output's (height, width) where it is not resolution x resolution (non-square networks)."""
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.resolution = resolution
+        self.shape = tuple(shape) if shape is not None else (resolution, resolution)
         self.up = up
         self.use_noise = use_noise
         self.activation = activation
@@ -76,7 +78,7 @@ class SynthesisLayer(nn.Module):
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
         if use_noise:
-            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.register_buffer("noise_const", torch.randn(list(self.shape)))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.prepared = DerivedTensor(prepare_weight)
@@ -86,7 +88,7 @@ class SynthesisLayer(nn.Module):
         noise = None
         if self.use_noise:
             noise = controls.noise(self.noise_const, self.noise_strength,
-                                   [x.shape[0], 1, self.resolution, self.resolution], x.device, x.dtype)
+                                   [x.shape[0], 1, *self.shape], x.device, x.dtype)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         if fused_modconv and inference_only(x, w, self.weight, self.bias, styles, noise):
             return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up,
@@ -132,7 +134,8 @@ class SynthesisBlock(nn.Module):
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture="skip",
                  resample_filter=(1, 3, 3, 1), conv_clamp=256, use_fp16=False, fp16_channels_last=False,
-                 fused_modconv_default=True, **layer_kwargs):
+                 fused_modconv_default=True, shape=None, **layer_kwargs):
+        """shape: the block's (height, width) where it is not resolution x resolution (non-square networks)."""
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {architecture!r}")
@@ -147,13 +150,14 @@ class SynthesisBlock(nn.Module):
         self.num_torgb = 0
 
         if in_channels == 0:
-            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            self.const = nn.Parameter(torch.randn([out_channels, *(shape or (resolution, resolution))]))
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+                                        resample_filter=resample_filter, conv_clamp=conv_clamp, shape=shape,
+                                        **layer_kwargs)
             self.num_conv += 1
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
-                                    conv_clamp=conv_clamp, **layer_kwargs)
+                                    conv_clamp=conv_clamp, shape=shape, **layer_kwargs)
         self.num_conv += 1
         if is_last or architecture == "skip":
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
@@ -185,11 +189,17 @@ class SynthesisNetwork(LayeredSynthesis):
     supports_compute_dtype = True
 
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=4,
-                 channels=None, **block_kwargs):
+                 channels=None, base_shape=None, **block_kwargs):
         """channels: optional list of channel counts, one per block from 4 px up, for channel tables that
-        min(channel_base / res, channel_max) cannot express (rosinality's channel_multiplier 4, TF fmap_min)."""
+        min(channel_base / res, channel_max) cannot express (rosinality's channel_multiplier 4, TF fmap_min).
+        base_shape: (height, width) of the first block's constant for non-square networks (StyleGAN-Human's
+        [4, 2]); each block doubles it, so the image is img_resolution * base_shape / 4."""
         super().__init__()
         assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
+        base_shape = tuple(base_shape) if base_shape is not None else (4, 4)
+        self.block_shapes = {2 ** i: (base_shape[0] << i >> 2, base_shape[1] << i >> 2)
+                             for i in range(2, int(np.log2(img_resolution)) + 1)}
+        self.img_shape = self.block_shapes[img_resolution]   # (height, width) of the image
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_resolution_log2 = int(np.log2(img_resolution))
@@ -211,6 +221,7 @@ class SynthesisNetwork(LayeredSynthesis):
             is_last = res == img_resolution
             block = SynthesisBlock(in_channels, channels[res], w_dim=w_dim, resolution=res,
                                    img_channels=img_channels, is_last=is_last, use_fp16=(res >= fp16_resolution),
+                                   shape=self.block_shapes[res] if self.block_shapes[res] != (res, res) else None,
                                    **block_kwargs)
             self.num_ws += block.num_conv
             if is_last:
@@ -225,15 +236,15 @@ class SynthesisNetwork(LayeredSynthesis):
             for name in block.layer_names(f"b{res}"):
                 kind = name.split(".")[1]
                 if kind == "skip":
-                    layers.append(LayerInfo(name, "skip", channels[res], res, res, None))
+                    layers.append(LayerInfo(name, "skip", channels[res], *self.block_shapes[res], None))
                     continue
                 if kind == "torgb":
-                    layers.append(LayerInfo(name, "torgb", self.img_channels, res, res, w_idx + block.num_conv,
-                                            style_channels=channels[res]))
+                    layers.append(LayerInfo(name, "torgb", self.img_channels, *self.block_shapes[res],
+                                            w_idx + block.num_conv, style_channels=channels[res]))
                     continue
                 layer = getattr(block, kind)
-                layers.append(LayerInfo(name, "conv", channels[res], res, res, w_idx + (kind == "conv1" and
-                                                                                         block.in_channels != 0),
+                w_index = w_idx + (kind == "conv1" and block.in_channels != 0)
+                layers.append(LayerInfo(name, "conv", channels[res], *self.block_shapes[res], w_index,
                                         style_channels=layer.in_channels, has_noise=layer.use_noise))
             w_idx += block.num_conv
         return layers
