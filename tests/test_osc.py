@@ -181,6 +181,14 @@ def test_presets_store_and_recall(controller, client):
     client.send_message("/explorer/preset/3", [])
     assert pump(controller, lambda: controller.session.latent.seed == 7)
     assert controller.session.truncation.psi == pytest.approx(0.4)
+    # Named, cleared and the clear undone, all by OSC; the slots are the session's remote section.
+    client.send_message("/explorer/preset/store", [3, "calm"])
+    assert pump(controller, lambda: controller.session.remote.preset(3).name == "calm")
+    client.send_message("/explorer/remote/clear_preset", 3)
+    assert pump(controller, lambda: controller.session.remote.preset(3) is None)
+    client.send_message("/explorer/history/undo", [])
+    assert pump(controller, lambda: remote_for(controller).bank.slots[3] is not None)
+    assert remote_for(controller).bank.get(3).state["latent"]["x"] == 7.0
 
 
 def test_server_is_on_the_loopback_and_a_taken_port_is_one_line(controller, server):
@@ -202,6 +210,12 @@ def test_the_table_has_every_setting_and_command():
         assert path in paths
     assert resolve("/explorer/preset/12")[1] == 12
     assert "/explorer/latent/seed_weights" not in paths       # a query, not a control
+    # Arguments no message can carry (a MidiBinding record, a whole session) get no address; their ways in are
+    # MIDI learn and /explorer/preset/store.
+    assert "/explorer/remote/bind" not in paths and "/explorer/remote/store_preset" not in paths
+    assert "/explorer/remote/preset" not in paths             # a query
+    assert {"/explorer/remote/clear_preset", "/explorer/remote/unbind", "/explorer/preset/store"} <= paths
+    assert resolve("/explorer/preset/store")[0].arguments_text() == "n:int [name:str|none]"
     table = markdown_table()
     assert table.count("\n") == len(address_table()) + 2
     assert "| `/explorer/truncation/psi` | psi:float |" in table

@@ -1,6 +1,7 @@
 """Remote: the OSC server (off until started here or by --osc PORT; on 127.0.0.1), the MIDI input, MIDI learn
-(press Learn, touch a control in any panel, move a knob), the list of MIDI bindings, and live sound (off until
-started: the bass walks the latent, the mids move psi, onsets push a W offset; stopping puts them back)."""
+(press Learn, touch a control in any panel, move a knob), the list of MIDI bindings the session holds (saved with
+it, each learned or removed one undo step), and live sound (off until started: the bass walks the latent, the mids
+move psi, onsets push a W offset; stopping puts them back)."""
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
@@ -8,7 +9,7 @@ import dearpygui.dearpygui as dpg
 from explorer.remote.addresses import AddressError
 from explorer.remote.live import remote_for
 from explorer.remote.live_audio import AudioUnavailable
-from explorer.remote.midi import MidiUnavailable
+from explorer.remote.midi import MidiUnavailable, binding_key, describe
 from explorer.remote.osc import OscError
 
 from .panel import Panel
@@ -18,6 +19,7 @@ DEFAULT_OSC_PORT = 9000       # TouchOSC's and most OSC apps' usual outgoing por
 
 class RemotePanel(Panel):
     title = "Remote"
+    sections = ("remote",)
     status_fields = ("capture_message",)
 
     def build_items(self):
@@ -75,9 +77,11 @@ class RemotePanel(Panel):
             mapper.start_learning()
         self.refresh()
 
-    def unbind(self, key) -> None:
-        self.remote.mapper().unbind(key)
-        self.refresh()
+    def unbind(self, key) -> bool:
+        """The knob's binding leaves the session: one undo step (its row goes at the change)."""
+        held = self.session.remote.midi_bindings
+        index = next((n for n, b in enumerate(held) if binding_key(b) == tuple(key)), None)
+        return index is not None and self.call(self.session.remote.unbind, index)
 
     # -- live sound -------------------------------------------------------------------------------------------
 
@@ -99,7 +103,9 @@ class RemotePanel(Panel):
     # -- showing ----------------------------------------------------------------------------------------------
 
     def on_change(self, change):
-        self.refresh()     # learning picks the touched control; show it
+        mapper = self.remote.midi
+        if change.section in self.sections or (mapper is not None and mapper.learning):
+            self.refresh()     # the bindings changed, or learning picked the touched control: show it
 
     def refresh(self):
         osc = self.remote.osc
@@ -121,14 +127,15 @@ class RemotePanel(Panel):
         live = self.remote.live_audio
         dpg.set_item_label(self.audio_button, "Stop live sound" if live is not None and live.running else "Live sound")
         self.put(self.audio_tag, self.audio_note)
-        bindings = tuple(mapper.bindings.values()) if mapper is not None else ()
+        bindings = self.session.remote.midi_bindings
         if bindings != self._shown_bindings:
             self._shown_bindings = bindings
             dpg.delete_item(self.bindings_group, children_only=True)
             for binding in bindings:
                 with dpg.group(horizontal=True, parent=self.bindings_group):
-                    dpg.add_button(label="x", callback=lambda _s, _a, key: self.unbind(key), user_data=binding.key)
-                    dpg.add_text(binding.describe())
+                    dpg.add_button(label="x", callback=lambda _s, _a, key: self.unbind(key),
+                                   user_data=binding_key(binding))
+                    dpg.add_text(describe(binding))
 
     def learn(self, address: str) -> bool:
         """Learning for a named address (scripts, tests): the next knob moved is bound to it."""

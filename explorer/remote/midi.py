@@ -10,26 +10,25 @@ to its highest) to the control's [low, high]: a whole number for a whole-number 
 or a note: on while held). A command (screenshot, undo, a preset) runs when a pad or note is struck or a knob leaves
 0. Every value then goes the way of an OSC message: posted to the controller, checked by the state.
 
-The bindings are data (`to_dict`, `from_dict`) to be saved with the session (see the report's proposal of a
-`remote.midi_bindings` state field).
+The bindings are the session's own (`session.remote.midi_bindings`, explorer.instrument.MidiBinding records): each
+one bound, learned or removed is one undo step, and they are saved with session files and screenshots and come
+back when one is opened.
 """
 from __future__ import annotations
 
 import logging
 import math
 import threading
-from dataclasses import asdict, dataclass
 
 from ..controls import PSI_RANGE, ROTATE_RANGE
+from ..instrument import MIDI_CHANNELS, MIDI_KINDS, MIDI_NUMBERS, MidiBinding
 from ..state import StateChange
 from .addresses import PREFIX, AddressError, resolve
 
 log = logging.getLogger(__name__)
 
-KINDS = ("control_change", "note", "pitchwheel")
 MIDI_MAX = 127                    # 7-bit controller values and velocities
 PITCH_RANGE = (-8192, 8191)       # 14-bit pitch wheel
-CHANNELS = 16
 # What a knob sweeps by default, where [0, 1] would be a poor choice; each can be changed per binding.
 KNOB_RANGES = {
     f"{PREFIX}/truncation/psi": PSI_RANGE,
@@ -48,28 +47,21 @@ class MidiUnavailable(Exception):
     """No MIDI system, or no such input; one line for the user."""
 
 
-@dataclass(frozen=True)
-class MidiBinding:
-    kind: str           # 'control_change', 'note' or 'pitchwheel'
-    channel: int        # 0..15 (MIDI channels 1..16)
-    number: int         # controller or note number (0 for the pitch wheel)
-    address: str        # an address of the table; a preset is /explorer/preset/N
-    low: float = 0.0
-    high: float = 1.0
-    fixed: tuple = ()   # leading arguments sent before the knob's value: /explorer/bending/set_amount with (0,)
-                        # turns operation 0's amount, /explorer/directions/set_strength with ("pc0",) a direction
+MidiKey = tuple[str, int, int]     # (kind, channel, number): one knob, key or wheel
 
-    @property
-    def key(self) -> tuple[str, int, int]:
-        return self.kind, self.channel, self.number
 
-    def describe(self) -> str:
-        if self.kind == "pitchwheel":
-            source = "pitch wheel"
-        else:
-            source = f"{'CC' if self.kind == 'control_change' else 'note'} {self.number}"
-        fixed = "".join(f" {v}" for v in self.fixed)
-        return f"ch {self.channel + 1} {source} -> {self.address}{fixed} [{self.low:g}, {self.high:g}]"
+def binding_key(binding: MidiBinding) -> MidiKey:
+    return binding.kind, binding.channel, binding.number
+
+
+def describe(binding: MidiBinding) -> str:
+    """One line for the Remote panel: 'ch 1 CC 21 -> /explorer/noise/strength [0, 2]'."""
+    if binding.kind == "pitchwheel":
+        source = "pitch wheel"
+    else:
+        source = f"{'CC' if binding.kind == 'control_change' else 'note'} {binding.number}"
+    fixed = "".join(f" {v}" for v in binding.fixed)
+    return f"ch {binding.channel + 1} {source} -> {binding.address}{fixed} [{binding.low:g}, {binding.high:g}]"
 
 
 def message_key_and_level(message) -> tuple[tuple[str, int, int], float] | None:
@@ -108,12 +100,12 @@ def _history_paused(history) -> bool:
 def make_binding(kind: str, channel: int, number: int, address: str, low: float | None = None,
                  high: float | None = None, fixed=()) -> MidiBinding:
     """A checked binding; the range defaults to KNOB_RANGES, 0..127 for whole numbers, else 0..1."""
-    if kind not in KINDS:
-        raise AddressError(f"MIDI binding kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if isinstance(channel, bool) or not (isinstance(channel, int) and 0 <= channel < CHANNELS):
-        raise AddressError(f"MIDI channel must be 0 to {CHANNELS - 1}, not {channel!r}")
-    if isinstance(number, bool) or not (isinstance(number, int) and 0 <= number <= MIDI_MAX):
-        raise AddressError(f"MIDI controller or note number must be 0 to {MIDI_MAX}, not {number!r}")
+    if kind not in MIDI_KINDS:
+        raise AddressError(f"MIDI binding kind must be one of {', '.join(MIDI_KINDS)}, not {kind!r}")
+    if isinstance(channel, bool) or not (isinstance(channel, int) and 0 <= channel < MIDI_CHANNELS):
+        raise AddressError(f"MIDI channel must be 0 to {MIDI_CHANNELS - 1}, not {channel!r}")
+    if isinstance(number, bool) or not (isinstance(number, int) and 0 <= number < MIDI_NUMBERS):
+        raise AddressError(f"MIDI controller or note number must be 0 to {MIDI_NUMBERS - 1}, not {number!r}")
     if not isinstance(fixed, (tuple, list)) or not all(isinstance(v, (int, float, str)) for v in fixed):
         raise AddressError(f"the fixed arguments of {address} must be a list of numbers and texts")
     fixed = tuple(fixed)
@@ -128,16 +120,34 @@ def make_binding(kind: str, channel: int, number: int, address: str, low: float 
 
 
 class MidiMapper:
+    """MIDI learn and the messages' way to the controls. The bindings live in the session (`bindings` reads them);
+    binding and unbinding are edits through the controller, on its thread: `bind` and `unbind` are called there
+    (the panel, a script), and a binding learned on the MIDI input's thread is posted there."""
+
     def __init__(self, remote):
         self.remote = remote
-        self.bindings: dict[tuple[str, int, int], MidiBinding] = {}
         self.learning = False
         self.learn_address: str | None = None
         self.input = None
         self.last_message = ""
         self._lock = threading.Lock()
-        self._pressed: set[tuple[str, int, int]] = set()
+        self._pressed: set[MidiKey] = set()
+        self._looked_up: tuple[tuple, dict] = ((), {})   # the session's bindings last read, by key
         remote.controller.session.events.connect(self._on_state_change)
+
+    @property
+    def session(self):
+        return self.remote.controller.session
+
+    @property
+    def bindings(self) -> dict[MidiKey, MidiBinding]:
+        """The session's bindings by (kind, channel, number); read from any thread (the tuple is replaced whole)."""
+        held = self.session.remote.midi_bindings
+        seen, by_key = self._looked_up
+        if held is not seen:
+            by_key = {binding_key(b): b for b in held}
+            self._looked_up = (held, by_key)
+        return by_key
 
     # -- learning -------------------------------------------------------------------------------------------
 
@@ -172,19 +182,27 @@ class MidiMapper:
 
     def bind(self, kind: str, channel: int, number: int, address: str, low: float | None = None,
              high: float | None = None, fixed=()) -> MidiBinding:
+        """On the controller's thread: a checked binding into the session (replacing the knob's old one), one
+        undo step."""
         binding = make_binding(kind, channel, number, address, low, high, fixed)
-        with self._lock:
-            self.bindings[binding.key] = binding
+        self._store(binding)
         return binding
 
-    def unbind(self, key: tuple[str, int, int]) -> None:
-        with self._lock:
-            self.bindings.pop(tuple(key), None)
+    def _store(self, binding: MidiBinding) -> None:
+        self.remote.controller.edit(self.session.remote.bind, binding)
+
+    def unbind(self, key: MidiKey) -> None:
+        """On the controller's thread: the knob's binding leaves the session (one undo step); none: nothing."""
+        held = self.session.remote.midi_bindings
+        index = next((n for n, b in enumerate(held) if binding_key(b) == tuple(key)), None)
+        if index is not None:
+            self.remote.controller.edit(self.session.remote.unbind, index)
 
     # -- messages -------------------------------------------------------------------------------------------
 
     def feed(self, message) -> bool:
-        """Takes one mido message (from the input's thread, or a test); True when it moved a control."""
+        """Takes one mido message (from the input's thread, or a test); True when it moved a control, or bound
+        one (the binding is posted to the controller and stored at its next tick)."""
         found = message_key_and_level(message)
         if found is None:
             return False
@@ -195,14 +213,15 @@ class MidiMapper:
                 address, self.learning, self.learn_address = self.learn_address, False, None
             else:
                 address = None
-            binding = self.bindings.get(key)
+        binding = self.bindings.get(key)
         if address is not None:
             try:
-                binding = self.bind(key[0], key[1], key[2], address)
+                binding = make_binding(key[0], key[1], key[2], address)
             except AddressError as error:
                 self.remote.refuse(address, error)
                 return False
-            log.info("MIDI learn: %s", binding.describe())
+            self.remote.controller.post(lambda: self._store(binding))
+            log.info("MIDI learn: %s", describe(binding))
             if _check_address(binding.address)[1] is None:
                 return True      # the strike that bound a command does not also run it
         if binding is None:
@@ -227,30 +246,6 @@ class MidiMapper:
         elif parameter.kind is int:
             value = int(round(value))
         return self.remote.dispatch(binding.address, binding.fixed + (value,))
-
-    # -- saving ---------------------------------------------------------------------------------------------
-
-    def to_dict(self) -> dict:
-        with self._lock:
-            return {"bindings": [asdict(b) for b in self.bindings.values()]}
-
-    def load_dict(self, data) -> None:
-        """Replaces the bindings with those of to_dict's form; on any bad entry nothing changes."""
-        if not isinstance(data, dict) or not isinstance(data.get("bindings"), list):
-            raise AddressError("MIDI mappings are an object with a 'bindings' list")
-        bindings = {}
-        for n, item in enumerate(data["bindings"]):
-            names = {"kind", "channel", "number", "address", "low", "high"}
-            if not isinstance(item, dict) or not names <= set(item) <= names | {"fixed"}:
-                raise AddressError(f"MIDI binding {n} must have kind, channel, number, address, low, high "
-                                   f"(and may have fixed)")
-            try:
-                binding = make_binding(**item)
-            except AddressError as error:
-                raise AddressError(f"MIDI binding {n}: {error}")
-            bindings[binding.key] = binding
-        with self._lock:
-            self.bindings = bindings
 
     # -- the input ------------------------------------------------------------------------------------------
 
