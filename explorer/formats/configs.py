@@ -137,6 +137,7 @@ STYLEGAN2_SYNTHESIS = {
     "conv_clamp": CONV_CLAMP, "architecture": choice("orig", "skip", "resnet"), "resample_filter": taps(False),
     "use_noise": boolean, "activation": ACTIVATION, "kernel_size": odd(1, 7), "channels_last": boolean,
     "fp16_channels_last": boolean, "fused_modconv_default": choice(True, False, "inference_only"),
+    "base_shape": None,   # checked against the resolution below
 }
 STYLEGAN3_SYNTHESIS = {
     "channel_base": integer(1, limits.MAX_CHANNEL_BASE), "channel_max": integer(1, limits.MAX_CHANNELS),
@@ -195,6 +196,7 @@ def _block_resolutions(resolution: int) -> list[int]:
 
 
 def _check_stylegan2(config: dict) -> None:
+    _check_base_shape(config)
     resolutions = _block_resolutions(config["img_resolution"])
     channels = config.get("channels")
     if channels is not None:
@@ -206,6 +208,20 @@ def _check_stylegan2(config: dict) -> None:
         if base // config["img_resolution"] < 1:
             _fail("channel_base", base, f"at least the resolution ({config['img_resolution']}), or the last "
                                         f"blocks have no channels")
+
+
+def _check_base_shape(config: dict) -> None:
+    """A non-square network's first constant [height, width]: the image is img_resolution * base_shape / 4."""
+    shape = config.get("base_shape")
+    if shape is None:
+        return
+    side = integer(1, limits.MAX_BASE_SIDE)
+    if not isinstance(shape, (list, tuple)) or len(shape) != 2:
+        _fail("base_shape", shape, "a [height, width] pair")
+    shape = [side("base_shape", value) for value in shape]
+    if max(shape) * config["img_resolution"] // 4 > limits.MAX_RESOLUTION:
+        _fail("base_shape", shape, f"small enough that the image is at most {limits.MAX_RESOLUTION} px on a side")
+    config["base_shape"] = shape
 
 
 def _check_stylegan3(config: dict) -> None:
@@ -274,11 +290,13 @@ def _stylegan2_elements(config: dict) -> int:
     k2, w_dim = config.get("kernel_size", 3) ** 2, config["w_dim"]
     noise = config.get("use_noise", True)
     skip = config.get("architecture", "skip") == "skip"
-    total = table[4] * 16
+    base_height, base_width = config.get("base_shape") or (4, 4)
+    total = table[4] * base_height * base_width
     for res in resolutions:
         out = table[res]
         inputs = [out] if res == 4 else [table[res // 2], out]          # conv0 (from the block below), conv1
-        total += sum(c * out * k2 + w_dim * c + (res * res if noise else 0) for c in inputs)
+        height, width = base_height * res // 4, base_width * res // 4
+        total += sum(c * out * k2 + w_dim * c + (height * width if noise else 0) for c in inputs)
         if skip or res == resolutions[-1]:
             total += (config["img_channels"] + w_dim) * out
     return total + _mapping_elements(config, False)

@@ -47,5 +47,6 @@ MAX_FP16_RESOLUTIONS = 32   # num_fp16_res beyond log2(resolution) means "all"
 MAX_FILTER_TAPS = 64        # resample / blur filters given as settings
 MAX_DESIGNED_TAPS = 512     # StyleGAN3's designed low-pass filters
 MAX_SG3_LAYERS = 64
+MAX_BASE_SIDE = 16          # a non-square StyleGAN2's first constant, [height, width] (StyleGAN-Human: [4, 2])
 MAX_MARGIN = 256
 MAX_PARAMETERS = 1 << 30    # elements of all parameters and buffers of one generator

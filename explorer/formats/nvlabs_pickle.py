@@ -25,6 +25,9 @@ PERSISTENT_GLOBAL = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 
 # Positional constructor arguments of NVlabs' Generator, for files whose init_args are not empty.
 GENERATOR_ARG_NAMES = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+# StyleGAN-Human's Generator takes `square` between img_resolution and img_channels.
+HUMAN_GENERATOR_ARG_NAMES = ("z_dim", "c_dim", "w_dim", "img_resolution", "square", "img_channels")
+HUMAN_BASE_SHAPE = (4, 2)   # its rectangular networks are twice as tall as wide
 
 
 class PersistentRecord(Record):
@@ -111,13 +114,20 @@ def detect_family(record: PersistentRecord) -> tuple[str, str]:
 
 def generator_config(record: PersistentRecord) -> dict:
     """Constructor kwargs in our flat form: stylegan2-ada-pytorch nests synthesis kwargs, stylegan3 does not."""
-    kwargs = dict(zip(GENERATOR_ARG_NAMES, record.init_args))
+    names = HUMAN_GENERATOR_ARG_NAMES if "square" in record.state else GENERATOR_ARG_NAMES
+    kwargs = dict(zip(names, record.init_args))
     kwargs.update(record.init_kwargs)
     nested = kwargs.pop("synthesis_kwargs", None) or {}
     if not isinstance(nested, dict):
         raise NetworkLoadError(f"the generator's synthesis_kwargs are not a table ({quote(nested)})")
     kwargs.update(nested)
     kwargs["mapping_kwargs"] = kwargs.get("mapping_kwargs") or {}
+    # StyleGAN-Human's fork of stylegan2-ada-pytorch: square=False starts the synthesis from a 4x2 constant.
+    square = kwargs.pop("square", True)
+    if square is not True:
+        if square is not False:
+            raise NetworkLoadError(f"the setting square={quote(square)} is not valid: it must be True or False")
+        kwargs["base_shape"] = list(HUMAN_BASE_SHAPE)
     return _plain(kwargs)
 
 
@@ -132,10 +142,26 @@ def _plain(value):
     return value
 
 
+def _rectangular_base(config: dict, tensors: dict) -> None:
+    """A StyleGAN2 fork whose first constant is not square (and that records no setting saying so): the
+    constant's shape gives the network's base_shape."""
+    const = tensors.get("synthesis.b4.const")
+    if "base_shape" not in config and isinstance(const, torch.Tensor) and const.dim() == 3 and \
+            const.shape[1] != const.shape[2]:
+        config["base_shape"] = list(const.shape[1:])
+
+
 def build_from_record(record: PersistentRecord):
     family, code_base = detect_family(record)
-    generator = build_network(family, generator_config(record), collect_tensors(record),
-                              what=f"{family} weights in this pickle")
+    config, tensors = generator_config(record), collect_tensors(record)
+    if family == "stylegan3" and "base_shape" in config:
+        raise NetworkLoadError("StyleGAN-Human's rectangular StyleGAN3 pickle: not supported yet (its StyleGAN2 "
+                               "pickles are)")
+    if family == "stylegan2":
+        _rectangular_base(config, tensors)
+        if "square" in record.init_kwargs or "square" in record.state:
+            code_base = "StyleGAN-Human (stylegan2-ada-pytorch fork)"
+    generator = build_network(family, config, tensors, what=f"{family} weights in this pickle")
     return generator, family, code_base
 
 
