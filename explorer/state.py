@@ -754,6 +754,8 @@ class RemoteSection(Section):
         self.presets = others + (StoredPreset(slot, name or f"preset {slot}", json.dumps(kept)),)
 
     def clear_preset(self, slot: int) -> None:
+        """Empties preset `slot`."""
+        slot = _integer(self.where("slot"), slot, 0, instrument.PRESET_SLOTS - 1)
         self.presets = tuple(p for p in self.presets if p.slot != slot)
 
     def preset(self, slot: int) -> StoredPreset | None:
@@ -766,6 +768,7 @@ class RemoteSection(Section):
         self.midi_bindings = others + (binding,)
 
     def unbind(self, index: int) -> None:
+        """Removes MIDI binding `index`."""
         index = _integer(self.where("index"), index, 0, len(self.midi_bindings) - 1)
         self.midi_bindings = self.midi_bindings[:index] + self.midi_bindings[index + 1:]
 

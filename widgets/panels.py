@@ -25,8 +25,7 @@ from .truncation_panel import TruncationPanel
 
 PANELS = (NetworkPanel, LatentPanel, TruncationPanel, MixingPanel, StylesPanel, NoisePanel, TransformPanel,
           LayersPanel, DropletsPanel, DirectionsPanel, RegionsPanel, BendingPanel, BlendPanel, ProjectPanel,
-          CapturePanel,
-          HistoryPanel, PerformancePanel, HelpPanel)
+          CapturePanel, PresetsPanel, RemotePanel, HistoryPanel, PerformancePanel, HelpPanel)
 PANEL_COLUMNS = (("NetworkPanel", "LatentPanel", "TruncationPanel", "NoisePanel", "DirectionsPanel", "PresetsPanel",
                   "RemotePanel", "HistoryPanel", "PerformancePanel", "HelpPanel"),
                  ("MixingPanel", "StylesPanel", "TransformPanel", "LayersPanel", "DropletsPanel", "RegionsPanel",
