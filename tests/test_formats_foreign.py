@@ -1,7 +1,11 @@
 """Files of layouts the explorer does not read are named in one line (what they are, what can be done), never a
 generic error; pSp/e4e checkpoints open their StyleGAN2 decoder; torch's legacy layout is read as safely as
 its zip layout. The files are written by tests/fixtures/foreign_writer.py and rosinality_writer.py."""
+import collections
 import io
+import pickle
+import types
+import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +13,10 @@ import torch
 
 from explorer.formats import NetworkLoadError, load_network
 from explorer.formats.foreign import FOREIGN_LAYOUTS, identify
+from explorer.networks.stylegan2 import Generator
 from tests.fixtures import foreign_writer
+from tests.fixtures.networks import randomize_
+from tests.fixtures.nvlabs_pickle_writer import nvlabs_torch_save_bytes
 from tests.fixtures.rosinality_writer import rosinality_state
 
 torch.set_num_threads(1)
@@ -107,3 +114,41 @@ def test_legacy_files_that_declare_more_than_they_hold_are_refused(tmp_path):
     path.write_bytes(data.replace(count, (999).to_bytes(8, "little")))   # a count other than it declared
     with pytest.raises(NetworkLoadError, match="declared with 1,000 values holds 999"):
         load_network(path)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_an_nvlabs_generator_saved_whole_with_torch_save_opens(tmp_path, legacy):
+    """PTI saves its tuned generators with torch.save(G): NVlabs' persistent records inside torch's layout."""
+    G = randomize_(Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                             mapping_kwargs=dict(num_layers=2), channel_base=64, channel_max=8, num_fp16_res=0,
+                             conv_clamp=None), 7).eval()
+    (tmp_path / "model.pt").write_bytes(nvlabs_torch_save_bytes(G, legacy=legacy))
+    loaded = load_network(tmp_path / "model.pt")
+    assert loaded.format == "nvlabs-pickle" and "saved with torch.save" in loaded.detail
+    image = _render(loaded.generator)
+    assert torch.equal(image, _render(G)) and image.abs().max() > 0.1
+
+
+class _StretchingPickler(pickle.Pickler):
+    """Records the tensor marked `stretch` with a size ten times its storage (a damaged or hostile file)."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, torch.Tensor) and getattr(obj, "stretch", False):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                storage = obj.storage()
+            return torch._utils._rebuild_tensor_v2, (storage, 0, (obj.numel() * 10,), (1,), False,
+                                                     collections.OrderedDict())
+        return NotImplemented
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_tensor_larger_than_its_storage_is_refused_in_both_layouts(tmp_path, legacy):
+    tensor = torch.zeros(10)
+    tensor.stretch = True
+    buffer = io.BytesIO()
+    torch.save({"g_ema": {"style.1.weight": tensor}}, buffer, _use_new_zipfile_serialization=not legacy,
+               pickle_module=types.SimpleNamespace(Pickler=_StretchingPickler, dump=pickle.dump, __name__="pickle"))
+    (tmp_path / "x.pt").write_bytes(buffer.getvalue())
+    with pytest.raises(NetworkLoadError, match=r"a tensor of size \[100\] reaches value 100 of a storage that holds 10"):
+        load_network(tmp_path / "x.pt")

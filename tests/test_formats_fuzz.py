@@ -48,6 +48,7 @@ def _seed_files() -> dict[str, bytes]:
     torch.manual_seed(FUZZ_SEED)
     sg2 = randomize_(StyleGAN2(**SG2_FUZZ_CONFIG), FUZZ_SEED).eval()
     sg3 = StyleGAN3(**SG3_FUZZ_CONFIG).eval()
+    human = randomize_(StyleGAN2(**dict(SG2_FUZZ_CONFIG, c_dim=0), base_shape=[4, 2]), FUZZ_SEED).eval()
     sg2_funcs = ("training.networks_stylegan2.G_main", "training.networks_stylegan2.G_mapping",
                  "training.networks_stylegan2.G_synthesis_stylegan2")
     sg1_funcs = ("training.networks_stylegan.G_style", "training.networks_stylegan.G_mapping",
@@ -64,6 +65,7 @@ def _seed_files() -> dict[str, bytes]:
     return {
         "nvlabs-stylegan2": nvlabs_pickle_bytes(sg2, code_base="stylegan2-ada-pytorch"),
         "nvlabs-stylegan3": nvlabs_pickle_bytes(sg3),
+        "nvlabs-stylegan-human": nvlabs_pickle_bytes(human, code_base="stylegan-human"),
         "tf-stylegan2": tf_pickle_bytes([("G", *stylegan2_tf_variables(sg2), sg2_funcs)] * 3),
         "tf-stylegan1": tf_pickle_bytes([("G", *sg1, sg1_funcs)] * 3, version=3),
         "rosinality": checkpoint.getvalue(),
@@ -136,7 +138,8 @@ def run_mutants(count: int) -> dict:
                     c = torch.eye(G.c_dim)[:1] if G.c_dim else None
                     with torch.no_grad():
                         image = G(z, c).image
-                    if tuple(image.shape) != (1, G.img_channels, G.img_resolution, G.img_resolution):
+                    shape = getattr(G.synthesis, "img_shape", (G.img_resolution, G.img_resolution))
+                    if tuple(image.shape) != (1, G.img_channels, *shape):
                         raise AssertionError(f"rendered an image of shape {list(image.shape)}")
                     counts["rendered"] += 1
                 except NetworkLoadError as error:
