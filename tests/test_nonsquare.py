@@ -49,7 +49,7 @@ def test_a_stylegan_human_pickle_matches_the_fork(tmp_path, golden, name):
     G = loaded.generator
     assert loaded.format == "nvlabs-pickle" and "StyleGAN-Human" in loaded.detail and "G_ema" in loaded.detail
     side = config["img_resolution"]
-    assert G.synthesis.img_shape == (side, side // 2) and G.config["base_shape"] == HUMAN_BASE
+    assert G.img_shape == G.synthesis.img_shape == (side, side // 2) and G.config["base_shape"] == HUMAN_BASE
     with torch.no_grad():
         for seed in (0, 1):
             for psi in (1.0, 0.7):
@@ -83,6 +83,11 @@ def test_the_released_layouts_load_with_every_layer_half_as_wide(tmp_path, resol
     assert out.image.shape == (1, 3, resolution, resolution // 2)
     assert out.activations["b64.conv1"].shape[-2:] == (64, 32)
     assert torch.equal(out.image, reference) and out.image.abs().max() > 0.1
+
+
+def test_square_networks_of_every_family_say_so():
+    from tests.fixtures.networks import tiny_stylegan2
+    assert tiny_stylegan2("sg2_skip_64").img_shape == (64, 64)
 
 
 def test_render_gives_the_non_square_image_and_layer_views(tmp_path):

@@ -433,6 +433,12 @@ class GeneratorBase(nn.Module):
         self.mapping = self.mapping_class(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                           **{**self.mapping_defaults, **(mapping_kwargs or {})})
 
+    @property
+    def img_shape(self) -> tuple[int, int]:
+        """(height, width) of the images: img_resolution square, unless the synthesis says otherwise (StyleGAN2
+        networks with a non-square base_shape, e.g. StyleGAN-Human's 1024x512)."""
+        return tuple(getattr(self.synthesis, "img_shape", (self.img_resolution, self.img_resolution)))
+
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_controls):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
