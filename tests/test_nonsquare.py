@@ -85,7 +85,7 @@ def test_the_released_layouts_load_with_every_layer_half_as_wide(tmp_path, resol
     assert torch.equal(out.image, reference) and out.image.abs().max() > 0.1
 
 
-def test_square_networks_of_every_family_say_so():
+def test_a_square_network_says_so():
     from tests.fixtures.networks import tiny_stylegan2
     assert tiny_stylegan2("sg2_skip_64").img_shape == (64, 64)
 
