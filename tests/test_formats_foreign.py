@@ -30,6 +30,7 @@ CASES = {
     "lucidrains": (foreign_writer.lucidrains_checkpoint, "lucidrains stylegan2-pytorch checkpoint: not supported yet"),
     "lightweight-gan": (foreign_writer.lightweight_gan_checkpoint,
                         "lucidrains lightweight-gan checkpoint: not supported yet"),
+    "mmgeneration": (foreign_writer.mmgeneration_checkpoint, "MMGeneration checkpoint: not supported yet"),
     "psp-encoder": (lambda: foreign_writer.psp_checkpoint(None),
                     "pSp/e4e encoder checkpoint: this is an encoder without its generator (no decoder weights); "
                     "open the StyleGAN2 generator it was trained with"),

@@ -8,7 +8,8 @@ checkpoint are readable there as they are in a pickle.
 
 Which layouts: the StyleGAN-family files that public model lists and the code using them name besides the
 ones this explorer reads (NVlabs pickles, TF pickles, rosinality, genforce, pSp/e4e decoders): StyleGAN-XL,
-Projected GAN and StyleGAN-T pickles, lucidrains' stylegan2-pytorch and lightweight-gan checkpoints, pSp/e4e
+Projected GAN and StyleGAN-T pickles, lucidrains' stylegan2-pytorch and lightweight-gan checkpoints,
+MMGeneration (OpenMMLab) checkpoints, pSp/e4e
 encoder checkpoints without their decoder, and TorchScript archives (which hold code).
 """
 from __future__ import annotations
@@ -47,6 +48,8 @@ FOREIGN_LAYOUTS: tuple[ForeignLayout, ...] = (
     ForeignLayout("StyleGAN-T pickle", NOT_YET, (b"StyleSplit",), starts=(PICKLE,)),
     ForeignLayout("lucidrains stylegan2-pytorch checkpoint", NOT_YET, (b"GE.initial_block",)),
     ForeignLayout("lucidrains lightweight-gan checkpoint", NOT_YET, (b"GE.initial_conv",)),
+    # OpenMMLab's MMGeneration / MMagic StyleGAN2 generators (their converted official weights among them).
+    ForeignLayout("MMGeneration checkpoint", NOT_YET, (b"style_mapping.", b"constant_input."), starts=(ZIP,)),
     ForeignLayout("pSp/e4e encoder checkpoint", "this is an encoder without its generator (no decoder weights); "
                   "open the StyleGAN2 generator it was trained with", (b"encoder.", b"opts"),
                   absent=(b"decoder.style.",)),
