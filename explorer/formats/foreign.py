@@ -9,8 +9,8 @@ checkpoint are readable there as they are in a pickle.
 Which layouts: the StyleGAN-family files that public model lists and the code using them name besides the
 ones this explorer reads (NVlabs pickles, TF pickles, rosinality, genforce, pSp/e4e decoders): StyleGAN-XL,
 Projected GAN and StyleGAN-T pickles, lucidrains' stylegan2-pytorch and lightweight-gan checkpoints,
-MMGeneration (OpenMMLab) checkpoints, pSp/e4e
-encoder checkpoints without their decoder, and TorchScript archives (which hold code).
+MMGeneration (OpenMMLab) checkpoints, pSp/e4e encoder checkpoints without their decoder, and TorchScript
+archives (which hold code).
 """
 from __future__ import annotations
 
