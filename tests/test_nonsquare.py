@@ -158,3 +158,12 @@ def test_a_square_flag_that_is_not_a_boolean_is_refused(tmp_path):
     write_nvlabs_pickle(tmp_path / "bad.pkl", G, code_base="stylegan2-ada-pytorch", init_kwargs=init_kwargs)
     with pytest.raises(NetworkLoadError, match="square='no' is not valid"):
         load_network(tmp_path / "bad.pkl")
+
+
+def test_stylegan_humans_rectangular_stylegan3_pickles_are_named(tmp_path):
+    from explorer.networks.stylegan3 import Generator as StyleGAN3
+    G = StyleGAN3(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                  channel_base=128, channel_max=8, num_layers=4, num_critical=1, margin_size=2).eval()
+    write_nvlabs_pickle(tmp_path / "h3.pkl", G, init_kwargs=dict(G.config, square=False))
+    with pytest.raises(NetworkLoadError, match="^StyleGAN-Human's rectangular StyleGAN3 pickle: not supported yet"):
+        load_network(tmp_path / "h3.pkl")
