@@ -669,8 +669,7 @@ class Controller:
         try:
             settings = projection.ProjectionSettings(steps=int(steps), w_plus=bool(w_plus),
                                                      optimize_noise=bool(optimize_noise))
-            pixels = projection.load_target(target, generator.img_channels, generator.img_resolution,
-                                            generator.img_resolution)
+            pixels = projection.load_target(target, generator.img_channels, *generator.img_shape)
             features = projection.load_vgg16(vgg16) if vgg16 else None
         except (projection.ProjectionError, ValueError) as error:
             self._report(analysis_error=f"project: {error}")

@@ -25,12 +25,21 @@ class NetworkFacts:
     img_channels: int
     layers: tuple[LayerInfo, ...]
     default_truncation_cutoff: int | None = None   # StyleGAN (2019) truncates only its first 8 ws by default
+    img_shape: tuple[int, int] | None = None        # (height, width); None: square, img_resolution each way
 
     @classmethod
     def from_generator(cls, G) -> NetworkFacts:
         return cls(getattr(G, "family", "unknown"), int(G.z_dim), int(G.w_dim), int(G.c_dim), int(G.num_ws),
                    int(G.img_resolution), int(G.img_channels), tuple(G.synthesis.layers),
-                   getattr(G, "default_truncation_cutoff", None))
+                   getattr(G, "default_truncation_cutoff", None), tuple(G.img_shape))
+
+    @property
+    def height(self) -> int:
+        return self.img_shape[0] if self.img_shape else self.img_resolution
+
+    @property
+    def width(self) -> int:
+        return self.img_shape[1] if self.img_shape else self.img_resolution
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -102,7 +111,7 @@ def summary_lines(d: NetworkDescription) -> list[str]:
         f"file          {d.path}",
         f"format        {d.format}" + (f" ({d.detail})" if d.detail else ""),
         f"network       {f.family}, architecture {d.architecture}",
-        f"resolution    {f.img_resolution}x{f.img_resolution}, {f.img_channels} channels",
+        f"resolution    {f.width}x{f.height}, {f.img_channels} channels",
         f"latents       z_dim {f.z_dim}, w_dim {f.w_dim}, num_ws {f.num_ws}",
         f"classes       {f.c_dim if f.c_dim else 'none (unconditional)'}",
         f"parameters    {d.parameters:,}",

@@ -321,7 +321,7 @@ def export_synthesis(G, path, check: bool = True) -> OnnxExport:
         result = check_with_onnxruntime(data, cases)
     _write(path, data)
     return OnnxExport(path, "synthesis", (f"ws [N, {G.num_ws}, {G.w_dim}]",),
-                      f"image [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}]", batched, opset, result)
+                      f"image [N, {G.img_channels}, {G.img_shape[0]}, {G.img_shape[1]}]", batched, opset, result)
 
 
 def export_mapping(G, path, check: bool = True) -> OnnxExport:

@@ -140,7 +140,8 @@ def test_a_failing_load_leaves_the_previous_network(worker, tmp_path):
     worker.submit(req(key, 2))                      # submitted after the loads: runs after them
     assert worker.wait_idle(60)
     errors = [load.error for load in worker.loads.items[1:]]
-    assert "not a network format" in errors[0] and "no such file" in errors[1]
+    # The broken file is refused, or, when the newer load was queued before it finished reading, given up for it.
+    assert ("not a network format" in errors[0] or "cancelled" in errors[0]) and "no such file" in errors[1]
     assert all(load.network_key == key and load.facts.num_ws == G.num_ws for load in worker.loads.items[1:])
     assert worker.network_key == key
     result = worker.poll()

@@ -92,7 +92,7 @@ def rank_region_channels(G, ws: torch.Tensor, rectangle: Rectangle, layers: Sequ
         raise ValueError("the region ranking needs one noise for every probe: noise mode const or none")
     if probes < 1 or refine < 0:
         raise ValueError("probes must be at least 1 and refine at least 0")
-    height = width = G.img_resolution
+    height, width = G.img_shape
     rectangle.check(height, width)
     by_name = {info.name: info for info in G.synthesis.layers}
     if layers is None:
@@ -148,7 +148,7 @@ def _gradient_estimate(G, ws, chosen, mask, probes, seed, controls) -> tuple[np.
     """Squared sensitivity of the region (inside, outside) to every unit: probes batch items of random signs on
     the inside, as many on the outside, one forward and backward pass."""
     generator = torch.Generator().manual_seed(seed)
-    shape = [2 * probes, G.img_channels, G.img_resolution, G.img_resolution]
+    shape = [2 * probes, G.img_channels, *G.img_shape]
     signs = (torch.randint(0, 2, shape, generator=generator) * 2 - 1).to(ws.device, ws.dtype)
     region = torch.cat([mask.expand(probes, 1, -1, -1), (1 - mask).expand(probes, 1, -1, -1)])
     deltas = _style_deltas(chosen, 2 * probes, ws.device)

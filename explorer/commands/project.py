@@ -89,7 +89,7 @@ def run(args) -> int:
     except ProjectionError as error:
         raise UserError(str(error))
     try:
-        target = load_target(args.target, G.img_channels, G.img_resolution, G.img_resolution)
+        target = load_target(args.target, G.img_channels, *G.img_shape)
     except ProjectionError as error:
         raise UserError(f"--target {error}")
     try:
