@@ -77,11 +77,14 @@ def _load_native(data: bytes, path: Path) -> LoadedNetwork:
 
 
 FORMATS: tuple[NetworkFormat, ...] = (
-    # Every torch.save file (.pt, .pth; zip or legacy layout) is read by the first of these two, whatever it holds
-    # (rosinality, genforce, pSp/e4e, an NVlabs generator saved whole): what it holds decides its key. First, as a
-    # legacy torch.save file is also a pickle and may name NVlabs' globals.
+    # Every torch.save file (.pt, .pth; zip or legacy layout) is read by the first of these three, whatever it
+    # holds (rosinality, genforce, pSp/e4e, an NVlabs generator saved whole, this project's training checkpoints):
+    # what it holds decides its key. First, as a legacy torch.save file is also a pickle and may name NVlabs'
+    # globals.
     NetworkFormat("rosinality", "rosinality stylegan2-pytorch checkpoint", _is_torch_save, _load_torch_checkpoint),
     NetworkFormat("genforce", "genforce PyTorch checkpoint", _is_torch_save, _load_torch_checkpoint),
+    NetworkFormat("training-checkpoint", "stylegan-explorer training checkpoint", _is_torch_save,
+                  _load_torch_checkpoint),
     NetworkFormat("nvlabs-pickle", "NVlabs PyTorch pickle",
                   _pickle_naming(b"torch_utils.persistence", b"_reconstruct_persistent_obj"), _load_nvlabs),
     NetworkFormat("tf-pickle", "NVlabs TensorFlow pickle", _pickle_naming(b"dnnlib.tflib.network"), _load_tf),
@@ -178,6 +181,8 @@ def load_network(path: str | os.PathLike, device: str | torch.device = "cpu",
         cancel_check.reset(token)
     try:
         loaded.generator.to(device)
+        if loaded.discriminator is not None:
+            loaded.discriminator.to(device)
     except Exception as error:   # an unknown or absent device
         raise NetworkLoadError(f"cannot move the network to {device}: {one_line(str(error), 160)}") from None
     return loaded

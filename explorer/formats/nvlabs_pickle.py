@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .assemble import build_network
+from .discriminators import build_discriminator, nvlabs_discriminator_kwargs, read_discriminator
 from .errors import NetworkLoadError, quote
 from .loaded import LoadedNetwork
 from .pickle_machine import Record
@@ -165,6 +166,16 @@ def build_from_record(record: PersistentRecord):
     return generator, family, code_base
 
 
+def nvlabs_discriminator(record, code_base: str = "stylegan3"):
+    """The Discriminator of the D entry of an NVlabs snapshot (code_base: the generator's)."""
+    if not isinstance(record, PersistentRecord):
+        raise NetworkLoadError(f"the D entry is a {type(record).__name__}, not a network")
+    if record.class_name != "Discriminator":
+        raise NetworkLoadError(f"the D entry is a {quote(record.class_name)}, not NVlabs' Discriminator")
+    kwargs = nvlabs_discriminator_kwargs(record.init_args, record.init_kwargs, code_base)
+    return build_discriminator(kwargs, collect_tensors(record), "discriminator weights in this pickle")
+
+
 def load_nvlabs_pickle(data: bytes, path: Path) -> LoadedNetwork:
     obj = restricted_load(data, ALLOWED_GLOBALS)
     notes = []
@@ -186,4 +197,9 @@ def load_nvlabs_pickle(data: bytes, path: Path) -> LoadedNetwork:
         raise NetworkLoadError(f"the {picked} entry is a {quote(record.class_name)}, not a Generator")
     generator, family, code_base = build_from_record(record)
     detail = f"{family} from the {code_base} code base, entry {picked}"
-    return LoadedNetwork(generator, "nvlabs-pickle", str(path), detail, tuple(notes))
+    discriminator = None
+    if isinstance(obj, dict) and obj.get("D") is not None:
+        discriminator = read_discriminator(lambda: nvlabs_discriminator(obj["D"], code_base), notes)
+        if discriminator is not None:
+            detail += ", with its discriminator D"
+    return LoadedNetwork(generator, "nvlabs-pickle", str(path), detail, tuple(notes), discriminator=discriminator)

@@ -25,6 +25,7 @@ import torch
 from ..networks.stylegan2 import channel_kwargs
 from . import limits
 from .assemble import build_network
+from .discriminators import read_discriminator, rosinality_discriminator
 from .errors import NetworkLoadError, quote
 from .loaded import LoadedNetwork
 from .pickle_machine import Record
@@ -200,4 +201,9 @@ def rosinality_network(checkpoint: dict, path: Path, layout: str | None = None,
     detail = f"{layout}, size {config['img_resolution']}, style_dim {config['w_dim']}, n_mlp " \
              f"{config['mapping_kwargs']['num_layers']}, channel_multiplier {channel_multiplier(config) or 'n/a'}, " \
              f"entry {entry}"
-    return LoadedNetwork(G, "rosinality", str(path), detail, tuple(notes), estimated)
+    discriminator = None
+    if checkpoint.get("d") is not None:
+        discriminator = read_discriminator(lambda: rosinality_discriminator(checkpoint["d"]), notes)
+        if discriminator is not None:
+            detail += ", with its discriminator d"
+    return LoadedNetwork(G, "rosinality", str(path), detail, tuple(notes), estimated, discriminator)

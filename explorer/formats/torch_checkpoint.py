@@ -11,6 +11,8 @@ from typing import Any
 import torch
 
 from . import nvlabs_pickle, rosinality
+from .assemble import build_network
+from .discriminators import read_discriminator, trainer_discriminator
 from .errors import NetworkLoadError, quote
 from .genforce import ENTRIES as GENFORCE_ENTRIES
 from .genforce import load_genforce
@@ -55,12 +57,58 @@ def _psp_decoder(checkpoint: dict, path: Path) -> LoadedNetwork:
                                                              "used)", entry="state_dict decoder")
 
 
-def _nvlabs(record, path: Path, entry: str) -> LoadedNetwork:
+def _nvlabs(record, path: Path, entry: str, discriminator_record=None) -> LoadedNetwork:
     if record.class_name != "Generator":
         raise NetworkLoadError(f"the {entry} in this checkpoint is a {quote(record.class_name)}, not a Generator")
     generator, family, code_base = nvlabs_pickle.build_from_record(record)
-    return LoadedNetwork(generator, "nvlabs-pickle", str(path),
-                         f"{family} from the {code_base} code base, saved with torch.save, entry {entry}")
+    detail, notes = f"{family} from the {code_base} code base, saved with torch.save, entry {entry}", []
+    D = None
+    if discriminator_record is not None:
+        D = read_discriminator(lambda: nvlabs_pickle.nvlabs_discriminator(discriminator_record, code_base), notes)
+        detail += ", with its discriminator D" if D is not None else ""
+    return LoadedNetwork(generator, "nvlabs-pickle", str(path), detail, tuple(notes), discriminator=D)
+
+
+# What this project's trainer saves (explorer.training.trainer.Trainer.state).
+TRAINER_ENTRIES = ("options", "progress", "G_ema", "D")
+
+
+def _trainer_generator_config(options: dict) -> tuple[str, dict]:
+    """(family, generator settings) from a training checkpoint's options, as TrainingOptions.generator_kwargs
+    makes them (tests/test_discriminator_loading.py holds the two together)."""
+    family = options.get("family", "stylegan2")
+    if family not in ("stylegan2", "stylegan"):
+        raise NetworkLoadError(f"a training checkpoint of the family {quote(family)}, which the trainer does not "
+                               f"train")
+    top = dict(z_dim=options.get("z_dim"), c_dim=0, w_dim=options.get("w_dim"),
+               img_resolution=options.get("resolution"), img_channels=3)
+    channel_base, channel_max = options.get("channel_base"), options.get("channel_max")
+    if not isinstance(channel_base, int) or isinstance(channel_base, bool):
+        raise NetworkLoadError(f"the training checkpoint's channel_base {quote(channel_base)} is not a whole number")
+    if family == "stylegan":
+        return family, dict(top, mapping_kwargs=dict(num_layers=options.get("mapping_layers"),
+                                                     layer_features=options.get("w_dim")),
+                            fmap_base=channel_base // 2, fmap_max=channel_max)
+    return family, dict(top, mapping_kwargs=dict(num_layers=options.get("mapping_layers")),
+                        channel_base=channel_base, channel_max=channel_max, num_fp16_res=0,
+                        conv_clamp=options.get("conv_clamp"), architecture="skip")
+
+
+def _trainer_checkpoint(checkpoint: dict, path: Path) -> LoadedNetwork:
+    options, state = checkpoint["options"], checkpoint["G_ema"]
+    if not isinstance(options, dict) or not isinstance(state, dict):
+        raise NetworkLoadError("the training checkpoint's options or G_ema are damaged")
+    family, config = _trainer_generator_config(options)
+    G = build_network(family, config, state, what="G_ema weights of this training checkpoint")
+    notes: list[str] = []
+    D = read_discriminator(lambda: trainer_discriminator(options, checkpoint["D"]), notes)
+    progress = checkpoint.get("progress")
+    seen = progress.get("nimg") if isinstance(progress, dict) else None
+    detail = f"{family}, {config['img_resolution']} px, entry G_ema" + (f" after {seen:,} images"
+                                                                        if isinstance(seen, int) else "")
+    if D is not None:
+        detail += ", with its discriminator D"
+    return LoadedNetwork(G, "training-checkpoint", str(path), detail, tuple(notes), discriminator=D)
 
 
 def load_torch_checkpoint(data: bytes, path: Path) -> LoadedNetwork:
@@ -69,6 +117,8 @@ def load_torch_checkpoint(data: bytes, path: Path) -> LoadedNetwork:
         return _nvlabs(checkpoint, path, "(the whole file)")
     if not isinstance(checkpoint, dict):
         raise NetworkLoadError(f"a PyTorch checkpoint holding a {type(checkpoint).__name__}, not a generator")
+    if all(name in checkpoint for name in TRAINER_ENTRIES):
+        return _trainer_checkpoint(checkpoint, path)
     if "g_ema" in checkpoint:
         return rosinality.rosinality_network(checkpoint, path)
     if any(name in checkpoint for name in GENFORCE_ENTRIES):
@@ -78,7 +128,7 @@ def load_torch_checkpoint(data: bytes, path: Path) -> LoadedNetwork:
         return _psp_decoder(checkpoint, path)
     for entry in ("G_ema", "G"):
         if isinstance(checkpoint.get(entry), nvlabs_pickle.PersistentRecord):
-            return _nvlabs(checkpoint[entry], path, entry)
+            return _nvlabs(checkpoint[entry], path, entry, checkpoint.get("D"))
     keys = ", ".join(quote(k) for k in list(checkpoint)[:SHOWN_KEYS])
     raise NetworkLoadError(f"a PyTorch checkpoint, but not a rosinality one (g_ema), a genforce one "
                            f"(generator_smooth) or a pSp/e4e one (decoder); its entries: {keys or 'none'}")
