@@ -183,10 +183,9 @@ def test_vgg16_reads_torchvision_names_and_measures_distance(vgg16_file):
     assert [f.shape[1] for f in stages] == [64, 128, 256, 512, 512]
     assert [f.shape[2] for f in stages] == [32, 16, 8, 4, 2]
     distance = ProjectionDistance(images, vgg)
-    same, _, perceptual_same = distance(images)
-    other, _, perceptual_other = distance(images.flip(3))
-    assert float(perceptual_same) == pytest.approx(0, abs=1e-6) and float(perceptual_other) > 0.01
-    assert float(other) > float(same)
+    same, other = distance(images), distance(images.flip(3))
+    assert float(same.perceptual) == pytest.approx(0, abs=1e-6) and float(other.perceptual) > 0.01
+    assert float(other.distance) > float(same.distance) and same.discriminator is None
 
 
 class _NotATensor:
@@ -301,3 +300,85 @@ def test_command_ctrl_c_stops_and_writes_the_best(tmp_path, network_and_photo, m
     assert (out / "projected.png").is_file() and np.load(out / "projected_w.npy").shape[0] > 0
     assert "stopped: best PSNR" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# -- the network file's own discriminator as a feature extractor -------------------------------------------------
+
+def _generator_and_discriminator():
+    from tests.fixtures.discriminator_networks import tiny_discriminator
+    return tiny_stylegan2("sg2_orig_32"), tiny_discriminator("d_resnet_32")
+
+
+def test_discriminator_features_measure_a_distance():
+    _, D = _generator_and_discriminator()
+    images = torch.rand([1, 3, 32, 32], generator=torch.Generator().manual_seed(1)) * 2 - 1
+    distance = ProjectionDistance(images, discriminator=D, discriminator_weight=0.5)
+    same, other = distance(images), distance(images.flip(3))
+    assert float(same.discriminator) == pytest.approx(0, abs=1e-6) and float(other.discriminator) > 0.01
+    assert float(other.distance) == pytest.approx(float(other.pixel) + 0.5 * float(other.discriminator), rel=1e-6)
+    assert other.perceptual is None
+
+
+def test_projection_descends_the_discriminator_features_alone():
+    """With the pixel term weighed 0, only the gradient through D's features can lower the distance."""
+    G, D = _generator_and_discriminator()
+    _, pixels = _generated(G, seed=2)
+    before = {name: tensor.clone() for name, tensor in D.state_dict().items()}
+    settings = ProjectionSettings(steps=15, pixel_weight=0.0, discriminator_weight=1.0, w_std_samples=200)
+    result = project(G, pixels, settings, discriminator=D)
+    with torch.no_grad():
+        start = float(ProjectionDistance(pixels_to_tensor(pixels, "cpu"), discriminator=D)(_start_image(G)).distance)
+    assert all(step.discriminator_features is not None for step in result.history)
+    assert result.distance < 0.7 * start and result.best_step > 0
+    assert all(torch.equal(before[name], tensor) for name, tensor in D.state_dict().items())
+
+
+def _start_image(G):
+    with torch.no_grad():
+        return G.synthesis(G.mapping.w_avg.reshape(1, 1, -1).expand(1, G.num_ws, -1), noise_mode="const").image
+
+
+def test_a_discriminator_of_another_size_is_refused_in_one_line():
+    from tests.fixtures.discriminator_networks import tiny_discriminator
+    G = tiny_stylegan2("sg2_orig_32")
+    _, pixels = _generated(G, seed=2)
+    with pytest.raises(ProjectionError, match="takes 16x16 images with 3 channels, the generator makes 32x32"):
+        project(G, pixels, ProjectionSettings(steps=1, w_std_samples=2), discriminator=tiny_discriminator("d_orig_16"))
+
+
+def test_command_uses_the_files_discriminator_unless_told_not_to(tmp_path, network_and_photo):
+    from tests.fixtures.nvlabs_pickle_writer import write_nvlabs_pickle
+    G, D = _generator_and_discriminator()
+    network = tmp_path / "snapshot.pkl"
+    write_nvlabs_pickle(network, G, D=D)
+    _, _, photo = network_and_photo
+    records = {}
+    runs = (("with", []), ("without", ["--no-discriminator"]), ("weighed", ["--discriminator-weight", "3"]))
+    for name, extra in runs:
+        out = tmp_path / name
+        args = _parser().parse_args(["project", "--pkl", str(network), "--target", str(photo), "--out", str(out),
+                                     "--steps", "3", "--video", "none", *extra])
+        assert run_command(args) == 0
+        records[name] = json.loads((out / "projection.json").read_text())
+    assert records["with"]["discriminator"] == "the file's own discriminator, block features"
+    assert all(step["discriminator_features"] > 0 for step in records["with"]["steps"])
+    assert records["without"]["discriminator"] == "none (--no-discriminator)"
+    assert all(step["discriminator_features"] is None for step in records["without"]["steps"])
+    assert records["weighed"]["settings"]["discriminator_weight"] == 3
+    # The distance is pixel + weight x features: the same first step, weighed 3 instead of the default.
+    first = {name: record["steps"][0] for name, record in records.items()}
+    default_weight = ProjectionSettings().discriminator_weight
+    assert first["with"]["loss"] == pytest.approx(first["with"]["pixel"] + default_weight *
+                                                  first["with"]["discriminator_features"], rel=1e-5)
+    assert first["weighed"]["loss"] == pytest.approx(first["weighed"]["pixel"] + 3 *
+                                                     first["weighed"]["discriminator_features"], rel=1e-5)
+
+
+def test_command_on_a_file_without_discriminator_says_so(tmp_path, network_and_photo):
+    _, network, photo = network_and_photo
+    out = tmp_path / "out"
+    args = _parser().parse_args(["project", "--pkl", str(network), "--target", str(photo), "--out", str(out),
+                                 "--steps", "2", "--video", "none"])
+    assert run_command(args) == 0
+    record = json.loads((out / "projection.json").read_text())
+    assert record["discriminator"] == "none (the file holds no discriminator it could read)"

@@ -1,5 +1,10 @@
 """`stylegan-explorer project [--pkl FILE] --target photo.png --out DIR [--steps N] [--w-plus] [--noise]
-[--vgg16 FILE] [--seed S]`: the latent whose image matches a photo (StyleGAN2 paper, section 5).
+[--vgg16 FILE] [--no-discriminator] [--seed S]`: the latent whose image matches a photo (StyleGAN2 paper,
+section 5).
+
+The distance is the multi-scale pixel distance, plus the features of the network file's own discriminator when
+the file holds one (NVlabs snapshots, rosinality and stylegan-explorer training checkpoints; --no-discriminator
+leaves it out), plus LPIPS-style VGG16 features with --vgg16 (explorer/projection/losses.py says what each gives).
 
 Writes into DIR (refusing to start when any of these names exists there):
     projected.png        the best image
@@ -42,12 +47,37 @@ def register(subparsers) -> None:
     parser.add_argument("--noise", action="store_true", help="optimise the noise maps too")
     parser.add_argument("--vgg16", default=None,
                         help="torchvision VGG16 weights file (state dict) for an LPIPS-style perceptual distance")
+    parser.add_argument("--no-discriminator", action="store_true",
+                        help="leave out the network file's own discriminator features (used when the file has a D)")
+    parser.add_argument("--discriminator-weight", type=float, default=None,
+                        help="weight of the discriminator-feature distance (default "
+                             f"{_default_discriminator_weight()})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the exploration noise and w_std samples")
     parser.add_argument("--video", choices=VIDEO_CHOICES, default="mp4", help="video of the optimisation")
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frame rate of the video")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.set_defaults(handler=run)
+
+
+def _default_discriminator_weight() -> float:
+    from ..projection import ProjectionSettings
+    return ProjectionSettings.discriminator_weight
+
+
+def _discriminator_for(loaded, G, args):
+    """(the file's D or None, what the record says about it); prints why a D the file has is not used."""
+    from ..projection import discriminator_misfit
+    D = loaded.discriminator
+    if D is None:
+        return None, "none (the file holds no discriminator it could read)"
+    if args.no_discriminator:
+        return None, "none (--no-discriminator)"
+    misfit = discriminator_misfit(D, G.img_shape, G.img_channels)
+    if misfit is not None:
+        print(f"note: the file's discriminator is not used: {misfit}", flush=True)
+        return None, f"none ({misfit})"
+    return D, "the file's own discriminator, block features"
 
 
 def _planned_paths(folder: Path, args) -> list[Path]:
@@ -83,9 +113,13 @@ def run(args) -> int:
     if not (args.fps > 0 and np.isfinite(args.fps)):
         raise UserError(f"--fps must be a positive number, not {args.fps}")
     device = pick_device(args.device)
-    G = open_network(args.pkl, device).generator.eval()
+    loaded = open_network(args.pkl, device)
+    G = loaded.generator.eval()
+    discriminator, discriminator_record = _discriminator_for(loaded, G, args)
+    weights = {} if args.discriminator_weight is None else {"discriminator_weight": args.discriminator_weight}
     try:
-        settings = ProjectionSettings(steps=args.steps, w_plus=args.w_plus, optimize_noise=args.noise, seed=args.seed)
+        settings = ProjectionSettings(steps=args.steps, w_plus=args.w_plus, optimize_noise=args.noise, seed=args.seed,
+                                      **weights)
     except ProjectionError as error:
         raise UserError(str(error))
     try:
@@ -123,7 +157,8 @@ def run(args) -> int:
 
     try:
         with _StopOnInterrupt() as interrupt:
-            result = project(G, target, settings, vgg16=vgg16, on_step=on_step, should_stop=interrupt.event.is_set)
+            result = project(G, target, settings, vgg16=vgg16, on_step=on_step, should_stop=interrupt.event.is_set,
+                             discriminator=discriminator)
     except ProjectionError as error:
         raise UserError(str(error))
     finally:
@@ -134,7 +169,8 @@ def run(args) -> int:
         "network": network_path(args.pkl),
         "target": str(args.target),
         "target_preparation": RESIZE_DESCRIPTION,
-        "perceptual": f"vgg16 {args.vgg16}" if args.vgg16 else "none (multi-scale pixel distance only)",
+        "perceptual": f"vgg16 {args.vgg16}" if args.vgg16 else "none",
+        "discriminator": discriminator_record,
         "settings": dataclasses.asdict(settings),
         "stopped": result.stopped,
         "best_step": result.best_step,

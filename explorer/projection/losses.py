@@ -1,15 +1,28 @@
 """What the projection minimises and how its result is measured.
 
-distance = pixel_weight * multi-scale pixel distance  [+ perceptual_weight * LPIPS-style VGG16 distance]
+distance = pixel_weight * multi-scale pixel distance
+           [+ discriminator_weight * distance of the network's own discriminator features]
+           [+ perceptual_weight * LPIPS-style VGG16 distance]
 loss     = distance + noise_weight * noise regularisation (only when the noise maps are optimised)
 
-The multi-scale pixel distance is the mean squared difference of the images (raw range [-1, 1]) at full size and
-at every 2x average-pooled size down to MIN_PIXEL_SIDE: the coarse scales weigh the layout and the colours as
-much as the full size weighs the fine detail, where a single full-size MSE is ruled by the detail.
+What each gives:
+- The multi-scale pixel distance is the mean squared difference of the images (raw range [-1, 1]) at full size
+  and at every 2x average-pooled size down to MIN_PIXEL_SIDE: the coarse scales weigh the layout and the colours
+  as much as the full size weighs the fine detail, where a single full-size MSE is ruled by the detail. It needs
+  nothing but the network, and is what PSNR measures; alone it tends to blur what it cannot match exactly.
+- The discriminator distance compares the output of every block of the file's own discriminator (NVlabs' D,
+  rosinality's d, the trainer's D: explorer.formats reads it with the generator), each activation unit-normalised
+  across channels at every position as LPIPS does, squared differences summed over channels, averaged over
+  positions, summed over blocks. D was trained on the same images as the generator, so its features see the
+  structures of that domain (edges, parts, textures at every scale) rather than raw colour values; it needs no
+  download and fits any image size the network makes. Measured gains: benchmarks/bench_projection.py.
+- The VGG16 distance is LPIPS without its learned weights on ImageNet features: a general perceptual measure
+  from a weights file the user supplies (never downloaded).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -56,26 +69,57 @@ def psnr(image: torch.Tensor, target: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
+def discriminator_misfit(discriminator: nn.Module, image_shape: tuple[int, int], channels: int) -> str | None:
+    """Why `discriminator` cannot measure images of (height, width) `image_shape` and `channels`, or None."""
+    side = getattr(discriminator, "img_resolution", None)
+    if not callable(getattr(discriminator, "features", None)) or side is None:
+        return "it has no block features to compare"
+    if tuple(image_shape) != (side, side) or getattr(discriminator, "img_channels", channels) != channels:
+        return (f"it takes {side}x{side} images with {discriminator.img_channels} channels, the generator makes "
+                f"{image_shape[0]}x{image_shape[1]} with {channels}")
+    return None
+
+
+@dataclass(frozen=True)
+class DistanceTerms:
+    """One image's distance to the target and the terms it is made of (None: the term is not used)."""
+    distance: torch.Tensor
+    pixel: torch.Tensor
+    perceptual: torch.Tensor | None = None
+    discriminator: torch.Tensor | None = None
+
+
 class ProjectionDistance(nn.Module):
-    """image -> (distance, pixel term, perceptual term or None) against a fixed target."""
+    """image -> DistanceTerms against a fixed target.
+
+    discriminator: a module whose features(images) gives a list of activations (explorer.networks'
+    Discriminator); it must take images of the target's size (discriminator_misfit)."""
 
     def __init__(self, target: torch.Tensor, vgg16: VGG16Features | None = None, pixel_weight: float = 1.0,
-                 perceptual_weight: float = 1.0):
+                 perceptual_weight: float = 1.0, discriminator: nn.Module | None = None,
+                 discriminator_weight: float = 1.0):
         super().__init__()
         self.register_buffer("target", target)
-        self.vgg16 = vgg16
+        self.vgg16, self.discriminator = vgg16, discriminator
         self.pixel_weight, self.perceptual_weight = pixel_weight, perceptual_weight
-        self.target_features = None
-        if vgg16 is not None:
-            with torch.no_grad():
+        self.discriminator_weight = discriminator_weight
+        self.target_features = self.target_discriminator_features = None
+        with torch.no_grad():
+            if vgg16 is not None:
                 self.target_features = [f.detach() for f in vgg16(perceptual_size(target, PERCEPTUAL_SIDE))]
+            if discriminator is not None:
+                self.target_discriminator_features = [f.detach() for f in discriminator.features(target)]
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(self, image: torch.Tensor) -> DistanceTerms:
         pixel = multiscale_mse(image, self.target)
         distance = self.pixel_weight * pixel
-        perceptual = None
+        perceptual = discriminator = None
         if self.vgg16 is not None:
             perceptual = lpips_style_distance(self.vgg16(perceptual_size(image, PERCEPTUAL_SIDE)),
                                               self.target_features)
             distance = distance + self.perceptual_weight * perceptual
-        return distance, pixel, perceptual
+        if self.discriminator is not None:
+            discriminator = lpips_style_distance(self.discriminator.features(image),
+                                                 self.target_discriminator_features)
+            distance = distance + self.discriminator_weight * discriminator
+        return DistanceTerms(distance, pixel, perceptual, discriminator)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import ProjectionError
-from .losses import ProjectionDistance, noise_regularization, psnr
+from .losses import ProjectionDistance, discriminator_misfit, noise_regularization, psnr
 from .target import pixels_to_tensor, tensor_to_pixels
 from .vgg16 import VGG16Features
 
@@ -48,13 +48,14 @@ class ProjectionSettings:
     noise_weight: float = 1e5          # weight of the noise regularisation
     pixel_weight: float = 1.0
     perceptual_weight: float = 1.0
+    discriminator_weight: float = 1.0  # weight of the discriminator-feature distance, when a D is given
     w_std_samples: int = 10_000
 
     def __post_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
             raise ProjectionError(f"steps must be a whole number of at least 1, not {self.steps}")
         for name in ("learning_rate", "lr_rampup", "lr_rampdown", "initial_w_noise", "w_noise_ramp",
-                     "noise_weight", "pixel_weight", "perceptual_weight"):
+                     "noise_weight", "pixel_weight", "perceptual_weight", "discriminator_weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ProjectionError(f"{name} must be a finite number of at least 0, not {value}")
@@ -86,6 +87,7 @@ class ProjectionStep:
     learning_rate: float
     distance: float
     psnr: float
+    discriminator_features: float | None = None    # the discriminator-feature term, when a D is used
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,13 @@ class _Synthesis:
 
 def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = ProjectionSettings(),
             vgg16: VGG16Features | None = None, on_step: Callable[[ProjectionProgress], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> ProjectionResult:
+            should_stop: Callable[[], bool] | None = None,
+            discriminator: torch.nn.Module | None = None) -> ProjectionResult:
     """Project uint8 [H, W, C] `target_pixels` (already at the network's size: target.load_target) into G's
     latent space. `on_step` is called after every step; `should_stop` is asked before every step, and when it
-    says True the best result so far is returned (result.stopped)."""
+    says True the best result so far is returned (result.stopped). `discriminator`: the network file's own D
+    (LoadedNetwork.discriminator), whose block features are then compared too (losses.py says what each term
+    gives); ProjectionError when it does not take the generator's images."""
     device = G.mapping.w_avg.device
     generator = torch.Generator().manual_seed(settings.seed)
     synthesis = _Synthesis(G, settings.optimize_noise, device)
@@ -178,14 +183,20 @@ def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = Project
     if first.shape[1] != target_pixels.shape[2] or tuple(first.shape[2:]) != tuple(target_pixels.shape[:2]):
         raise ProjectionError(f"the target is {list(target_pixels.shape)} (H, W, C) but the network makes "
                               f"{list(first.shape[1:])} (C, H, W) images")
+    if discriminator is not None:
+        misfit = discriminator_misfit(discriminator, tuple(first.shape[2:]), first.shape[1])
+        if misfit is not None:
+            raise ProjectionError(f"the discriminator cannot measure this network's images: {misfit}")
+        discriminator = discriminator.to(device).eval().requires_grad_(False)
     target = pixels_to_tensor(target_pixels, device)
     distance_of = ProjectionDistance(target, vgg16.to(device) if vgg16 is not None else None,
-                                     settings.pixel_weight, settings.perceptual_weight).to(device)
+                                     settings.pixel_weight, settings.perceptual_weight, discriminator,
+                                     settings.discriminator_weight).to(device)
     w_std = estimate_w_std(G, settings.w_std_samples, generator, device)
     optimizer = torch.optim.Adam([w_opt, *synthesis.noise.values()], betas=(0.9, 0.999), lr=settings.learning_rate)
 
     with torch.no_grad():
-        best_distance = float(distance_of(first)[0])
+        best_distance = float(distance_of(first).distance)
     best = _Best(w_opt.detach().clone(), first.detach(), best_distance, psnr(first, target), 0, synthesis.noise)
     history: list[ProjectionStep] = []
     stopped = False
@@ -199,9 +210,10 @@ def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = Project
             group["lr"] = learning_rate
         exploration = torch.randn(w_opt.shape, generator=generator).to(device) * (w_std * settings.w_noise_at(t))
         image = synthesis(all_ws(w_opt + exploration))
-        distance, pixel, perceptual = distance_of(image)
-        penalty = noise_regularization(list(synthesis.noise.values())) if synthesis.noise else distance.new_zeros(())
-        loss = distance + settings.noise_weight * penalty
+        terms = distance_of(image)
+        penalty = noise_regularization(list(synthesis.noise.values())) if synthesis.noise else \
+            terms.distance.new_zeros(())
+        loss = terms.distance + settings.noise_weight * penalty
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -209,9 +221,9 @@ def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = Project
 
         with torch.no_grad():
             current = synthesis(all_ws(w_opt))
-            current_distance = float(distance_of(current)[0])
-        step = ProjectionStep(index + 1, loss.item(), pixel.item(), None if perceptual is None else perceptual.item(),
-                              penalty.item(), learning_rate, current_distance, psnr(current, target))
+            current_distance = float(distance_of(current).distance)
+        step = ProjectionStep(index + 1, loss.item(), terms.pixel.item(), _number(terms.perceptual), penalty.item(),
+                              learning_rate, current_distance, psnr(current, target), _number(terms.discriminator))
         history.append(step)
         if current_distance < best.distance:
             best = _Best(w_opt.detach().clone(), current.detach(), current_distance, step.psnr, step.step,
@@ -223,6 +235,10 @@ def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = Project
     return ProjectionResult(ws=ws, image=tensor_to_pixels(best.image), target=target_pixels, best_step=best.step,
                             distance=best.distance, psnr=best.psnr, history=tuple(history), stopped=stopped,
                             noise=best.noise)
+
+
+def _number(term: torch.Tensor | None) -> float | None:
+    return None if term is None else term.item()
 
 
 class _Best:
