@@ -369,8 +369,11 @@ class _Render:
         t1 = time.perf_counter()
         # The preview tier: bfloat16 matrix units where the CPU has them (the cache is bound to the dtype, so
         # preview and exact states never mix).
+        # Networks whose layers take a preview precision get it per call (their bfloat16 paths are channels-last
+        # and fused); the others run under autocast.
+        native = getattr(G.synthesis, "supports_compute_dtype", False)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
-                            enabled=request.dtype == "bfloat16"):
+                            enabled=request.dtype == "bfloat16" and not native):
             image, activation, layers_run, resumed_after = self.synthesize(ws)
         _sync(self.device)
         t2 = time.perf_counter()
@@ -484,6 +487,8 @@ class _Render:
                       style_deltas=deltas)
         if request.dtype == "float16":
             kwargs["force_fp32"] = False
+        if request.dtype == "bfloat16" and getattr(self.G.synthesis, "supports_compute_dtype", False):
+            kwargs["compute_dtype"] = torch.bfloat16
         if request.layer_operations:
             kwargs["layer_edits"] = layer_edits(request.layer_operations)
         if request.input_transform is not None:
