@@ -58,13 +58,29 @@ def _seed_files() -> dict[str, bytes]:
     checkpoint = io.BytesIO()
     torch.save({"g_ema": rosinality_state(size=16, style_dim=8, n_mlp=2, channels=narrow),
                 "latent_avg": torch.randn([8])}, checkpoint)
+    from explorer.networks.discriminator import Discriminator
+    from explorer.training.trainer import Trainer, TrainingOptions
+    from tests.fixtures.rosinality_writer import rosinality_d_state
+    D = randomize_(Discriminator(img_resolution=16, channel_base=64, channel_max=8, conv_clamp=256, c_dim=2,
+                                 mapping_kwargs=dict(num_layers=1)), FUZZ_SEED).eval()
+    with_d = io.BytesIO()
+    torch.save({"g_ema": rosinality_state(size=16, style_dim=8, n_mlp=2, channels=narrow),
+                "latent_avg": torch.randn([8]), "d": rosinality_d_state(16, channels=narrow)}, with_d)
+    trainer = Trainer(TrainingOptions(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64,
+                                      channel_max=8, batch=4, seed=3),
+                      torch.zeros([4, 3, 16, 16], dtype=torch.uint8))
     with tempfile.TemporaryDirectory() as folder:
         native = Path(folder) / "net.safetensors"
         save_network(sg2, native)
         native_bytes = native.read_bytes()
+        trainer.save(Path(folder) / "run.pt")
+        training_bytes = (Path(folder) / "run.pt").read_bytes()
     return {
         "nvlabs-stylegan2": nvlabs_pickle_bytes(sg2, code_base="stylegan2-ada-pytorch"),
         "nvlabs-stylegan3": nvlabs_pickle_bytes(sg3),
+        "nvlabs-stylegan2-with-d": nvlabs_pickle_bytes(sg2, D=D),
+        "rosinality-with-d": with_d.getvalue(),
+        "training-checkpoint": training_bytes,
         "nvlabs-stylegan-human": nvlabs_pickle_bytes(human, code_base="stylegan-human"),
         "tf-stylegan2": tf_pickle_bytes([("G", *stylegan2_tf_variables(sg2), sg2_funcs)] * 3),
         "tf-stylegan1": tf_pickle_bytes([("G", *sg1, sg1_funcs)] * 3, version=3),
@@ -133,14 +149,21 @@ def run_mutants(count: int) -> dict:
                 started = time.monotonic()
                 label = f"{name} #{number} ({how})"
                 try:
-                    G = load_network(path).generator
+                    loaded = load_network(path)
+                    G, D = loaded.generator, loaded.discriminator
                     z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(number))
                     c = torch.eye(G.c_dim)[:1] if G.c_dim else None
                     with torch.no_grad():
                         image = G(z, c).image
+                        # A discriminator read is one that runs on the generator's image.
+                        logits = D(image, torch.eye(D.c_dim)[:1] if D.c_dim else None) if D is not None else None
                     shape = getattr(G.synthesis, "img_shape", (G.img_resolution, G.img_resolution))
                     if tuple(image.shape) != (1, G.img_channels, *shape):
                         raise AssertionError(f"rendered an image of shape {list(image.shape)}")
+                    if logits is not None and tuple(logits.shape) != (1, 1):
+                        raise AssertionError(f"the discriminator gave {list(logits.shape)}")
+                    if any("\n" in note for note in loaded.notes):
+                        summary["multiline"].append(f"{label}: notes {loaded.notes!r}")
                     counts["rendered"] += 1
                 except NetworkLoadError as error:
                     counts["refused"] += 1
