@@ -656,11 +656,12 @@ class Controller:
         return True
 
     def project(self, target: str, steps: int = 300, w_plus: bool = False, optimize_noise: bool = False,
-                vgg16: str | None = None) -> bool:
+                vgg16: str | None = None, use_discriminator: bool = True) -> bool:
         """Finds the latent whose image matches a photo (StyleGAN2 paper, section 5) in the background: every
         step's image in Status.projection, stoppable at any moment (cancel_analysis) with the best result kept.
         The result becomes the main latent (one undo step), and is saved in the capture folder as a W+ .npy and
-        a video of the optimisation."""
+        a video of the optimisation. The network file's own discriminator, when it has one, adds its features
+        to the distance (use_discriminator)."""
         from . import projection
         generator = self.worker.generator
         if generator is None:
@@ -674,6 +675,7 @@ class Controller:
         except (projection.ProjectionError, ValueError) as error:
             self._report(analysis_error=f"project: {error}")
             return False
+        discriminator = self.worker.discriminator if use_discriminator else None
         folder = self.session.capture.folder
         try:
             video = export.open_recorder("mp4", folder=folder, fps=PROJECTION_VIDEO_FPS, stem="projection",
@@ -693,7 +695,7 @@ class Controller:
             try:
                 with torch.enable_grad():
                     return projection.project(G, pixels, settings, features, on_step=on_step,
-                                              should_stop=self._cancel.is_set)
+                                              should_stop=self._cancel.is_set, discriminator=discriminator)
             finally:
                 if video is not None:
                     video.close()

@@ -82,6 +82,8 @@ class RenderWorker:
         self._load_result: LoadResult | None = None
         self._generator: torch.nn.Module | None = None
         self._others: dict[str, torch.nn.Module] = {}     # networks blended in, by file (loaded on demand)
+        self._discriminator: torch.nn.Module | None = None   # the current file's D (projection features), if any
+        self._incoming_discriminator: torch.nn.Module | None = None
         self._blended: tuple | None = None                # (key, ModelBlend, generator) of the last blend
         self._network_key: str | None = None
         self._facts: NetworkFacts | None = None
@@ -107,6 +109,7 @@ class RenderWorker:
         def make():
             from .formats import load_network
             loaded = load_network(path, device=device, cancelled=self._load_superseded)
+            self._incoming_discriminator = loaded.discriminator
             return loaded.generator, tuple(loaded.notes), describe(loaded)
         self._queue_load(str(path), make, None)
 
@@ -140,6 +143,12 @@ class RenderWorker:
         """The current network, for analyses that run beside the renders (read-only: never change it)."""
         with self._cond:
             return self._generator
+
+    @property
+    def discriminator(self) -> torch.nn.Module | None:
+        """The current network file's discriminator (read-only), or None when the file has none."""
+        with self._cond:
+            return self._discriminator
 
     @property
     def facts(self) -> NetworkFacts | None:
@@ -240,6 +249,7 @@ class RenderWorker:
             key = job.key or f"{job.path or 'network'}#{next(self._keys)}"
             with self._cond:
                 self._generator, self._network_key, self._facts = generator, key, facts
+                self._discriminator, self._incoming_discriminator = self._incoming_discriminator, None
             self._cache.clear()
             self._blended = None
             result = LoadResult(job.path, key, facts, notes=notes, description=description)

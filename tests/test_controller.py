@@ -261,3 +261,41 @@ def test_projection_runs_in_the_background_and_becomes_the_main_latent(controlle
     np.save(bad, np.zeros((3, 4), np.float32))
     assert not c.open_latents(str(bad)) and "10 rows of 32 numbers" in c.status.load_error
     assert not c.project(str(tmp_path / "missing.png")) and "no such file" in c.status.analysis_error
+
+
+def test_the_window_projection_uses_the_files_own_discriminator(tmp_path, monkeypatch):
+    """A file with a D: the worker keeps it, and the projection's record says its features were used."""
+    from PIL import Image
+
+    import explorer.projection
+    from tests.fixtures.discriminator_networks import tiny_discriminator
+    from tests.fixtures.nvlabs_pickle_writer import write_nvlabs_pickle
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    G = tiny_stylegan2("sg2_orig_32")
+    D = tiny_discriminator("d_resnet_32")
+    path = tmp_path / "snapshot.pkl"
+    write_nvlabs_pickle(path, G, D=D)
+    seen = []
+    real = explorer.projection.project
+
+    def spy(*args, discriminator=None, **kwargs):
+        seen.append(discriminator)
+        return real(*args, discriminator=discriminator, **kwargs)
+
+    monkeypatch.setattr(explorer.projection, "project", spy)
+    c = Controller(remember_recent=False)
+    try:
+        c.session.capture.folder = str(tmp_path / "captures")
+        c.open_network(str(path))
+        assert c.wait_for_frame(TIMEOUT_S), c.status.load_error
+        assert c.worker.discriminator is not None
+        target = tmp_path / "photo.png"
+        Image.fromarray(c.frame.result.image).save(target)
+        assert c.project(str(target), steps=3) and c.wait_for_analysis()
+        assert c.status.analysis_error is None, c.status.analysis_error
+        assert c.status.projection.step.discriminator_features is not None
+        assert seen and seen[0] is c.worker.discriminator
+        assert c.project(str(target), steps=2, use_discriminator=False) and c.wait_for_analysis()
+        assert seen[-1] is None and c.status.projection.step.discriminator_features is None
+    finally:
+        c.close()

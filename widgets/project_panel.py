@@ -27,6 +27,7 @@ class ProjectPanel(Panel):
                                                width=self.layout.number_width, tag="project.steps")
             self.w_plus_tag = dpg.add_checkbox(label="W+", tag="project.w_plus")
             self.noise_tag = dpg.add_checkbox(label="noise maps", tag="project.noise")
+            self.d_tag = dpg.add_checkbox(label="D features", default_value=True, tag="project.discriminator")
         self.vgg_tag = dpg.add_input_text(label="VGG16 weights (optional)", width=self.layout.slider_width,
                                           tag="project.vgg16", hint="torchvision vgg16 state dict (.pth)")
         with dpg.group(horizontal=True):
@@ -49,7 +50,7 @@ class ProjectPanel(Panel):
     def start(self, *_):
         started = self.controller.project(dpg.get_value(self.target_tag), dpg.get_value(self.steps_tag),
                                           dpg.get_value(self.w_plus_tag), dpg.get_value(self.noise_tag),
-                                          dpg.get_value(self.vgg_tag) or None)
+                                          dpg.get_value(self.vgg_tag) or None, dpg.get_value(self.d_tag))
         self.show_error("" if started else self.controller.status.analysis_error or "")
 
     def show_image(self, image: np.ndarray) -> None:
