@@ -4,9 +4,13 @@ StyleGAN2 with random weights (w_avg estimated from 10,000 z, as the loader does
 
     python benchmarks/bench_projection.py [--steps 1000] [--images 4] [--psi 0.7] [--threads N]
                                           [--networks default random256] [--vgg16 vgg16.pth]
+                                          [--discriminator-weights 0.1 1] [--methods NAME ...]
 
-Methods: W and W+ with the multi-scale pixel distance, W+ with the noise maps optimised too, and, with --vgg16,
-W and W+ with the LPIPS-style VGG16 distance added. Prints a markdown table: the mean over the images of the
+Methods: W and W+ with the multi-scale pixel distance, W+ with the noise maps optimised too; where the network
+has a discriminator, W and W+ with its block features added (one row per --discriminator-weights value); and,
+with --vgg16, W and W+ with the LPIPS-style VGG16 distance added. The default model is read from its training
+checkpoint (assets/training/stylegan2.pt: the same generator as assets/default.safetensors, and its D); the
+random 256 px network has no discriminator. Prints a markdown table: the mean over the images of the
 PSNR (dB), of the distance to the true ws (mean over layers of |w - w_true|, in units of w_std, the spread of
 w), and of the seconds per step; the first row of each network is the starting point, w_avg.
 """
@@ -31,6 +35,7 @@ from explorer.projection.projector import estimate_w_std  # noqa: E402
 from explorer.projection.target import pixels_to_tensor, tensor_to_pixels  # noqa: E402
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default.safetensors"
+DEFAULT_TRAINING_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "training" / "stylegan2.pt"
 # A 256 px StyleGAN2 small enough to project on a CPU: channel counts min(8192 / res, 256), 8 mapping layers.
 RANDOM_256 = dict(z_dim=256, c_dim=0, w_dim=256, img_resolution=256, img_channels=3,
                   mapping_kwargs=dict(num_layers=8), channel_base=8192, channel_max=256, num_fp16_res=0,
@@ -45,11 +50,17 @@ class Method:
     w_plus: bool
     noise: bool
     vgg16: bool
+    discriminator_weight: float = 0.0     # 0: the discriminator is not used
 
 
 METHODS = (Method("W, pixel", False, False, False), Method("W+, pixel", True, False, False),
            Method("W+ and noise, pixel", True, True, False))
 VGG_METHODS = (Method("W, pixel + VGG16", False, False, True), Method("W+, pixel + VGG16", True, False, True))
+
+
+def discriminator_methods(weights) -> tuple[Method, ...]:
+    return tuple(Method(f"{space}, pixel + D features x{weight:g}", w_plus, False, False, weight)
+                 for weight in weights for space, w_plus in (("W", False), ("W+", True)))
 
 
 def random_256(seed: int = 0) -> Generator:
@@ -66,11 +77,16 @@ def random_256(seed: int = 0) -> Generator:
 
 
 def networks(names):
+    """(label, generator, discriminator or None) of each network named."""
     for name in names:
         if name == "default":
-            yield "default model (64 px)", load_network(DEFAULT_MODEL).generator.eval()
+            if DEFAULT_TRAINING_CHECKPOINT.is_file():
+                loaded = load_network(DEFAULT_TRAINING_CHECKPOINT)
+                yield "default model (64 px)", loaded.generator.eval(), loaded.discriminator
+            else:
+                yield "default model (64 px)", load_network(DEFAULT_MODEL).generator.eval(), None
         elif name == "random256":
-            yield "random weights (256 px)", random_256()
+            yield "random weights (256 px)", random_256(), None
         else:
             raise SystemExit(f"unknown network {name!r}; choose default or random256")
 
@@ -87,16 +103,23 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--networks", nargs="+", default=["default", "random256"])
     parser.add_argument("--vgg16", default=None, help="torchvision VGG16 state dict, for the VGG16 methods")
+    parser.add_argument("--discriminator-weights", type=float, nargs="+",
+                        default=[ProjectionSettings.discriminator_weight],
+                        help="weights of the discriminator-feature distance to compare")
+    parser.add_argument("--methods", nargs="+", default=None, help="only the methods of these names")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     vgg16 = load_vgg16(args.vgg16) if args.vgg16 else None
-    methods = METHODS + (VGG_METHODS if vgg16 is not None else ())
 
     print(f"{args.steps} steps, {args.images} images at psi {args.psi}, {torch.get_num_threads()} threads\n")
     print("| network | method | PSNR (dB) | distance to true w (w_std) | s / step |")
     print("|---|---|---|---|---|")
-    for label, G in networks(args.networks):
+    for label, G, D in networks(args.networks):
+        methods = METHODS + (discriminator_methods(args.discriminator_weights) if D is not None else ()) + \
+            (VGG_METHODS if vgg16 is not None else ())
+        if args.methods:
+            methods = tuple(m for m in methods if m.name in args.methods)
         w_std = estimate_w_std(G, W_STD_SAMPLES, torch.Generator().manual_seed(1), "cpu")
         targets = []
         for seed in range(args.images):
@@ -115,10 +138,11 @@ def main():
             psnrs, distances, seconds = [], [], []
             for seed, (true_ws, pixels) in enumerate(targets):
                 settings = ProjectionSettings(steps=args.steps, w_plus=method.w_plus, optimize_noise=method.noise,
-                                              seed=seed)
+                                              seed=seed, discriminator_weight=method.discriminator_weight)
                 stamps = []
                 result = project(G, pixels, settings, vgg16=vgg16 if method.vgg16 else None,
-                                 on_step=lambda _: stamps.append(time.perf_counter()))
+                                 on_step=lambda _: stamps.append(time.perf_counter()),
+                                 discriminator=D if method.discriminator_weight else None)
                 if len(stamps) > 1:     # steps only: the set-up (w_std from 10,000 z) is left out
                     seconds.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
                 psnrs.append(result.psnr)

@@ -48,7 +48,9 @@ class ProjectionSettings:
     noise_weight: float = 1e5          # weight of the noise regularisation
     pixel_weight: float = 1.0
     perceptual_weight: float = 1.0
-    discriminator_weight: float = 1.0  # weight of the discriminator-feature distance, when a D is given
+    # Weight of the discriminator-feature distance, when a D is given: small, since on images the network made
+    # itself larger weights cost PSNR without bringing w closer (losses.py, benchmarks/bench_projection.py).
+    discriminator_weight: float = 0.1
     w_std_samples: int = 10_000
 
     def __post_init__(self):
