@@ -5,14 +5,19 @@ StyleGAN2 with random weights (w_avg estimated from 10,000 z, as the loader does
     python benchmarks/bench_projection.py [--steps 1000] [--images 4] [--psi 0.7] [--threads N]
                                           [--networks default random256] [--vgg16 vgg16.pth]
                                           [--discriminator-weights 0.1 1] [--methods NAME ...]
+                                          [--targets own|stylegan]
 
 Methods: W and W+ with the multi-scale pixel distance, W+ with the noise maps optimised too; where the network
 has a discriminator, W and W+ with its block features added (one row per --discriminator-weights value); and,
 with --vgg16, W and W+ with the LPIPS-style VGG16 distance added. The default model is read from its training
 checkpoint (assets/training/stylegan2.pt: the same generator as assets/default.safetensors, and its D); the
-random 256 px network has no discriminator. Prints a markdown table: the mean over the images of the
-PSNR (dB), of the distance to the true ws (mean over layers of |w - w_true|, in units of w_std, the spread of
-w), and of the seconds per step; the first row of each network is the starting point, w_avg.
+random 256 px network has no discriminator. --targets stylegan projects images that the network did not make:
+those of the AdaIN StyleGAN the project's trainer trained on the same data (assets/training/stylegan.pt, 64 px;
+seeds 1000 on), which have no true w in the network (its column says n/a).
+
+Prints a markdown table: the mean over the images of the PSNR (dB), of the distance to the true ws (mean over
+layers of |w - w_true|, in units of w_std, the spread of w), and of the seconds per step; the first row of each
+network is the starting point, w_avg.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ from explorer.projection.target import pixels_to_tensor, tensor_to_pixels  # noq
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default.safetensors"
 DEFAULT_TRAINING_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "training" / "stylegan2.pt"
+OTHER_GENERATOR = Path(__file__).resolve().parent.parent / "assets" / "training" / "stylegan.pt"
+OTHER_SEEDS = 1000     # the other generator's targets start at this seed
 # A 256 px StyleGAN2 small enough to project on a CPU: channel counts min(8192 / res, 256), 8 mapping layers.
 RANDOM_256 = dict(z_dim=256, c_dim=0, w_dim=256, img_resolution=256, img_channels=3,
                   mapping_kwargs=dict(num_layers=8), channel_base=8192, channel_max=256, num_fp16_res=0,
@@ -91,8 +98,39 @@ def networks(names):
             raise SystemExit(f"unknown network {name!r}; choose default or random256")
 
 
-def w_distance(ws: np.ndarray, true_ws: np.ndarray, w_std: float) -> float:
+def w_distance(ws: np.ndarray, true_ws: np.ndarray | None, w_std: float) -> float | None:
+    if true_ws is None:
+        return None
     return float(np.linalg.norm(ws - true_ws, axis=1).mean() / w_std)
+
+
+def mean_or_na(values) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.mean(known):.3f}" if known else "n/a"
+
+
+def own_targets(G, count: int, psi: float) -> list:
+    """(true ws, uint8 image) of images G made."""
+    targets = []
+    for seed in range(count):
+        z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            true_ws = G.mapping(z, None, truncation_psi=psi)
+            targets.append((true_ws[0].numpy(), tensor_to_pixels(G.synthesis(true_ws).image)))
+    return targets
+
+
+def other_targets(G, count: int, psi: float) -> list:
+    """(None, uint8 image) of images the AdaIN StyleGAN made, at G's size."""
+    other = load_network(OTHER_GENERATOR).generator.eval()
+    if tuple(other.img_shape) != tuple(G.img_shape):
+        raise SystemExit(f"--targets stylegan makes {other.img_shape} images; this network makes {G.img_shape}")
+    targets = []
+    for seed in range(OTHER_SEEDS, OTHER_SEEDS + count):
+        z = torch.randn([1, other.z_dim], generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            targets.append((None, tensor_to_pixels(other(z, None, truncation_psi=psi, noise_mode="const").image)))
+    return targets
 
 
 def main():
@@ -107,6 +145,8 @@ def main():
                         default=[ProjectionSettings.discriminator_weight],
                         help="weights of the discriminator-feature distance to compare")
     parser.add_argument("--methods", nargs="+", default=None, help="only the methods of these names")
+    parser.add_argument("--targets", choices=("own", "stylegan"), default="own",
+                        help="images the network made (own) or the AdaIN StyleGAN's, which it did not make")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -121,19 +161,15 @@ def main():
         if args.methods:
             methods = tuple(m for m in methods if m.name in args.methods)
         w_std = estimate_w_std(G, W_STD_SAMPLES, torch.Generator().manual_seed(1), "cpu")
-        targets = []
-        for seed in range(args.images):
-            z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(seed))
-            with torch.no_grad():
-                true_ws = G.mapping(z, None, truncation_psi=args.psi)
-                targets.append((true_ws[0].numpy(), tensor_to_pixels(G.synthesis(true_ws).image)))
+        targets = own_targets(G, args.images, args.psi) if args.targets == "own" else \
+            other_targets(G, args.images, args.psi)
         start_ws = G.mapping.w_avg.expand(G.num_ws, -1)
         with torch.no_grad():
             start_image = G.synthesis(start_ws[None]).image
         start_psnr = [psnr(start_image, pixels_to_tensor(pixels, "cpu")) for _, pixels in targets]
         start_distance = [w_distance(start_ws.numpy(), true_ws, w_std) for true_ws, _ in targets]
         print(f"| {label} | start (w_avg) | {statistics.mean(start_psnr):.2f} | "
-              f"{statistics.mean(start_distance):.3f} | |", flush=True)
+              f"{mean_or_na(start_distance)} | |", flush=True)
         for method in methods:
             psnrs, distances, seconds = [], [], []
             for seed, (true_ws, pixels) in enumerate(targets):
@@ -147,7 +183,7 @@ def main():
                     seconds.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
                 psnrs.append(result.psnr)
                 distances.append(w_distance(result.ws, true_ws, w_std))
-            print(f"| {label} | {method.name} | {statistics.mean(psnrs):.2f} | {statistics.mean(distances):.3f} | "
+            print(f"| {label} | {method.name} | {statistics.mean(psnrs):.2f} | {mean_or_na(distances)} | "
                   f"{statistics.mean(seconds) if seconds else float('nan'):.3f} |", flush=True)
 
 

@@ -120,16 +120,17 @@ def test_a_pickle_without_d_has_none_and_no_note(tmp_path):
     assert loaded.discriminator is None and loaded.notes == ()
 
 
-def test_training_checkpoint_opens_with_its_generator_and_discriminator(tmp_path):
+@pytest.mark.parametrize("family", ["stylegan2", "stylegan"])
+def test_training_checkpoint_opens_with_its_generator_and_discriminator(tmp_path, family):
     options = TrainingOptions(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8,
-                              batch=4, seed=3, conv_clamp=None)
+                              batch=4, seed=3, conv_clamp=None, family=family)
     images = torch.from_numpy(np.random.RandomState(0).randint(0, 255, [8, 3, 16, 16]).astype(np.uint8))
     trainer = Trainer(options, images)
     path = tmp_path / "run.pt"
     trainer.save(path)
     loaded = load_network(path)
     assert loaded.format == "training-checkpoint" and loaded.format_label == "stylegan-explorer training checkpoint"
-    assert "with its discriminator D" in loaded.detail and loaded.notes == ()
+    assert "with its discriminator D" in loaded.detail and loaded.notes == () and loaded.generator.family == family
     assert loaded.generator.config == trainer.G_ema.config    # the loader's settings are the trainer's
     z = torch.randn([2, 8], generator=torch.Generator().manual_seed(0))
     test_images = torch.rand([2, 3, 16, 16], generator=torch.Generator().manual_seed(1)) * 2 - 1
