@@ -382,3 +382,11 @@ def test_command_on_a_file_without_discriminator_says_so(tmp_path, network_and_p
     assert run_command(args) == 0
     record = json.loads((out / "projection.json").read_text())
     assert record["discriminator"] == "none (the file holds no discriminator it could read)"
+
+
+def test_a_trainable_discriminator_is_left_as_it_was():
+    G, D = _generator_and_discriminator()
+    D.train().requires_grad_(True)
+    _, pixels = _generated(G, seed=2)
+    project(G, pixels, ProjectionSettings(steps=2, w_std_samples=2), discriminator=D)
+    assert D.training and all(p.requires_grad and p.grad is None for p in D.parameters())

@@ -12,7 +12,8 @@
 - After each step the latent itself (no exploration noise) is rendered and measured; the best one so far by
   that distance is kept, and stopping at any moment (`should_stop`) returns it.
 
-The network given is never changed: the projection works on a copy of its synthesis.
+The network given is never changed: the projection works on a copy of its synthesis (and of the discriminator,
+unless that is already frozen and on the generator's device, as loaders give it).
 """
 from __future__ import annotations
 
@@ -189,7 +190,7 @@ def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = Project
         misfit = discriminator_misfit(discriminator, tuple(first.shape[2:]), first.shape[1])
         if misfit is not None:
             raise ProjectionError(f"the discriminator cannot measure this network's images: {misfit}")
-        discriminator = discriminator.to(device).eval().requires_grad_(False)
+        discriminator = _frozen_on(discriminator, device)
     target = pixels_to_tensor(target_pixels, device)
     distance_of = ProjectionDistance(target, vgg16.to(device) if vgg16 is not None else None,
                                      settings.pixel_weight, settings.perceptual_weight, discriminator,
@@ -237,6 +238,14 @@ def project(G, target_pixels: np.ndarray, settings: ProjectionSettings = Project
     return ProjectionResult(ws=ws, image=tensor_to_pixels(best.image), target=target_pixels, best_step=best.step,
                             distance=best.distance, psnr=best.psnr, history=tuple(history), stopped=stopped,
                             noise=best.noise)
+
+
+def _frozen_on(module: torch.nn.Module, device) -> torch.nn.Module:
+    """`module` itself when it is already frozen, in eval mode and on `device` (as loaders give it); otherwise a
+    frozen copy there, so that the projection never changes the caller's module (no grads, no mode switch)."""
+    ready = not module.training and all(not p.requires_grad and p.device == torch.device(device)
+                                        for p in module.parameters())
+    return module if ready else copy.deepcopy(module).to(device).eval().requires_grad_(False)
 
 
 def _number(term: torch.Tensor | None) -> float | None:
