@@ -16,8 +16,9 @@ those of the AdaIN StyleGAN the project's trainer trained on the same data (asse
 seeds 1000 on), which have no true w in the network (its column says n/a).
 
 Prints a markdown table: the mean over the images of the PSNR (dB), of the distance to the true ws (mean over
-layers of |w - w_true|, in units of w_std, the spread of w), and of the seconds per step; the first row of each
-network is the starting point, w_avg.
+layers of |w - w_true|, in units of w_std, the spread of w), of the edge energy (the mean absolute difference
+of neighbouring pixels, in % of the target's: below 100 a blurred projection), and of the seconds per step; the
+first row of each network is the starting point, w_avg.
 """
 from __future__ import annotations
 
@@ -104,6 +105,12 @@ def w_distance(ws: np.ndarray, true_ws: np.ndarray | None, w_std: float) -> floa
     return float(np.linalg.norm(ws - true_ws, axis=1).mean() / w_std)
 
 
+def edge_energy(pixels: np.ndarray) -> float:
+    """Mean absolute difference of horizontally and vertically neighbouring values of a uint8 [H, W, C] image."""
+    image = pixels.astype(np.float64)
+    return float(np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean())
+
+
 def mean_or_na(values) -> str:
     known = [v for v in values if v is not None]
     return f"{statistics.mean(known):.3f}" if known else "n/a"
@@ -153,8 +160,8 @@ def main():
     vgg16 = load_vgg16(args.vgg16) if args.vgg16 else None
 
     print(f"{args.steps} steps, {args.images} images at psi {args.psi}, {torch.get_num_threads()} threads\n")
-    print("| network | method | PSNR (dB) | distance to true w (w_std) | s / step |")
-    print("|---|---|---|---|---|")
+    print("| network | method | PSNR (dB) | distance to true w (w_std) | edge energy (% of target) | s / step |")
+    print("|---|---|---|---|---|---|")
     for label, G, D in networks(args.networks):
         methods = METHODS + (discriminator_methods(args.discriminator_weights) if D is not None else ()) + \
             (VGG_METHODS if vgg16 is not None else ())
@@ -168,10 +175,11 @@ def main():
             start_image = G.synthesis(start_ws[None]).image
         start_psnr = [psnr(start_image, pixels_to_tensor(pixels, "cpu")) for _, pixels in targets]
         start_distance = [w_distance(start_ws.numpy(), true_ws, w_std) for true_ws, _ in targets]
+        start_edges = [100 * edge_energy(tensor_to_pixels(start_image)) / edge_energy(pixels) for _, pixels in targets]
         print(f"| {label} | start (w_avg) | {statistics.mean(start_psnr):.2f} | "
-              f"{mean_or_na(start_distance)} | |", flush=True)
+              f"{mean_or_na(start_distance)} | {statistics.mean(start_edges):.0f} | |", flush=True)
         for method in methods:
-            psnrs, distances, seconds = [], [], []
+            psnrs, distances, edges, seconds = [], [], [], []
             for seed, (true_ws, pixels) in enumerate(targets):
                 settings = ProjectionSettings(steps=args.steps, w_plus=method.w_plus, optimize_noise=method.noise,
                                               seed=seed, discriminator_weight=method.discriminator_weight)
@@ -183,7 +191,9 @@ def main():
                     seconds.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
                 psnrs.append(result.psnr)
                 distances.append(w_distance(result.ws, true_ws, w_std))
+                edges.append(100 * edge_energy(result.image) / edge_energy(pixels))
             print(f"| {label} | {method.name} | {statistics.mean(psnrs):.2f} | {mean_or_na(distances)} | "
+                  f"{statistics.mean(edges):.0f} | "
                   f"{statistics.mean(seconds) if seconds else float('nan'):.3f} |", flush=True)
 
 
