@@ -227,7 +227,7 @@ def polyphase_kernels(weight, f, up, padding, flip_weight, in_size) -> Polyphase
     out_channels, in_channels, kh, kw = weight.shape
     if kh != kw or f is None:
         return None
-    f = f.float()
+    weight, f = weight.detach().float(), f.float()
     taps_2d = f.outer(f) if f.ndim == 1 else f
     fh, fw = taps_2d.shape
     if fh != fw:
@@ -289,7 +289,8 @@ def use_channels_last(x: torch.Tensor, up: int, dtype: torch.dtype, min_side: in
     return dtype in CHANNELS_LAST_DTYPES or x.shape[-1] * up >= min_side
 
 
-def _use_polyphase(x: torch.Tensor, up: int, dtype: torch.dtype) -> bool:
+def use_polyphase(x: torch.Tensor, up: int, dtype: torch.dtype) -> bool:
+    """Whether an upsampling convolution of x computing in `dtype` runs as polyphase kernels."""
     return up > 1 and (dtype in POLYPHASE_DTYPES or x.shape[-1] * up >= POLYPHASE_MIN_SIDE)
 
 
@@ -320,7 +321,7 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
         energy = (prepared or prepare_weight(weight)).energy
         scale = scale * demodulation_coefficients(energy, styles).unsqueeze(2)   # [N, out, in]
     b = None if bias is None else (bias.float() * gain).to(dtype)
-    polyphase = prepared.polyphase if prepared is not None and _use_polyphase(x, up, dtype) else None
+    polyphase = prepared.polyphase if prepared is not None and use_polyphase(x, up, dtype) else None
     if polyphase is not None:
         # Every phase kernel of output channel o is scaled like o's 3x3 kernel; the bias is the same per phase.
         phases = polyphase.up ** 2

@@ -8,6 +8,7 @@ outputs of every resolution (skip), of the last block only (orig), with residual
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
-from kernels.modulated_conv import modulated_conv2d_bias_act, prepare_weight
+from kernels.modulated_conv import modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
                      SynthesisCall, SynthesisState)
@@ -82,6 +83,8 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.prepared = DerivedTensor(prepare_weight)
+        # Built only once a call needs them (bfloat16, or 1024 px): 4x the weight's size.
+        self.polyphase = DerivedTensor(polyphase_kernels)
 
     def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
@@ -91,14 +94,15 @@ class SynthesisLayer(nn.Module):
                                    [x.shape[0], 1, *self.shape], x.device, x.dtype)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         if fused_modconv and inference_only(x, w, self.weight, self.bias, styles, noise):
+            prepared = self.prepared.get(self.weight)
+            if use_polyphase(x, self.up, compute_dtype or x.dtype):
+                polyphase = self.polyphase.get(self.weight, self.resample_filter, up=self.up, padding=self.padding,
+                                               flip_weight=(self.up == 1), in_size=x.shape[-1])
+                prepared = dataclasses.replace(prepared, polyphase=polyphase)
             return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up,
                                              padding=self.padding, resample_filter=self.resample_filter,
                                              flip_weight=(self.up == 1), act=self.activation,
-                                             gain=self.act_gain * gain, clamp=act_clamp,
-                                             prepared=self.prepared.get(self.weight, self.resample_filter,
-                                                                        up=self.up, padding=self.padding,
-                                                                        flip_weight=(self.up == 1),
-                                                                        in_size=x.shape[-1]),
+                                             gain=self.act_gain * gain, clamp=act_clamp, prepared=prepared,
                                              compute_dtype=compute_dtype)
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
