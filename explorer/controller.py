@@ -100,7 +100,11 @@ class Controller:
                  remember_recent: bool = True):
         self.session = session or Session()
         self.history = History(self.session)
-        self.worker = worker or RenderWorker()
+        # A finished render or load wakes a frame loop that waits on `wakeup`, so a frame is shown as soon as it
+        # exists rather than at the loop's next tick.
+        self.wakeup = threading.Event()
+        self.worker = worker or RenderWorker(on_result=lambda _: self.wakeup.set(),
+                                             on_load=lambda _: self.wakeup.set())
         self.remember_recent = remember_recent
         self.status = Status(recent_files=read_recent_files() if remember_recent else ())
         self.frame: Frame | None = None          # the newest good frame
@@ -114,7 +118,6 @@ class Controller:
         self._restore: dict | None = None        # a whole session to apply once the load in flight finishes
         self._pending_state: str | None = None   # a session file to apply once the load finishes
         self._posted: queue.SimpleQueue = queue.SimpleQueue()
-        self.wakeup = threading.Event()          # set when work was posted: a frame loop waiting on it wakes at once
         self.adaptive_threshold_s = FRAME_BUDGET_S
         self._last_edit = 0.0                    # when a control last changed what the image shows
         self._exact_s: float | None = None       # how long the last exact frame took

@@ -166,6 +166,10 @@ class App:
             self.heads_up = text
             self.viewer.send(msg.HeadsUp(text))
         self.dpg.render_dearpygui_frame()
+        # A render that finished while the panels were drawn goes to the viewer now, not a panel frame later.
+        late = self.controller.tick()
+        if late is not None:
+            self.show(late)
         return self.dpg.is_dearpygui_running() and not self.viewer.closed
 
     def show(self, frame: Frame) -> None:
