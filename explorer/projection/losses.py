@@ -15,14 +15,22 @@ What each gives:
   across channels at every position as LPIPS does, squared differences summed over channels, averaged over
   positions, summed over blocks. D was trained on the same images as the generator, so its features see the
   structures of that domain (edges, parts, textures at every scale) rather than raw colour values; it needs no
-  download and fits any image size the network makes. Measured (benchmarks/bench_projection.py, the default
-  model read from its training checkpoint with its D, 4 images it generated at psi 0.7, 300 steps): it does not
-  help there: PSNR 31.6 dB in W with pixels alone, 30.7 / 30.1 / 29.7 dB with D features weighed 0.1 / 0.3 / 1
-  (W+: 34.5, then 34.0 / 33.3 / 32.7 dB), and the distance to the true w is no smaller (0.68 w_std with pixels,
-  0.71-0.73 with D). That D was trained with strong augmentation (ADA p 0.88), which makes its features blind
-  to some of what a pixel match needs. It is meant for targets the pixel distance serves badly (photos outside
-  what the network makes), which have no true w to measure against and are not measured here; the default
-  weight is small (ProjectionSettings.discriminator_weight).
+  download and fits any image size the network makes. What it gives, measured (benchmarks/bench_projection.py:
+  the default model read from its training checkpoint with its D, 4 targets, psi 0.7, 300 steps; edge energy =
+  neighbour differences of the projection in % of the target's, below 100 = blurred):
+      targets                            method            PSNR dB   edge energy   distance to true w (w_std)
+      the network's own images           W+, pixels         34.45        97             0.865
+                                         W+, + D x0.1       34.01        99             0.873
+                                         W+, + D x1         32.68       100             0.882
+      the AdaIN StyleGAN's images (the   W+, pixels         20.27        57             -
+      network did not make them)         W+, + D x0.1       20.09        71             -
+                                         W+, + D x1         19.50        75             -
+  (in W: 31.58 / 30.68 dB on its own images, 18.55 / 18.09 dB and edge energy 51 / 61 on the others, pixels /
+  + D x0.1). The pixel distance alone settles on a blurred average of what it cannot match; D's features keep
+  edges and contrast (eyes, mouth outlines; seen in the images, measured by the edge energy) at a cost of
+  0.2-0.9 dB at weight 0.1, and do not bring w closer to the true one. Hence on by default with a small weight
+  (ProjectionSettings.discriminator_weight 0.1). That D was trained with strong augmentation (ADA p 0.88),
+  which may make its features indifferent to some colour and position detail.
 - The VGG16 distance is LPIPS without its learned weights on ImageNet features: a general perceptual measure
   from a weights file the user supplies (never downloaded).
 """

@@ -49,8 +49,8 @@ class ProjectionSettings:
     noise_weight: float = 1e5          # weight of the noise regularisation
     pixel_weight: float = 1.0
     perceptual_weight: float = 1.0
-    # Weight of the discriminator-feature distance, when a D is given: small, since on images the network made
-    # itself larger weights cost PSNR without bringing w closer (losses.py, benchmarks/bench_projection.py).
+    # Weight of the discriminator-feature distance, when a D is given: small, since larger weights cost more PSNR
+    # for little more sharpness (measured in losses.py's docstring, benchmarks/bench_projection.py).
     discriminator_weight: float = 0.1
     w_std_samples: int = 10_000
 
