@@ -192,3 +192,16 @@ def precision_for(args, device) -> str:
     if precision == "bfloat16" and not bfloat16_supported(str(device)):
         raise UserError(f"--precision bfloat16: {device} here has no bfloat16 units (use float32)")
     return precision
+
+
+def w_range(text: str | None, num_ws: int) -> tuple[int, int | None]:
+    """--w-range FIRST-LAST (inclusive) as [start, stop); (0, None) for all ws."""
+    if not text:
+        return 0, None
+    try:
+        first, last = (int(v) for v in text.split("-", 1))
+    except ValueError:
+        raise UserError(f"--w-range: expected FIRST-LAST such as 0-5, not {text!r}")
+    if not 0 <= first <= last < num_ws:
+        raise UserError(f"--w-range {text}: w indices are 0 to {num_ws - 1}")
+    return first, last + 1

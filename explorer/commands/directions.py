@@ -2,7 +2,7 @@
 --out dirs.npz`: a named direction set in W (explorer.analysis.directions), saved with the network's hash."""
 from __future__ import annotations
 
-from .common import UserError, add_network_argument, open_network, pick_device, set_threads
+from .common import UserError, add_network_argument, open_network, pick_device, set_threads, w_range
 from .droplets import layer_names
 
 METHOD_CHOICES = ("pca", "sefa", "interfacegan")
@@ -101,13 +101,7 @@ def _write_strip(args, G, directions) -> None:
         strengths = [float(v) for v in args.strengths.split(",") if v.strip()]
     except ValueError:
         raise UserError(f"--strengths: cannot read {args.strengths!r}; expected numbers like -3,0,3")
-    start, stop = 0, None
-    if args.w_range:
-        try:
-            first, last = (int(v) for v in args.w_range.split("-", 1))
-        except ValueError:
-            raise UserError(f"--w-range: expected FIRST-LAST such as 0-5, not {args.w_range!r}")
-        start, stop = first, last + 1
+    start, stop = w_range(args.w_range, G.num_ws)
     rows = []
     for index in range(min(args.strip_rows, len(directions))):
         vector = tuple(float(v) for v in directions.directions[index])

@@ -28,7 +28,7 @@ import numpy as np
 from ..export import ExportError, open_recorder
 from ..render import RenderCache, WOffset, render
 from .common import (UserError, add_network_argument, add_precision_argument, open_network, parse_seeds, pick_device,
-                     precision_for, session_for)
+                     precision_for, session_for, w_range)
 
 MODES = ("walk", "noise", "psi", "style", "direction")
 INTERPOLATIONS = ("linear", "cubic")
@@ -413,14 +413,6 @@ def _directions(args, G, cells: int):
     if not 0 <= args.index or args.index + cells > len(chosen):
         raise UserError(f"--index {args.index}: the set has {len(chosen)} directions and the grid needs {cells} "
                         f"from there")
-    start, stop = 0, None
-    if args.w_range:
-        try:
-            first, last = (int(v) for v in args.w_range.split("-", 1))
-        except ValueError:
-            raise UserError(f"--w-range: expected FIRST-LAST such as 0-5, not {args.w_range!r}")
-        if not 0 <= first <= last < G.num_ws:
-            raise UserError(f"--w-range {args.w_range}: w indices are 0 to {G.num_ws - 1}")
-        start, stop = first, last + 1
+    start, stop = w_range(args.w_range, G.num_ws)
     return [DirectionOffset(chosen.names[k], tuple(float(v) for v in chosen.directions[k]), 0.0, start, stop)
             for k in range(args.index, args.index + cells)]
