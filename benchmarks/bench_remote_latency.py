@@ -26,7 +26,7 @@ from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 from explorer.controller import Controller  # noqa: E402
 from explorer.remote.live import remote_for  # noqa: E402
 from explorer.remote.live import start_osc_server  # noqa: E402
-from explorer.state import PSI_RANGE  # noqa: E402
+from explorer.controls import PSI_RANGE  # noqa: E402
 from explorer.worker import RenderWorker  # noqa: E402
 from tests.fixtures.networks import tiny_stylegan2  # noqa: E402
 

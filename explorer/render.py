@@ -28,8 +28,8 @@ import torch
 from . import controls as c
 from .bending import LayerOperation, layer_edits
 from .blending import ModelBlend
-from .controls import (DTYPES, LATENT_SPACES, NOISE_MODES, OFFSET_DIRECTIONS, VIEW_MODES, VIEW_NORMALISATIONS,
-                       DirectionOffset, StateError, StyleDelta, WCopy, WOffset, control)
+from .controls import (DTYPES, LATENT_SPACES, NOISE_MODES, VIEW_MODES, VIEW_NORMALISATIONS, DirectionOffset,
+                       StyleDelta, WCopy, WOffset, control)
 from .description import NetworkFacts
 from .latents import blend, z_and_class_from_seed, z_from_seed
 from .networks.common import truncate

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Iterator
 
 from . import controls as c
 from .bending import LayerOperation
 from .blending import ModelBlend
-from .controls import (DIRECTION_NAME_MAX, DIRECTION_STRENGTH_RANGE, DTYPES, FFT_RANGE_DB, MAX_VIEW_CHANNELS,
-                       NOISE_STRENGTH_RANGE, OFFSET_STRENGTH_RANGE, PSI_RANGE, ROTATE_RANGE, SCALE_DB_RANGE,
-                       STYLE_DELTA_RANGE, TRANSLATE_RANGE, DirectionOffset, StateError, StyleDelta, WCopy, WOffset)
+from .controls import ROTATE_RANGE, TRANSLATE_RANGE, DirectionOffset, StateError, StyleDelta, WCopy, WOffset
 from .controls import choice as _choice
 from .controls import flag as _flag
 from .controls import integer as _integer
 from .controls import real as _real
-from .controls import record as _record
 from .controls import seed as _seed
 from .controls import text as _text
 from . import instrument

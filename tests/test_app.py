@@ -172,7 +172,6 @@ def test_drag_in_the_viewer_moves_the_latent_and_the_panel_shows_it(app, tmp_pat
 
 def test_screenshot_from_the_capture_panel_carries_the_state(app):
     from explorer.export import read_state_from_png
-    capture = panel(app, "CapturePanel")
     fire("capture.screenshot", None)
     app.step()
     status = app.controller.status.capture_message

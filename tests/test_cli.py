@@ -10,7 +10,7 @@ from PIL import Image
 
 from explorer.commands import main
 from explorer.commands.common import parse_seeds, UserError
-from tests.fixtures.networks import STYLEGAN2_CONFIGS, tiny_stylegan2
+from tests.fixtures.networks import tiny_stylegan2
 from tests.fixtures.nvlabs_pickle_writer import write_nvlabs_pickle
 
 GOLDEN = "tests/golden/{}.npz"

@@ -1,16 +1,13 @@
 """Screenshots and recordings: the state round trip, no overwriting, frame counts, sizes and durations read back
 with imageio, crash safety (writers killed with SIGKILL), and errors as values."""
 import errno
-import io
 import json
 import os
 import shlex
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import imageio.v3 as iio

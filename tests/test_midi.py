@@ -11,7 +11,7 @@ from explorer.remote.addresses import AddressError
 from explorer.remote.live import remote_for
 from explorer.instrument import MidiBinding
 from explorer.remote.midi import MidiUnavailable, describe, message_key_and_level
-from explorer.state import PSI_RANGE, ROTATE_RANGE
+from explorer.controls import PSI_RANGE, ROTATE_RANGE
 from tests.fixtures.networks import tiny_stylegan2
 from tests.test_presets import run_in_fresh_process
 

@@ -15,7 +15,8 @@ from explorer.remote.live import remote_for
 from explorer.remote.live import start_osc_server
 from explorer.remote.osc import OscError, OscServer
 from explorer.render import RenderCache, WOffset, render
-from explorer.state import SECTIONS, PSI_RANGE
+from explorer.controls import PSI_RANGE
+from explorer.state import SECTIONS
 from tests.fixtures.networks import tiny_stylegan2
 
 WAIT_S = 30.0                 # generous: the machine running the tests may be busy

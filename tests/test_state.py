@@ -300,3 +300,14 @@ def test_a_stylegan_2019_network_starts_with_its_original_truncation_cutoff(tmp_
     assert any("cutoff" in note for note in notes)
     session.truncation.cutoff = None          # all layers stays available
     assert session.render_request("k").truncation_cutoff is None
+
+
+def test_zooming_from_fit_starts_at_the_whole_zoom_nearest_the_scale_shown():
+    session = Session()
+    viewer = session.viewer
+    assert viewer.fit
+    viewer.zoom_by(+1, shown_scale=2.7)          # in: from 2 (the whole zoom at or below 2.7) to 3
+    assert (viewer.fit, viewer.zoom) == (False, 3)
+    viewer.fit_to_window()
+    viewer.zoom_by(-1, shown_scale=2.7)          # out: from 3 (at or above 2.7) to 2
+    assert (viewer.fit, viewer.zoom, viewer.pan_x) == (False, 2, 0.0)

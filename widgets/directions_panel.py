@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.state import DIRECTION_STRENGTH_RANGE
+from explorer.controls import DIRECTION_STRENGTH_RANGE
 
 from .panel import Panel
 

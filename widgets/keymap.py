@@ -7,7 +7,7 @@ from typing import Callable
 
 from explorer.controller import Controller
 from explorer.latents import SEED_LIMIT
-from explorer.state import PSI_RANGE
+from explorer.controls import PSI_RANGE
 
 from renderer import messages as msg
 

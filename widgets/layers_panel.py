@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.render import VIEW_MODES, VIEW_NORMALISATIONS
-from explorer.state import SCALE_DB_RANGE
+from explorer.controls import VIEW_MODES, VIEW_NORMALISATIONS
+from explorer.controls import SCALE_DB_RANGE
 
 from .panel import Panel
 

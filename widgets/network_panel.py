@@ -14,7 +14,6 @@ class NetworkPanel(Panel):
     status_fields = ("loading", "load_error", "recent_files")
 
     def build_items(self):
-        s = self.session
         self.path_tag = dpg.add_input_text(label="file", width=self.layout.full_width, on_enter=True,
                                            hint="a .pkl, .pt or .safetensors file; Enter loads it",
                                            callback=lambda _, value: self.open(value))

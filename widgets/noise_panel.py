@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.render import NOISE_MODES
+from explorer.controls import NOISE_MODES
 
 from .panel import Panel
 

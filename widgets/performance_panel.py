@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.render import DTYPES
+from explorer.controls import DTYPES
 from explorer.state import FPS_LIMIT_RANGE
 
 from .panel import Panel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.render import OFFSET_DIRECTIONS
+from explorer.controls import OFFSET_DIRECTIONS
 
 from .panel import Panel
 

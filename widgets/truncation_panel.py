@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from explorer.state import PSI_RANGE
+from explorer.controls import PSI_RANGE
 
 from .panel import Panel
 

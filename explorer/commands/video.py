@@ -225,7 +225,7 @@ def run(args) -> int:
     for name in ("frames_per_seed", "frames"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    from ..state import PSI_RANGE
+    from ..controls import PSI_RANGE
     for value in args.psi_range:
         if not (math.isfinite(value) and PSI_RANGE[0] <= value <= PSI_RANGE[1]):
             raise UserError(f"--psi-range: psi must be between {PSI_RANGE[0]:g} and {PSI_RANGE[1]:g}, not {value:g}")
