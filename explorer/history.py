@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Hashable, Iterator
 
-from .state import Session, StateChange
+from .state import Session, StateChange, to_jsonable
 
 MAX_STEPS = 1000            # the issue asks for at least 200; a step is a few small tuples
 MERGE_S = 0.75              # changes of one control closer than this are one step (a drag fires every frame)
@@ -55,7 +55,6 @@ class History:
         self.undone: list[Step] = []
         self._open: Step | None = None       # the step `step()` is recording into
         self._paused = 0
-        self._snapshot = session.to_dict()   # the session before the change being heard
         session.events.connect(self._hear)
 
     # -- recording ------------------------------------------------------------------------------------------------
@@ -102,7 +101,6 @@ class History:
             yield
         finally:
             self._paused -= 1
-            self._snapshot = self.session.to_dict()
 
     @property
     def is_paused(self) -> bool:
@@ -121,10 +119,17 @@ class History:
 
     def _record(self, change: StateChange) -> None:
         step = self._open
-        if change.section == "network" and change.field == "path" and step.before is None:
-            step.before = self._snapshot
         step.changes.append(change)
-        self._snapshot = self.session.to_dict()
+        if change.section == "network" and change.field == "path" and step.before is None:
+            step.before = self._before(step)
+
+    def _before(self, step: Step) -> dict:
+        """The whole session as it was before `step`: today's, with the step's changes so far taken back. Made
+        only for a step that changes the network, not on every change (a drag makes dozens a second)."""
+        before = self.session.to_dict()
+        for change in reversed(step.changes):
+            before[change.section][change.field] = to_jsonable(change.old)
+        return before
 
     # -- undo and redo --------------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
 from . import controls as c
@@ -179,14 +179,16 @@ class Section:
             after()
 
     def to_dict(self) -> dict:
-        return {key: _to_jsonable(getattr(self, key)) for key in self.field_names()}
+        return {key: to_jsonable(getattr(self, key)) for key in self.field_names()}
 
 
-def _to_jsonable(value):
+def to_jsonable(value):
+    """A setting's value as JSON data: tuples become lists, the frozen records (offsets, operations, presets, ...)
+    objects of their fields."""
     if isinstance(value, tuple):
-        return [_to_jsonable(v) for v in value]
-    if isinstance(value, (WOffset, WCopy, StyleDelta, LayerOperation, DirectionOffset, StoredPreset, MidiBinding)):
-        return {f.name: _to_jsonable(getattr(value, f.name)) for f in fields(value)}
+        return [to_jsonable(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
     return value
 
 
