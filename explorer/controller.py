@@ -327,8 +327,11 @@ class Controller:
                 self._dirty = False
                 self.worker.submit(self.preview_request(preview) if preview and moving else self.request())
             elif (not moving and not self.worker.busy and self.frame is not None
+                  and self.frame.result.request.dtype != self.session.performance.dtype
                   and self.last_finished != self.request()):
-                self.worker.submit(self.request())   # the control rests: the exact frame replaces the preview
+                # The control rests and a preview is on screen: the exact frame replaces it. (Checked by dtype
+                # first, so an idle window does not build a request every frame.)
+                self.worker.submit(self.request())
         frame = self._take_result()
         if frame is None and self._new_view:
             frame = self.frame

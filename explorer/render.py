@@ -32,7 +32,7 @@ from .controls import (DTYPES, LATENT_SPACES, NOISE_MODES, VIEW_MODES, VIEW_NORM
                        StyleDelta, WCopy, WOffset, control)
 from .description import NetworkFacts
 from .latents import blend, z_and_class_from_seed, z_from_seed
-from .networks.common import truncate
+from .networks.common import bfloat16_is_fast_on_cpu, truncate
 PREVIEW_DTYPES = {"cpu": "bfloat16", "cuda": "float16"}   # the fast, inexact tier on each device type
 
 
@@ -314,10 +314,7 @@ def bfloat16_supported(device: str) -> bool:
     """Whether bfloat16 runs at speed on `device`: CUDA, or a CPU whose oneDNN has bfloat16 kernels."""
     if device.startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device != "cpu":
-        return False
-    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return bool(probe()) if probe is not None else False
+    return device == "cpu" and bfloat16_is_fast_on_cpu()
 
 
 def preview_dtype(device: str) -> str | None:

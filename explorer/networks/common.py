@@ -191,9 +191,10 @@ class SynthesisCall:
 PREVIEW_DTYPES = {"cpu": (torch.bfloat16,), "cuda": (torch.float16, torch.bfloat16)}
 
 
+@functools.cache
 def bfloat16_is_fast_on_cpu() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX) for oneDNN; without it bfloat16
-    convolutions are emulated and slower than float32."""
+    convolutions are emulated and slower than float32. Asked once: the window asks every frame."""
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     try:
         return bool(check()) if check is not None else False
