@@ -47,7 +47,7 @@ class LoadResult:
 class _Load:
     seq: int
     path: str | None
-    make: Callable[[], tuple[torch.nn.Module, tuple[str, ...]]]   # -> (generator, notes)
+    make: Callable[[], tuple]     # -> (generator, notes, description or None, discriminator or None)
     key: str | None
 
 
@@ -83,7 +83,6 @@ class RenderWorker:
         self._generator: torch.nn.Module | None = None
         self._others: dict[str, torch.nn.Module] = {}     # networks blended in, by file (loaded on demand)
         self._discriminator: torch.nn.Module | None = None   # the current file's D (projection features), if any
-        self._incoming_discriminator: torch.nn.Module | None = None
         self._blended: tuple | None = None                # (key, ModelBlend, generator) of the last blend
         self._network_key: str | None = None
         self._facts: NetworkFacts | None = None
@@ -109,8 +108,7 @@ class RenderWorker:
         def make():
             from .formats import load_network
             loaded = load_network(path, device=device, cancelled=self._load_superseded)
-            self._incoming_discriminator = loaded.discriminator
-            return loaded.generator, tuple(loaded.notes), describe(loaded)
+            return loaded.generator, tuple(loaded.notes), describe(loaded), loaded.discriminator
         self._queue_load(str(path), make, None)
 
     def _load_superseded(self) -> bool:
@@ -119,7 +117,7 @@ class RenderWorker:
 
     def set_network(self, generator: torch.nn.Module, key: str | None = None, path: str | None = None) -> None:
         """Makes an in-memory generator current (in the background, like load)."""
-        self._queue_load(path, lambda: (generator, (), None), key)
+        self._queue_load(path, lambda: (generator, (), None, None), key)
 
     def poll(self) -> RenderResult | None:
         """The newest result not polled yet (older unpolled ones are gone), or None."""
@@ -238,7 +236,7 @@ class RenderWorker:
 
     def _run_load(self, job: _Load) -> None:
         try:
-            generator, notes, description = job.make()
+            generator, notes, description, discriminator = job.make()
             generator.eval().requires_grad_(False)
             facts = NetworkFacts.from_generator(generator)
         except Exception as error:   # noqa: BLE001 - the previous network stays; the error is reported
@@ -249,7 +247,7 @@ class RenderWorker:
             key = job.key or f"{job.path or 'network'}#{next(self._keys)}"
             with self._cond:
                 self._generator, self._network_key, self._facts = generator, key, facts
-                self._discriminator, self._incoming_discriminator = self._incoming_discriminator, None
+                self._discriminator = discriminator
             self._cache.clear()
             self._blended = None
             result = LoadResult(job.path, key, facts, notes=notes, description=description)
