@@ -435,7 +435,8 @@ def test_help_lists_every_shortcut_and_the_viewer_keys_do_what_it_says(gui):
     assert gui.controller.status.capture_message.startswith("saved ")
 
 
-@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed")
+@pytest.mark.skipif(shutil.which("xdotool") is None and os.environ.get("CI") != "true",
+                    reason="xdotool is not installed (in CI, where setup.sh installs it, the test runs and fails)")
 def test_a_real_mouse_drag_on_the_viewer_moves_the_latent_panel(gui, tmp_path):
     """The whole path: X events in the viewer process, Drag messages to the app, the session, the panel."""
     import dearpygui.dearpygui as dpg
