@@ -9,6 +9,7 @@ from explorer.controller import Controller
 from explorer.formats.native import save_network
 from explorer.render import render
 from explorer.state import StateError
+from tests.controller_driver import pump
 from tests.fixtures.networks import tiny_stylegan2
 
 TIMEOUT_S = 60
@@ -164,11 +165,7 @@ def test_posted_commands_run_on_the_controllers_thread_and_bad_values_are_refuse
 
 
 def _tick_until(c, condition, timeout=TIMEOUT_S):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        c.tick()
-        time.sleep(0.005)
+    assert pump(c, condition, timeout), "timed out"
 
 
 def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_rest(controller):

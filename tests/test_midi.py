@@ -14,8 +14,8 @@ from explorer.remote.midi import MidiUnavailable, describe, message_key_and_leve
 from explorer.controls import PSI_RANGE, ROTATE_RANGE
 from tests.fixtures.networks import tiny_stylegan2
 from tests.test_presets import run_in_fresh_process
+from tests.controller_driver import pump
 
-WAIT_S = 30.0                 # generous: the machine running the tests may be busy
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +35,6 @@ def mapper(controller):
     mapper.cancel_learning()
     return mapper
 
-
-def pump(controller, until, timeout=WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        controller.wakeup.wait(0.02)
-        controller.tick()
-        if until():
-            return True
-    return False
 
 
 def cc(number, value, channel=0):

@@ -18,8 +18,8 @@ from explorer.render import RenderCache, WOffset, render
 from explorer.controls import PSI_RANGE
 from explorer.state import SECTIONS
 from tests.fixtures.networks import tiny_stylegan2
+from tests.controller_driver import WAIT_S, pump
 
-WAIT_S = 30.0                 # generous: the machine running the tests may be busy
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +51,6 @@ def server(controller):
 def client(server):
     return SimpleUDPClient("127.0.0.1", server.port)
 
-
-def pump(controller, until, timeout=WAIT_S) -> bool:
-    """The frame loop of the window, in short: wait for posted work, tick."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        controller.wakeup.wait(0.02)
-        controller.tick()
-        if until():
-            return True
-    return False
 
 
 def settle(controller):
