@@ -18,6 +18,7 @@ from typing import Any, Callable
 from .bending import OPERATIONS, LayerOperation
 from .blending import BLEND_MODES, ModelBlend
 from .latents import SEED_LIMIT
+from .networks.common import NOISE_MODES as NOISE_MODES  # the synthesis' own list, a render control's choices
 
 Check = Callable[[str, Any, Any], Any]
 
@@ -38,7 +39,6 @@ MAX_VIEW_CHANNELS = 1024                   # more than any StyleGAN layer has
 BENDING_CHANNELS_MAX = 4096                # more channels than any StyleGAN layer has
 DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 LATENT_SPACES = ("z", "w")
-NOISE_MODES = ("const", "random", "none")
 VIEW_MODES = ("grid", "rgb", "single")          # channel grid, 3 channels as RGB, one channel
 VIEW_NORMALISATIONS = ("channel", "global", "none")   # divide by each channel's max |x|, by the selection's, or not
 OFFSET_DIRECTIONS = ("random", "to_seed")

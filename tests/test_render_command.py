@@ -109,3 +109,17 @@ def test_render_precision_is_chosen_by_name_and_refused_where_the_device_cannot(
     assert main(["render", "--seeds", "4", "--outdir", str(tmp_path / "f16"), "--precision", "float16"]) == 1
     assert "--precision float16 runs on CUDA only" in capsys.readouterr().err
     assert not (tmp_path / "f16").exists()
+
+
+def test_seeds_given_beside_a_state_replace_its_w_plus_latent(tmp_path):
+    G = load_network("assets/default.safetensors").generator
+    facts = NetworkFacts.from_generator(G)
+    session = Session(facts=facts)
+    session.latent.use_w_plus(np.zeros((facts.num_ws, facts.w_dim), np.float32))
+    session.truncation.psi = 0.8
+    state = tmp_path / "session.json"
+    state.write_text(session.to_json())
+    assert main(["render", "--state", str(state), "--seeds", "3", "--outdir", str(tmp_path / "out")]) == 0
+    session.latent.set_seed(3)
+    expected = render(G, session.render_request("x")).image
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "seed0003.png").convert("RGB")), expected)

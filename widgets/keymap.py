@@ -7,7 +7,7 @@ from typing import Callable
 
 from explorer.controller import Controller
 from explorer.latents import SEED_LIMIT
-from explorer.controls import PSI_RANGE
+from explorer.controls import NOISE_MODES, PSI_RANGE
 
 from renderer import messages as msg
 
@@ -15,7 +15,6 @@ from renderer import messages as msg
 # go to higher x and y, as in NVlabs' visualizer.
 DRAG_SEEDS_PER_PIXEL = 0.01
 PSI_KEY_STEP = 0.1
-NOISE_MODE_CYCLE = ("const", "random", "none")
 ZOOM_KEYS = {"1": 1, "2": 2, "3": 3, "4": 4}
 
 
@@ -63,7 +62,8 @@ class Keymap:
             "minus": lambda: s.viewer.zoom_by(-1),
             "s": c.screenshot,
             "r": c.toggle_recording,
-            "n": lambda: c.set("noise", "mode", NOISE_MODE_CYCLE[(NOISE_MODE_CYCLE.index(s.noise.mode) + 1) % 3]),
+            # n steps through the noise modes in their order: const -> random -> none -> const.
+            "n": lambda: c.set("noise", "mode", NOISE_MODES[(NOISE_MODES.index(s.noise.mode) + 1) % len(NOISE_MODES)]),
             "l": self.toggle_layer_view,
             # Escape leaves fullscreen; it never quits (q does), so a stray key press cannot lose the session.
             "escape": lambda: setattr(s.viewer, "fullscreen", False),

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from ..assets import DEFAULT_MODEL
+from ..controls import NOISE_MODES
 from ..latents import SEED_LIMIT
 
 EXIT_ERROR = 1
@@ -108,11 +109,8 @@ def output_folder(path: str) -> Path:
 
 # -- the latent options, checked by the session state ------------------------------------------------------------
 
-NOISE_MODE_CHOICES = ("const", "random", "none")
-
-
 def add_latent_arguments(parser: argparse.ArgumentParser, seeds_default: str | None = "0") -> None:
-    """--state, --seeds, --trunc, --trunc-cutoff, --noise-mode, --noise-seed, --class: what decides the latent.
+    """--state, --seeds, --trunc, --trunc-cutoff, --noise-mode, --class: what decides the latent.
     Every value is checked as the window's session state checks it, with the same messages."""
     parser.add_argument("--state", help="start from a session file (JSON, or a screenshot PNG that carries one)")
     parser.add_argument("--seeds", default=seeds_default,
@@ -122,7 +120,7 @@ def add_latent_arguments(parser: argparse.ArgumentParser, seeds_default: str | N
                         help="truncation psi, -1 to 2 (default: the session's, else 1)")
     parser.add_argument("--trunc-cutoff", type=int, default=None,
                         help="truncate only the first N ws (default: all; 8 for StyleGAN 2019 networks)")
-    parser.add_argument("--noise-mode", choices=NOISE_MODE_CHOICES, default=None,
+    parser.add_argument("--noise-mode", choices=NOISE_MODES, default=None,
                         help="const (the network's stored noise), random (drawn from the image's seed) or none")
     parser.add_argument("--class", dest="class_index", type=int, default=None,
                         help="class of a conditional network (default: drawn from each seed)")
@@ -158,7 +156,7 @@ def session_for(args, G):
 
 def requests_for(args, session, network_key: str, device) -> list[tuple[int | None, object]]:
     """[(seed or None, RenderRequest)]: one request per --seed (the session's latent when --seeds is not given
-    and a --state is), on `device` in float32."""
+    and a --state is), on `device` in --precision. Seeds given replace the session's latent, a W+ included."""
     import dataclasses
     base = dataclasses.replace(session.render_request(network_key), device=str(device),
                                dtype=precision_for(args, device))
@@ -170,9 +168,9 @@ def requests_for(args, session, network_key: str, device) -> list[tuple[int | No
     requests = []
     for seed in parse_seeds(seeds_text):
         # As NVlabs' gen_images.py: random noise is drawn from the image's own seed.
-        requests.append((seed, dataclasses.replace(base, seed_weights=((seed, 1.0),), noise_seed=seed
-                                                   if base.noise_mode == "random" and not args.state
-                                                   else base.noise_seed)))
+        noise_seed = seed if base.noise_mode == "random" and not args.state else base.noise_seed
+        requests.append((seed, dataclasses.replace(base, seed_weights=((seed, 1.0),), main_w_plus=None,
+                                                   noise_seed=noise_seed)))
     return requests
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..controls import NOISE_MODES
 from ..export import ExportError, open_recorder
 from ..render import RenderCache, WOffset, render
 from .common import (UserError, add_network_argument, add_precision_argument, open_network, parse_seeds, pick_device,
@@ -58,7 +59,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--interp", choices=INTERPOLATIONS, default="cubic", help="walk interpolation in W")
     parser.add_argument("--trunc", type=float, default=None, help="truncation psi (default: the state's, else 1)")
     parser.add_argument("--trunc-cutoff", type=int, default=None)
-    parser.add_argument("--noise-mode", choices=["const", "random", "none"], default=None)
+    parser.add_argument("--noise-mode", choices=NOISE_MODES, default=None)
     parser.add_argument("--noise-seed", type=int, default=1, help="the fresh noise a noise loop turns through")
     parser.add_argument("--class", dest="class_index", type=int, default=None)
     parser.add_argument("--psi-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("FROM", "TO"))
