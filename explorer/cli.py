@@ -8,7 +8,6 @@ is the one module of explorer/ that may start the GUI (widgets/); nothing import
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from .assets import DEFAULT_MODEL
@@ -21,11 +20,11 @@ def _state_names_a_network(state_file: str | None) -> bool:
     if not state_file:
         return False
     from .export import ExportError, read_state_file
+    from .state import network_named_in
     try:
-        data = json.loads(read_state_file(state_file))
-    except (ExportError, ValueError):
+        return network_named_in(read_state_file(state_file)) is not None
+    except ExportError:
         return False   # the window reports the broken file itself
-    return isinstance(data, dict) and isinstance(data.get("network"), dict) and bool(data["network"].get("path"))
 
 
 def open_window(args) -> int:

@@ -15,7 +15,6 @@ when something in it changed.
 """
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -30,7 +29,7 @@ from .description import NetworkDescription
 from .history import History, Step
 from .recent import read_recent_files, with_recent, write_recent_files
 from .render import LayerStats, RenderResult, RenderTimings, preview_dtype, render
-from .state import Session, StateChange, StateError
+from .state import Session, StateChange, StateError, network_named_in
 from .view import compose_view
 from .worker import LoadResult, RenderWorker
 
@@ -197,12 +196,10 @@ class Controller:
         fit changes nothing and Status.load_error says why. A file that names another network opens it first."""
         try:
             text = export.read_state_file(path)
-            data = json.loads(text)
-        except (export.ExportError, ValueError) as error:
+        except export.ExportError as error:
             self._report(load_error=f"session file: {error}")
             return False
-        network = data.get("network") if isinstance(data, dict) else None
-        wanted = network.get("path") if isinstance(network, dict) else None
+        wanted = network_named_in(text)
         if wanted and wanted != self._loaded_path:
             self._pending_state = text
             self.open_network(wanted)

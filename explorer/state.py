@@ -970,3 +970,15 @@ class Session:
                     continue
                 object.__setattr__(mine, key, new)
                 self.events.emit(StateChange(mine.name, key, old, new))
+
+
+def network_named_in(text: str) -> str | None:
+    """The network file a session's JSON names; None when it names none or is not a session's JSON (whoever
+    applies the file reports that)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    network = data.get("network") if isinstance(data, dict) else None
+    path = network.get("path") if isinstance(network, dict) else None
+    return path if isinstance(path, str) and path else None
