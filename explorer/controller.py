@@ -191,15 +191,16 @@ class Controller:
         if self._loaded_path:
             self._start_load(self._loaded_path)
 
-    def open_session(self, path: str) -> bool:
+    def open_session(self, path: str, network: str | None = None) -> bool:
         """Takes every setting of a session file (JSON, or a screenshot PNG); a file that is unreadable or does not
-        fit changes nothing and Status.load_error says why. A file that names another network opens it first."""
+        fit changes nothing and Status.load_error says why. A file that names another network opens it first;
+        `network` (a file the user named) wins over the one the session names."""
         try:
             text = export.read_state_file(path)
         except export.ExportError as error:
             self._report(load_error=f"session file: {error}")
             return False
-        wanted = network_named_in(text)
+        wanted = network or network_named_in(text)
         if wanted and wanted != self._loaded_path:
             self._pending_state = text
             self.open_network(wanted)

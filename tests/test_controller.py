@@ -296,3 +296,19 @@ def test_the_window_projection_uses_the_files_own_discriminator(tmp_path, monkey
         assert seen[-1] is None and c.status.projection.step.discriminator_features is None
     finally:
         c.close()
+
+
+def test_a_network_the_user_names_wins_over_the_one_a_session_file_names(controller, tmp_path):
+    c = controller
+    small = tmp_path / "small.safetensors"
+    save_network(tiny_stylegan2("sg2_orig_32"), small)
+    c.set("truncation", "psi", 0.6)
+    session_file = c.save_session()                      # names the 64 px network
+    fresh = Controller(remember_recent=False)
+    try:
+        assert fresh.open_session(str(session_file), network=str(small))
+        assert fresh.wait_for_frame(TIMEOUT_S), fresh.status.load_error
+        assert fresh.loaded_path == str(small) and fresh.session.truncation.psi == 0.6
+        assert fresh.frame.result.image.shape == (32, 32, 3)
+    finally:
+        fresh.close()

@@ -102,9 +102,9 @@ class App:
         self.viewer.send(msg.FrameRateLimit(self.session.performance.fps_limit))
         self.session.events.connect(self.on_change)
         self.controller.connect(self.on_status)
-        if state_file:
-            self.controller.open_session(state_file)
-        if pkl and not self.controller.status.loading:
+        # A network the user named wins over the one a session file names.
+        opened = self.controller.open_session(state_file, network=pkl) if state_file else False
+        if pkl and not opened:
             self.controller.open_network(str(pkl))
         elif not pkl and not self.controller.status.loading:
             self.panel("NetworkPanel").ask_for_file()
