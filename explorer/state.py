@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
 from . import controls as c
-from .bending import LayerOperation
+from .bending import OPERATIONS, LayerOperation
 from .blending import ModelBlend
 from .controls import ROTATE_RANGE, TRANSLATE_RANGE, DirectionOffset, StateError, StyleDelta, WCopy, WOffset
 from .controls import choice as _choice
@@ -636,7 +636,6 @@ class BendingSection(Section):
         return c.keep_valid(c.layer_operations, self.where("operations"), self.operations, self.facts)
 
     def add(self, layer: str, operation: str, channels=(), amount: float | None = None) -> None:
-        from .bending import OPERATIONS
         amount = OPERATIONS[operation].default if amount is None and operation in OPERATIONS else amount
         self.operations = self.operations + (LayerOperation(layer, operation, tuple(channels), amount),)
 
