@@ -1,4 +1,5 @@
-"""The droplet detector: its measures on maps with a known answer, a planted spike found first, the command."""
+"""The droplet detector: its measures on maps with a known answer, a planted spike found first, the layer-wide
+shared spot (planted, by chance, scattered, on the shipped models), the command."""
 import argparse
 import json
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.analysis.droplets import DROPLET_SCORE, detect_droplets, map_spikes
+from explorer.analysis.droplets import (DROPLET_SCORE, RECURRING_SHARE, SHARED_SPOT_SHARE, SPOT_PEAK_RATIO,
+                                        detect_droplets, map_spikes, shared_spots, window_radius)
 from explorer.commands import droplets as droplets_command
 from explorer.commands.common import UserError
 from explorer.formats.native import save_network
@@ -67,6 +69,55 @@ def test_scores_do_not_change_with_a_channels_scale_and_offset():
     np.testing.assert_allclose(a.score, map_spikes(-maps).score, rtol=1e-2)
 
 
+def test_a_spot_in_most_channels_of_a_layer_is_found_at_its_place_with_a_high_share():
+    maps = gaussian_maps(2, 64, 64, seed=4)
+    maps[0, :48, 30, 17] += 40.0                   # 48 of 64 channels spike at one spot on the first image
+    maps[1, :8] = 0.0                              # the second: 8 flat channels, the shared spot in 42 of the rest
+    maps[1, 8:50, 9, 50] -= 40.0                   # (the sign of a spike does not matter)
+    spots = shared_spots(maps)
+    r = window_radius(64, 64)
+    assert abs(spots.y[0] - 30) <= r and abs(spots.x[0] - 17) <= r
+    assert spots.share[0] == pytest.approx(48 / 64, abs=1 / 64)   # a noise peak may fall into the window too
+    assert abs(spots.y[1] - 9) <= r and abs(spots.x[1] - 50) <= r
+    assert spots.channels[1] == 56 and spots.share[1] == pytest.approx(42 / 56, abs=1 / 56)
+    # The energy share: a spike 40 high holds 1600 / (1600 + 4096) of a unit-noise map's energy, in 48 of 64 maps.
+    assert spots.energy_share[0] == pytest.approx(48 / 64 * 40 ** 2 / (40 ** 2 + 4096), abs=0.02)
+    assert spots.chance == pytest.approx(25 / 4096)
+
+
+def test_independent_spikes_share_a_spot_only_by_chance():
+    maps = gaussian_maps(8, 64, 64, seed=5)
+    rng = np.random.default_rng(5)
+    for n in range(8):
+        for channel in range(64):
+            maps[n, channel, rng.integers(64), rng.integers(64)] += 40.0
+    spots = shared_spots(maps)
+    # Each window is 25/4096 of the map; the fullest of 4096 windows holds a few of 64 independent peaks.
+    assert spots.chance == pytest.approx(25 / 4096)
+    assert spots.share.max() <= 0.1 < SHARED_SPOT_SHARE
+    # Noise alone has no spike: no peak counts, whatever the maxima do.
+    assert (shared_spots(gaussian_maps(2, 64, 64, seed=6)).share == 0).all()
+
+
+def test_spikes_at_scattered_places_share_no_spot():
+    maps = gaussian_maps(1, 16, 64, seed=7)
+    for channel in range(16):                      # a 4x4 grid 16 px apart: no two in one window
+        maps[0, channel, 8 + 16 * (channel // 4), 8 + 16 * (channel % 4)] += 60.0
+    spikes, spots = map_spikes(maps), shared_spots(maps)
+    assert (spikes.score[0] > DROPLET_SCORE).all()           # every channel spikes, each on its own
+    assert spots.share[0] == pytest.approx(1 / 16)
+
+
+def test_a_shared_bump_that_is_no_spike_is_not_counted():
+    """All channels peak at one place, but a few spreads high: the tops of noise, not spikes."""
+    low, high = gaussian_maps(1, 32, 64, seed=8), gaussian_maps(1, 32, 64, seed=8)
+    low[0, :, 20, 20] += 6.0
+    high[0, :, 20, 20] += 3 * SPOT_PEAK_RATIO
+    assert (map_spikes(low).y[0] == 20).mean() > 0.9 and (map_spikes(low).peak_ratio[0] < SPOT_PEAK_RATIO).all()
+    assert shared_spots(low).share[0] < 0.1
+    assert shared_spots(high).share[0] == 1.0
+
+
 def test_planted_spike_is_found_first_at_its_channel_and_place():
     G = planted_spike(**PLANT)
     report = detect_droplets(G, SEEDS)
@@ -76,6 +127,15 @@ def test_planted_spike_is_found_first_at_its_channel_and_place():
     assert first.seeds == len(SEEDS) and first.recurs
     assert first.score > 3 * report.findings[1].score
     assert "recur on the same channels" in report.note
+    # One channel's spike is no layer-wide droplet: few of its layer's channels peak at its spot. The next layer
+    # mixes every channel of this one, so there the spike is in all maps: a droplet, at the planted place.
+    planted = next(l for l in report.layers if l.layer == PLANT["layer"])
+    assert not planted.droplet and planted.seeds == 0
+    assert [l.layer for l in report.droplet_layers] == ["b32.conv1"]
+    spread = report.droplet_layers[0]
+    assert spread.seeds == len(SEEDS) and spread.shared_share > 0.5
+    assert (spread.y, spread.x) == (PLANT["y"], PLANT["x"])
+    assert report.note.startswith("b32.conv1: on 4 of 4 seeds")
     # Without the stored noise the spike is gone: the same channel falls back among the others.
     quiet = detect_droplets(G, SEEDS, layers=[PLANT["layer"]], noise_mode="none")
     same = next(f for f in quiet.findings if f.channel == PLANT["channel"])
@@ -99,31 +159,68 @@ def run_command(*argv):
 def test_command_json_lists_the_planted_spike_first(tmp_path, capsys):
     path = save_network(planted_spike(**PLANT), tmp_path / "planted.safetensors")
     assert run_command("--pkl", str(path), "--seeds", "0-3", "--json") == 0
-    findings = json.loads(capsys.readouterr().out)["findings"]
+    printed = json.loads(capsys.readouterr().out)
+    assert list(printed) == ["findings", "layers"]
+    findings, layers = printed["findings"], printed["layers"]
+    assert [l["layer"] for l in layers] == ["b16.conv0", "b16.conv1", "b32.conv0", "b32.conv1"]
+    for layer in layers:
+        assert set(layer) == {"layer", "shared_share", "seeds", "seed_count", "droplet", "energy_share", "chance",
+                              "y", "x", "best_seed", "shares", "best_score", "best_channel"}
+        assert layer["seed_count"] == 4 and len(layer["shares"]) == 4
+        assert 0 <= layer["shared_share"] <= 1
+        assert layer["droplet"] == (layer["seeds"] >= RECURRING_SHARE * 4)
+    assert layers[-1]["droplet"] and (layers[-1]["y"], layers[-1]["x"]) == (PLANT["y"], PLANT["x"])
     assert findings[0] == {"layer": PLANT["layer"], "channel": PLANT["channel"], "y": PLANT["y"], "x": PLANT["x"],
                            "score": findings[0]["score"], "seeds": 4}
     assert findings[0]["score"] > DROPLET_SCORE
     assert [f["score"] for f in findings] == sorted((f["score"] for f in findings), reverse=True)
     assert run_command("--pkl", str(path), "--seeds", "0-3", "--layers", "b16.conv1", "--top", "3") == 0
     text = capsys.readouterr().out.splitlines()
-    assert len(text) == 5 and all(line.startswith("b16.conv1") for line in text[1:4])
+    # The findings, a blank line, the per-layer section (a header and the one layer), the note.
+    assert len(text) == 8 and all(line.startswith("b16.conv1") for line in text[1:4])
+    assert text[4] == "" and text[5].split()[:3] == ["layer", "shared", "seeds"]
+    assert text[6].startswith("b16.conv1") and text[7].startswith("no droplet")
     with pytest.raises(UserError, match="no layer 'b99.conv'"):
         run_command("--pkl", str(path), "--layers", "b99.conv")
     with pytest.raises(UserError, match="b8.conv0 is 8x8: too small for a local spike"):
         run_command("--pkl", str(path), "--layers", "b8.conv0")
 
 
-def test_shipped_models_top_findings():
-    """The numbers the README quotes: the top channel of each shipped model over seeds 0-15."""
+@pytest.fixture(scope="module")
+def shipped_reports():
+    """The detector over seeds 0-15 (psi 1, const noise) on the shipped AdaIN and StyleGAN2 models."""
     from explorer.formats import load_network
     adain = load_network("assets/default_stylegan_adain.safetensors").generator
-    top = detect_droplets(adain, range(16), cutoff=adain.default_truncation_cutoff).findings[0]
+    stylegan2 = load_network("assets/default.safetensors").generator
+    return (detect_droplets(adain, range(16), cutoff=adain.default_truncation_cutoff),
+            detect_droplets(stylegan2, range(16)))
+
+
+def test_shipped_models_top_findings(shipped_reports):
+    """The numbers the README quotes: the top channel of each shipped model over seeds 0-15."""
+    top = shipped_reports[0].findings[0]
     assert (top.layer, top.channel, top.seeds) == ("b64.conv1", 24, 14)
     assert top.score == pytest.approx(20.54, abs=0.01)
-    stylegan2 = load_network("assets/default.safetensors").generator
-    top2 = detect_droplets(stylegan2, range(16)).findings[0]
+    top2 = shipped_reports[1].findings[0]
     assert (top2.layer, top2.channel, top2.seeds) == ("b32.conv1", 17, 9)
     assert top2.score == pytest.approx(13.98, abs=0.01)
+
+
+def test_shipped_adain_model_shows_the_layer_droplet_at_64_px_and_the_stylegan2_model_does_not(shipped_reports):
+    """The AdaIN network's 64 px layers share one spiking spot over SHARED_SPOT_SHARE of their channels on most
+    seeds (the droplet of the StyleGAN2 paper, "present in all feature maps"); StyleGAN2, which has no instance
+    normalisation to dominate, has no layer that does."""
+    adain, stylegan2 = shipped_reports
+    found = [layer for layer in adain.droplet_layers if layer.layer.startswith("b64.")]
+    assert found, [(layer.layer, layer.shared_share, layer.seeds) for layer in adain.layers]
+    for layer in found:
+        assert layer.seeds >= RECURRING_SHARE * layer.seed_count and layer.seed_count == 16
+        assert layer.shared_share >= SHARED_SPOT_SHARE      # the median seed reaches it too
+        assert layer.shared_share > 10 * layer.chance
+        assert layer.layer in adain.note and "a droplet, as in AdaIN networks" in adain.note
+    assert stylegan2.droplet_layers == (), [(l.layer, l.shared_share, l.seeds) for l in stylegan2.layers]
+    assert all(layer.shared_share < SHARED_SPOT_SHARE for layer in stylegan2.layers)
+    assert stylegan2.note.startswith("no droplet")
 
 
 def test_ablating_the_top_droplet_channel_removes_the_spike():

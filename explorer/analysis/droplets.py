@@ -16,6 +16,23 @@ spot dominates:
 score = peak ratio x top-k share x compactness = peak ratio x (share of energy in the window around the peak).
 Over a set of seeds a channel's score is the mean of its per-seed scores, so a channel that spikes on every seed
 ranks above one that spikes once; `seeds` counts the seeds whose score reaches DROPLET_SCORE.
+
+A droplet is more than one channel's spike: it "is present in all feature maps" of its layer (ibid.), one spot
+where the whole layer spikes, because the generator uses it to dominate the statistics of every channel at once.
+Per layer and image the "shared spot" measures that, from the same maps:
+
+    spot          the window (radius as above) that holds the most channels' own peaks, counting a channel only
+                  when its peak is a spike (peak ratio at least SPOT_PEAK_RATIO: the top of a channel's texture
+                  or noise lies anywhere and says nothing); ties go to the window with more normalised energy;
+    shared share  the share of the layer's channels (flat ones left out) whose counted peak lies in that window;
+    energy share  the mean over the layer's channels of the share of each one's energy (squared deviations from
+                  its median) inside that window: how much of the layer the spot holds, whatever the peaks do;
+    chance        the window's share of the map: what either share would be, on average, for a fixed window
+                  and channels whose spots lie anywhere, independently (the fullest of all windows holds more:
+                  about an eighth of 32 such channels; SHARED_SPOT_SHARE says why it stands far above that).
+
+A layer's line (LayerDropletScore) has the median shared share over the seeds and on how many seeds it reaches
+SHARED_SPOT_SHARE; the layer shows droplets when that is at least RECURRING_SHARE of the seeds.
 """
 from __future__ import annotations
 
@@ -37,7 +54,21 @@ WINDOW_PER_SIZE = 32            # window radius: one pixel per 32 pixels of map 
 DROPLET_SCORE = 10.0            # a map scores this much when a spike 10 spreads high holds all its energy, or one
                                 # 20 spreads high holds half: clearly one spot, not texture (unit Gaussian noise
                                 # maps score below 0.5 at 16 px, below 0.1 at 64 px)
-RECURRING_SHARE = 0.5           # a channel "recurs" when at least half of the seeds show its spike
+RECURRING_SHARE = 0.5           # a channel "recurs", and a layer shows droplets, on at least half of the seeds
+SPOT_PEAK_RATIO = 10.0          # a channel's peak counts toward the shared spot when it stands this many spreads
+                                # above its median: unit Gaussian maps peak near 4 spreads (64 px) and 5.3
+                                # (1024 px), so this is a spike of its own, not the top of the channel's texture
+SHARED_SPOT_SHARE = 0.4         # a layer has a droplet on a seed when two in five of its channels peak in one
+                                # window. A droplet is in all of a layer's maps (Karras et al. 2020); chance puts
+                                # few there: a window is 9/256 of a 16 px map and 25/4096 of a 64 px one, so
+                                # independent peaks of 32 channels crowd 3 or 4 (an eighth) into the fullest window,
+                                # and 40% of them fall into one with a probability under 1e-8 (of 8 channels at 16
+                                # px: about 2%; of more channels, less).
+                                # Image structure that several channels answer (an eye, an edge) gathers fewer in a
+                                # StyleGAN2 generator (when this was chosen, the shipped one, seeds 0-15: at most
+                                # 0.38 on a seed, layer medians 0.09-0.22); a majority would ask more than a network
+                                # still growing its droplet shows (the shipped AdaIN one at 54 kimg: b64.conv1's
+                                # median 0.48, 0.22-0.62 a seed)
 
 
 @dataclass(frozen=True)
@@ -49,6 +80,19 @@ class MapSpikes:
     compactness: np.ndarray
     y: np.ndarray
     x: np.ndarray
+
+
+@dataclass(frozen=True)
+class SharedSpots:
+    """The shared spot of one layer's activation [N, C, H, W], per image (each [N], numpy): where it is, the share
+    of the channels whose counted peak lies in its window, the mean share of their energy in it, and how many
+    channels were not flat (the shares' denominator)."""
+    y: np.ndarray
+    x: np.ndarray
+    share: np.ndarray
+    energy_share: np.ndarray
+    channels: np.ndarray
+    chance: float
 
 
 @dataclass(frozen=True)
@@ -81,12 +125,36 @@ class DropletFinding:
 @dataclass(frozen=True)
 class LayerDropletScore:
     """One layer's line of the chart: its best channel's score and how many channels reach DROPLET_SCORE on at
-    least one seed."""
+    least one seed; its shared spot: the median shared share over the seeds, on how many seeds it reaches
+    SHARED_SPOT_SHARE, and the spot of the seed where the share is largest."""
     layer: str
     best_score: float
     best_channel: int
     droplet_channels: int
     channels: int
+    shared_share: float = 0.0
+    energy_share: float = 0.0
+    seeds: int = 0                      # seeds whose shared share reaches SHARED_SPOT_SHARE
+    seed_count: int = 0
+    shares: tuple[float, ...] = ()      # the shared share of each seed, in the report's seed order
+    chance: float = 0.0
+    y: int = 0
+    x: int = 0
+    best_seed: int = 0
+
+    @property
+    def droplet(self) -> bool:
+        """The layer shares one spiking spot over SHARED_SPOT_SHARE of its channels on at least RECURRING_SHARE of
+        the seeds: the droplet of AdaIN generators."""
+        return self.seed_count > 0 and self.seeds >= max(1, RECURRING_SHARE * self.seed_count)
+
+    def as_json(self) -> dict:
+        return {"layer": self.layer, "shared_share": round(self.shared_share, 4), "seeds": self.seeds,
+                "seed_count": self.seed_count, "droplet": self.droplet,
+                "energy_share": round(self.energy_share, 4), "chance": round(self.chance, 5),
+                "y": self.y, "x": self.x, "best_seed": self.best_seed,
+                "shares": [round(share, 4) for share in self.shares],
+                "best_score": round(self.best_score, 4), "best_channel": self.best_channel}
 
 
 @dataclass(frozen=True)
@@ -105,14 +173,43 @@ class DropletReport:
         return tuple(f for f in self.findings if f.recurs and f.seeds > 0)
 
     @property
+    def droplet_layers(self) -> tuple[LayerDropletScore, ...]:
+        """The layers that show droplets: one spot shared by SHARED_SPOT_SHARE of the channels on most seeds."""
+        return tuple(layer for layer in self.layers if layer.droplet)
+
+    @property
     def note(self) -> str:
+        return f"{self.layer_note}. {self.channel_note}"
+
+    @property
+    def layer_note(self) -> str:
+        """What the shared spots say, in one sentence."""
+        count, found = len(self.seeds), self.droplet_layers
+        share = f"at least {SHARED_SPOT_SHARE:.0%} of the channels peak at one spot"
+        if len(found) == 1:
+            on = f"on seed {self.seeds[0]}" if count == 1 else f"on {found[0].seeds} of {count} seeds"
+            return f"{found[0].layer}: {on}, {share}: a droplet, as in AdaIN networks"
+        if found:
+            shown = ", ".join(layer.layer if count == 1 else f"{layer.layer} ({layer.seeds} of {count} seeds)"
+                              for layer in found)
+            return f"{shown}: {share} of each layer: droplets, as in AdaIN networks"
+        if not self.layers:
+            return "no layer measured"
+        best = max(self.layers, key=lambda layer: (layer.shared_share, layer.seeds))
+        return (f"no droplet: no layer has {SHARED_SPOT_SHARE:.0%} of its channels peaking at one spot "
+                f"{'on this seed' if count == 1 else 'on most seeds'} (most shared: {best.layer}, "
+                f"{best.shared_share:.0%}{'' if count == 1 else ' median'})")
+
+    @property
+    def channel_note(self) -> str:
+        """What the channels' own spikes say, in one sentence."""
         droplets, recurring = self.droplets, self.recurring
         if not droplets:
             return f"no channel reaches a droplet score of {DROPLET_SCORE:g} on any of the {len(self.seeds)} seeds"
         if len(self.seeds) > 1 and recurring:
             return (f"{len(recurring)} of {len(droplets)} spiking channels spike on at least "
                     f"{RECURRING_SHARE:.0%} of the {len(self.seeds)} seeds: these spikes recur on the same channels "
-                    f"across seeds (AdaIN droplets do)")
+                    f"across seeds")
         if len(self.seeds) == 1:
             return f"{len(droplets)} channels spike on seed {self.seeds[0]}"
         return f"{len(droplets)} channels spike on some of the {len(self.seeds)} seeds, none on most of them"
@@ -120,6 +217,16 @@ class DropletReport:
 
 def map_spikes(activation: torch.Tensor) -> MapSpikes:
     """The spike measures of every map of an activation [N, C, H, W]."""
+    return measure_layer(activation)[0]
+
+
+def shared_spots(activation: torch.Tensor) -> SharedSpots:
+    """The shared spot of each image of an activation [N, C, H, W] (the module's docstring says what it is)."""
+    return measure_layer(activation)[1]
+
+
+def measure_layer(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots]:
+    """Both measures of an activation [N, C, H, W], from one pass over its maps."""
     n, c, h, w = activation.shape
     maps = activation.detach().to(torch.float32).reshape(n * c, h * w)
     deviation = (maps - maps.median(dim=1, keepdim=True).values).abs()
@@ -135,8 +242,7 @@ def map_spikes(activation: torch.Tensor) -> MapSpikes:
     side = 2 * radius + 1
     k = min(side * side, h * w)
     topk = energy.topk(k, dim=1).values.sum(dim=1)
-    window = F.avg_pool2d(energy.reshape(n * c, 1, h, w), side, stride=1, padding=radius,
-                          count_include_pad=True) * (side * side)
+    window = window_sums(energy.reshape(n * c, h, w), radius)
     in_window = window.reshape(n * c, h * w).gather(1, where.unsqueeze(1)).squeeze(1)
     peak_ratio = torch.where(flat, torch.zeros_like(peak), peak / safe_spread)
     topk_share = torch.where(flat, torch.zeros_like(topk), topk / safe_total)
@@ -148,9 +254,33 @@ def map_spikes(activation: torch.Tensor) -> MapSpikes:
     def out(t):
         return t.reshape(n, c).cpu().numpy()
 
-    return MapSpikes(score=out(score), peak_ratio=out(peak_ratio), topk_share=out(topk_share),
-                     compactness=out(compactness), y=out(where // w).astype(np.int64),
-                     x=out(where % w).astype(np.int64))
+    spikes = MapSpikes(score=out(score), peak_ratio=out(peak_ratio), topk_share=out(topk_share),
+                       compactness=out(compactness), y=out(where // w).astype(np.int64),
+                       x=out(where % w).astype(np.int64))
+
+    # The shared spot: the window holding the most counted peaks; ties to the one with more normalised energy.
+    counted = (~flat & (peak_ratio >= SPOT_PEAK_RATIO)).to(torch.float32).reshape(n, c)
+    peaks = torch.zeros(n, h * w, device=counted.device).scatter_add_(1, where.reshape(n, c), counted)
+    in_spot = window_sums(peaks.reshape(n, h, w), radius).reshape(n, h * w).round()
+    normalised = (energy / safe_total.unsqueeze(1)).reshape(n, c, h * w).sum(dim=1)   # flat maps add zeros
+    spot_energy = window_sums(normalised.reshape(n, h, w), radius).reshape(n, h * w)
+    spot = (in_spot + spot_energy / (c + 1)).argmax(dim=1)    # spot_energy < c + 1: the count decides first
+    channels = (~flat).reshape(n, c).sum(dim=1)
+    denominator = channels.clamp(min=1).to(torch.float32)
+    share = in_spot.gather(1, spot.unsqueeze(1)).squeeze(1) / denominator
+    energy_share = (spot_energy.gather(1, spot.unsqueeze(1)).squeeze(1) / denominator).clamp(max=1)
+    spot = spot.cpu()
+    spots = SharedSpots(y=(spot // w).numpy().astype(np.int64), x=(spot % w).numpy().astype(np.int64),
+                        share=share.cpu().numpy(), energy_share=energy_share.cpu().numpy(),
+                        channels=channels.cpu().numpy().astype(np.int64), chance=min(side * side, h * w) / (h * w))
+    return spikes, spots
+
+
+def window_sums(maps: torch.Tensor, radius: int) -> torch.Tensor:
+    """[M, H, W] -> the sum over the (2 radius + 1)-square window around each pixel (cut at the map's edges)."""
+    side = 2 * radius + 1
+    return F.avg_pool2d(maps.unsqueeze(1), side, stride=1, padding=radius,
+                        count_include_pad=True).squeeze(1) * (side * side)
 
 
 def window_radius(height: int, width: int) -> int:
@@ -172,6 +302,7 @@ class DropletAccumulator:
         self.layers = list(layers)
         self.seeds: list[int] = []
         self._per_layer: dict[str, list[MapSpikes]] = {info.name: [] for info in self.layers}
+        self._spots: dict[str, list[SharedSpots]] = {info.name: [] for info in self.layers}
 
     def add(self, seed: int, activations: dict[str, torch.Tensor]) -> None:
         """The activations [1, C, H, W] of every accumulated layer for one seed."""
@@ -179,7 +310,9 @@ class DropletAccumulator:
         if missing:
             raise KeyError(f"no activation for layers {', '.join(missing)}")
         for info in self.layers:
-            self._per_layer[info.name].append(map_spikes(activations[info.name]))
+            spikes, spots = measure_layer(activations[info.name])
+            self._per_layer[info.name].append(spikes)
+            self._spots[info.name].append(spots)
         self.seeds.append(int(seed))
 
     def report(self) -> DropletReport:
@@ -207,8 +340,17 @@ class DropletAccumulator:
                     compactness=float(compactness[channel]), best_seed=int(seeds[b]), height=info.height,
                     width=info.width))
             top = int(mean.argmax())
-            layer_scores.append(LayerDropletScore(info.name, float(mean[top]), top, int((hits > 0).sum()),
-                                                  score.shape[1]))
+            spots = self._spots[info.name]
+            shares = np.concatenate([s.share for s in spots])                # [seeds]
+            widest = int(shares.argmax())
+            layer_scores.append(LayerDropletScore(
+                info.name, float(mean[top]), top, int((hits > 0).sum()), score.shape[1],
+                shared_share=float(np.median(shares)),
+                energy_share=float(np.median(np.concatenate([s.energy_share for s in spots]))),
+                seeds=int((shares >= SHARED_SPOT_SHARE).sum()), seed_count=len(seeds),
+                shares=tuple(float(v) for v in shares), chance=spots[0].chance,
+                y=int(np.concatenate([s.y for s in spots])[widest]),
+                x=int(np.concatenate([s.x for s in spots])[widest]), best_seed=int(seeds[widest])))
         order = {info.name: i for i, info in enumerate(self.layers)}
         findings.sort(key=lambda f: (-f.score, -f.seeds, order[f.layer], f.channel))
         return DropletReport(tuple(findings), tuple(layer_scores), tuple(self.seeds))

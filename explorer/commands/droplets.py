@@ -1,6 +1,6 @@
 """`stylegan-explorer droplets [--pkl FILE] --seeds 0-15 [--layers ...] [--noise-mode ...] [--trunc PSI] [--json]`:
-the channels whose maps hold one dominating local spike over a set of seeds, best first (explorer.analysis
-.droplets says how they are scored)."""
+the channels whose maps hold one dominating local spike over a set of seeds, best first, and per layer the spot
+where most channels peak at once (explorer.analysis.droplets says how both are measured)."""
 from __future__ import annotations
 
 import json
@@ -22,7 +22,8 @@ def register(subparsers) -> None:
                         help="layer names, 16 px and more (default: every such convolution layer)")
     parser.add_argument("--top", type=int, default=DEFAULT_TOP,
                         help=f"how many findings to print (default {DEFAULT_TOP}; 0: all; --json lists all)")
-    parser.add_argument("--json", action="store_true", help='print {"findings": [...]} best first')
+    parser.add_argument("--json", action="store_true",
+                        help='print {"findings": [...] best first, "layers": [...] in synthesis order}')
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.set_defaults(handler=run)
@@ -60,12 +61,21 @@ def run(args) -> int:
     except ValueError as error:
         raise UserError(f"--layers: {error}")
     if args.json:
-        print(json.dumps({"findings": [finding.as_json() for finding in report.findings]}))
+        print(json.dumps({"findings": [finding.as_json() for finding in report.findings],
+                          "layers": [layer.as_json() for layer in report.layers]}))
         return 0
     shown = report.findings if args.top == 0 else report.findings[:args.top]
     print(f"{'layer':<14} {'channel':>7} {'y':>4} {'x':>4} {'score':>8} {'seeds':>7}  peak/spread  top-k  compact")
     for f in shown:
         print(f"{f.layer:<14} {f.channel:>7} {f.y:>4} {f.x:>4} {f.score:>8.2f} {f.seeds:>3}/{f.seed_count:<3}"
               f"  {f.peak_ratio:>11.1f}  {f.topk_share:>5.2f}  {f.compactness:>7.2f}")
+    print()
+    # Per layer: the median share of channels peaking at one spot, the seeds where it reaches SHARED_SPOT_SHARE,
+    # and the widest spot (the seed where the share is largest, and where).
+    print(f"{'layer':<14} {'shared':>7} {'seeds':>7}  energy  chance  {'seed':>5} {'y':>4} {'x':>4}")
+    for layer in report.layers:
+        print(f"{layer.layer:<14} {layer.shared_share:>7.2f} {layer.seeds:>3}/{layer.seed_count:<3}"
+              f"  {layer.energy_share:>6.3f}  {layer.chance:>6.4f}  {layer.best_seed:>5} {layer.y:>4} {layer.x:>4}"
+              f"{'  droplet' if layer.droplet else ''}")
     print(report.note)
     return 0
