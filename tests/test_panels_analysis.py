@@ -43,6 +43,10 @@ def test_droplets_panel_lists_findings_shows_one_marked_and_ablates_the_top(gui,
     report = gui.controller.status.droplets
     assert report is not None and report.seeds == (gui.session.latent.seed,)
     assert dpg.get_value(droplets.bars_tag)[1] == [l.best_score for l in report.layers]
+    for i, layer in enumerate(report.layers):          # a line per layer: its shared spot
+        line = dpg.get_value(f"droplets.layer.{i}")
+        assert line.startswith(layer.layer) and f"{layer.seeds}/1 seeds" in line
+        assert line.endswith("droplet") == layer.droplet
     best = report.findings[0]
     assert dpg.get_item_label("droplets.finding.0").startswith(best.layer)
     fire("droplets.finding.0", None)

@@ -1,9 +1,12 @@
-"""Droplets: the detector's score across layers (for the image on screen and for a seed set), the ranked list of
-(layer, channel, location, score), a click that shows a finding in the layer view with its spike marked, and the
-ablation of the top channels, to see whether the artifacts go."""
+"""Droplets: the detector's score across layers (for the image on screen and for a seed set), a line per layer with
+the share of its channels that peak at one spot (the layer-wide droplet), the ranked list of (layer, channel,
+location, score), a click that shows a finding in the layer view with its spike marked, and the ablation of the top
+channels, to see whether the artifacts go."""
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
+
+from explorer.analysis.droplets import SHARED_SPOT_SHARE
 
 from .panel import Panel
 
@@ -34,6 +37,7 @@ class DropletsPanel(Panel):
             self.x_axis = dpg.add_plot_axis(dpg.mvXAxis, label="layer", no_gridlines=True)
             self.y_axis = dpg.add_plot_axis(dpg.mvYAxis, label="best score")
             self.bars_tag = dpg.add_bar_series([], [], parent=self.y_axis, weight=0.7)
+        self.layers_group = dpg.add_group()
         self.note_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.note_color)
         self.list_group = dpg.add_group()
         with dpg.group(horizontal=True):
@@ -67,10 +71,11 @@ class DropletsPanel(Panel):
         self.put("droplets.mark", self.session.layers.mark_spikes)
         report = status.droplets
         dpg.delete_item(self.list_group, children_only=True)
+        dpg.delete_item(self.layers_group, children_only=True)
         if report is None:
             dpg.set_value(self.bars_tag, [[], []])
-            self.put(self.note_tag, "Find droplets: local spikes that dominate a channel (StyleGAN's AdaIN "
-                                    "artifact, from 64x64 up).")
+            self.put(self.note_tag, "Find droplets: local spikes that dominate a channel, and one spot where a "
+                                    "whole layer spikes (StyleGAN's AdaIN artifact, from 64x64 up).")
             return
         layers = report.layers
         dpg.set_value(self.bars_tag, [list(range(len(layers))), [l.best_score for l in layers]])
@@ -79,6 +84,14 @@ class DropletsPanel(Panel):
         dpg.fit_axis_data(self.x_axis)
         dpg.fit_axis_data(self.y_axis)
         self.put(self.note_tag, f"seeds {report.seeds[0]}..{report.seeds[-1]}: {report.note}")
+        dpg.add_text(f"channels peaking at one spot (a droplet: {SHARED_SPOT_SHARE:.0%} on most seeds)",
+                     parent=self.layers_group)
+        for i, layer in enumerate(layers):
+            marked = {"color": self.layout.note_color} if layer.droplet else {}
+            dpg.add_text(f"{layer.layer:<10} {layer.shared_share:4.0%} median, "
+                         f"{layer.seeds}/{layer.seed_count} seeds{'  droplet' if layer.droplet else ''}",
+                         parent=self.layers_group,
+                         tag=f"droplets.layer.{i}", **marked)
         for rank, finding in enumerate(report.findings[:LISTED]):
             label = (f"{finding.layer:<10} ch {finding.channel:<4} y {finding.y:<3} x {finding.x:<3} "
                      f"score {finding.score:6.1f}  {finding.seeds}/{finding.seed_count}")
