@@ -237,29 +237,76 @@ def test_a_signal_stops_the_run_after_its_minibatch_with_a_checkpoint(tmp_path):
     assert list(outdir.glob("samples-*.png"))
 
 
-def test_droplet_sheet_shows_each_layers_peak_channel_with_its_ratio():
-    from explorer.latents import z_from_seed
-    from explorer.training.sheets import LABEL_LINE, droplet_sheet
-    from tests.fixtures.networks import tiny_stylegan2
-    G = tiny_stylegan2("sg2_skip_64")
-    layers = ["b32.conv1", "b64.conv1"]
-    sheet, peaks = droplet_sheet([("first", G), ("second", G)], seeds=[0, 5], layers=layers, tile_size=64)
-    assert sheet.size == (3 * 64 + 2 * 2, 4 * (64 + 2 * LABEL_LINE + 2) - 2)
-    with torch.no_grad():
-        ws = G.mapping(z_from_seed(5, G.z_dim), None)
-        activations = G.synthesis(ws, noise_mode="const", capture=layers).activations
-    for layer, peak in zip(layers, peaks[0][1]):
-        a = activations[layer][0].abs()
-        assert peak.layer == layer and peak.peak_channel == int(a.amax(dim=(1, 2)).argmax())
-        assert abs(peak.peak_to_mean - float(a.max() / a.mean())) < 1e-3 * peak.peak_to_mean
-        # The tile is that channel normalised to its own max |x|: its extreme pixel reaches black or white.
-        grey = peak.image[:, :, 0].astype(int)
-        assert peak.image.shape[:2] == a.shape[1:] and max(grey.max() - 128, 128 - grey.min()) >= 126
-    # Tiles are pasted where the layout says: the second network's first row starts with its image.
-    pixels = np.asarray(sheet)
-    top = 2 * (64 + 2 * LABEL_LINE + 2) + 2 * LABEL_LINE
-    image_tile = pixels[top:top + 64, :64]
-    assert image_tile.std() > 1 and not np.array_equal(image_tile, pixels[top:top + 64, 66:130])
+def test_droplet_sheet_marks_the_planted_shared_spot_and_shows_the_channels_there():
+    from explorer.analysis.droplets import SHARED_SPOT_SHARE, shared_spots, window_radius
+    from explorer.analysis.latent import seed_ws
+    from explorer.training.sheets import (GAP, LABEL_LINE, LAYER_GAP, MARK_COLOUR, NETWORK_GAP, STRIP_CHANNELS,
+                                          droplet_sheet)
+    from tests.fixtures.analysis_networks import planted_spike, tiny_adain
+    # The spike planted in one channel of b32.conv0 is in every map of b32.conv1, which mixes that layer's channels.
+    planted, plain = planted_spike("b32.conv0", channel=5, y=20, x=11), tiny_adain()
+    layers, seeds, size = ["b32.conv0", "b32.conv1"], [0, 3], 64
+    sheet, tiles, reports = droplet_sheet([("planted", planted), ("plain", plain)], seeds, layers, tile_size=size)
+    red = np.all(np.asarray(sheet) == MARK_COLOUR, axis=2)
+    for s, seed in enumerate(seeds):
+        one, spread = tiles[0][s]
+        with torch.no_grad():
+            activation = planted.synthesis(seed_ws(planted, seed), capture=["b32.conv1"]).activations["b32.conv1"]
+        spots = shared_spots(activation)                      # the detector's own measure, on the same maps
+        assert (spread.y, spread.x, spread.share) == (20, 11, pytest.approx(float(spots.share[0])))
+        assert spread.droplet and spread.share > 0.5 and spread.radius == window_radius(32, 32) == 1
+        assert len(spread.spot_channels) == round(spread.share * spread.channels)
+        # The outline: 2 px wide just outside the 3 x 3 window of map pixels 19-21, 10-12 (2 tile px each).
+        marked = np.all(spread.tile == MARK_COLOUR, axis=2)
+        assert marked[36:38, 18:28].all() and marked[44:46, 18:28].all() and marked[36:46, 18:20].all()
+        assert marked.sum() == 10 * 10 - 6 * 6 and not marked[38:44, 20:26].any()
+        # One channel's spike is no droplet: no outline on its layer's tile.
+        assert not one.droplet and one.share < SHARED_SPOT_SHARE and not np.all(one.tile == MARK_COLOUR, axis=2).any()
+    assert not any(t.droplet for row in tiles[1] for t in row)
+    # The per-seed shares add up to the detector's report: the median over the seeds and the seeds reaching it.
+    spread_line = reports[0].layers[1]
+    assert spread_line.layer == "b32.conv1" and spread_line.seeds == 2 and spread_line.droplet
+    assert spread_line.shared_share == pytest.approx(float(np.median([row[1].share for row in tiles[0]])))
+    # Layout: a caption, then a row per seed; each layer's energy tile is followed by its 2 x 2 channel tiles, which
+    # carry the outline too. Nothing else is red but the droplet rows' outlines (and their labels' "droplet").
+    stride = 2 * LABEL_LINE + size + GAP + GAP                 # a row: labels, the 2 x 2 channel block, a gap
+    caption = sheet.size[1] - (2 * len(seeds) * stride + NETWORK_GAP - GAP)    # the caption's lines, wrapped
+    assert caption % LABEL_LINE == GAP and sheet.size[0] == size + 2 * (LAYER_GAP + size + GAP + size + GAP)
+    top = caption + 2 * LABEL_LINE                              # the first row's tiles
+    left = size + LAYER_GAP + (LAYER_GAP + size + GAP + size + GAP) * 1        # the second layer
+    assert np.array_equal(np.asarray(sheet)[top:top + size, left:left + size], tiles[0][0][1].tile)
+    # The first STRIP_CHANNELS channels counted at the spot, 2 x 2, each a 32 px map in a 32 px tile with a 1 px
+    # outline just outside the window (rows and columns 18-22 and 9-13).
+    small = size // 2
+    assert len(tiles[0][0][1].spot_channels) >= STRIP_CHANNELS == 4
+    for k in range(STRIP_CHANNELS):
+        y0, x0 = top + (k // 2) * (small + GAP), left + size + GAP + (k % 2) * (small + GAP)
+        outline = red[y0:y0 + small, x0:x0 + small]
+        assert outline[18, 9:14].all() and outline[22, 9:14].all() and outline[18:23, 9].all()
+        assert outline.sum() == 5 * 5 - 3 * 3
+    assert not red[caption + len(seeds) * stride:].any()       # the plain network's rows
+
+
+def test_droplet_sheet_command_writes_the_sheet_and_prints_each_layers_shared_spot(tmp_path, capsys):
+    from PIL import Image
+
+    from explorer.formats.native import save_network
+    from explorer.training.sheets import main
+    from tests.fixtures.analysis_networks import planted_spike, tiny_adain
+    first = save_network(planted_spike("b32.conv0", channel=5, y=20, x=11), tmp_path / "planted.safetensors")
+    second = save_network(tiny_adain(), tmp_path / "plain.safetensors")
+    assert main(["--droplets", str(first), str(second), "--layers", "b32.conv1", "--seeds", "0,3",
+                 "--outdir", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"wrote {tmp_path / 'out' / 'droplets.png'}") and "seeds 0,3" in lines[0]
+    assert len(lines) == 3
+    assert lines[1].split()[1:3] == ["(AdaIN)", "b32.conv1"] and lines[1].endswith("2 of 2 seeds  droplets")
+    assert not lines[2].endswith("droplets")
+    sheet = Image.open(tmp_path / "out" / "droplets.png")
+    assert sheet.size[0] == 2 * (128 + 8 + 128 + 2 + 64 + 2 + 64)  # the image, a layer's tile and 2 x 2 channels
+    with pytest.raises(SystemExit):
+        main(["--droplets", str(first), str(second), "--layers", "b8.conv0", "--outdir", str(tmp_path / "out")])
+    assert "too small for a local spike" in capsys.readouterr().err
 
 
 def test_an_unknown_precision_is_refused_by_name():

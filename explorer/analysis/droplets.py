@@ -227,6 +227,15 @@ def shared_spots(activation: torch.Tensor) -> SharedSpots:
 
 def measure_layer(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots]:
     """Both measures of an activation [N, C, H, W], from one pass over its maps."""
+    spikes, spots, _ = measure_layer_maps(activation)
+    return spikes, spots
+
+
+def measure_layer_maps(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots, np.ndarray]:
+    """Both measures of an activation [N, C, H, W] and its energy map [N, H, W] (numpy): the mean over the layer's
+    channels of each one's energy (squared deviation from its median) over its mean energy (flat channels add 0).
+    It is about 1 everywhere for maps of noise; a window where a share of the channels hold all their energy
+    averages that share / chance, while image structure, spread over many pixels, stays a few times 1."""
     n, c, h, w = activation.shape
     maps = activation.detach().to(torch.float32).reshape(n * c, h * w)
     deviation = (maps - maps.median(dim=1, keepdim=True).values).abs()
@@ -273,7 +282,18 @@ def measure_layer(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots]:
     spots = SharedSpots(y=(spot // w).numpy().astype(np.int64), x=(spot % w).numpy().astype(np.int64),
                         share=share.cpu().numpy(), energy_share=energy_share.cpu().numpy(),
                         channels=channels.cpu().numpy().astype(np.int64), chance=min(side * side, h * w) / (h * w))
-    return spikes, spots
+    energy_map = (normalised * (h * w / c)).reshape(n, h, w).cpu().numpy()
+    return spikes, spots, energy_map
+
+
+def spot_channels(spikes: MapSpikes, spots: SharedSpots, radius: int, image: int = 0) -> np.ndarray:
+    """The channels counted at the shared spot of one image (their peak a spike, in the spot's window of `radius`):
+    the shared share's numerator, strongest score first."""
+    counted = spikes.peak_ratio[image] >= SPOT_PEAK_RATIO
+    inside = ((np.abs(spikes.y[image] - spots.y[image]) <= radius)
+              & (np.abs(spikes.x[image] - spots.x[image]) <= radius))
+    channels = np.flatnonzero(counted & inside)
+    return channels[np.argsort(-spikes.score[image, channels], kind="stable")]
 
 
 def window_sums(maps: torch.Tensor, radius: int) -> torch.Tensor:
@@ -309,8 +329,15 @@ class DropletAccumulator:
         missing = [info.name for info in self.layers if info.name not in activations]
         if missing:
             raise KeyError(f"no activation for layers {', '.join(missing)}")
+        self.add_measures(seed, {info.name: measure_layer(activations[info.name]) for info in self.layers})
+
+    def add_measures(self, seed: int, measures: dict[str, tuple[MapSpikes, SharedSpots]]) -> None:
+        """The measure_layer() results of every accumulated layer for one seed (one image)."""
+        missing = [info.name for info in self.layers if info.name not in measures]
+        if missing:
+            raise KeyError(f"no measures for layers {', '.join(missing)}")
         for info in self.layers:
-            spikes, spots = measure_layer(activations[info.name])
+            spikes, spots = measures[info.name]
             self._per_layer[info.name].append(spikes)
             self._spots[info.name].append(spots)
         self.seeds.append(int(seed))
@@ -356,15 +383,9 @@ class DropletAccumulator:
         return DropletReport(tuple(findings), tuple(layer_scores), tuple(self.seeds))
 
 
-def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None, psi: float = 1.0,
-                    cutoff: int | None = None, class_index: int | None = None, noise_mode: str = "const",
-                    progress: Callable[[int, int], bool | None] | None = None, layer_edits=None
-                    ) -> DropletReport:
-    """Measure every channel of `layers` (default: detectable_layers) over `seeds`, one synthesis a seed.
-    noise_mode 'random' draws each image's noise from its own seed (as the `render` command does).
-    progress(done, total) is called after each seed; returning False stops early (the report covers the seeds
-    done so far). layer_edits: passed to the synthesis (explorer.bending.layer_edits of the ablations)."""
-    seeds = list(seeds)
+def measured_layers(G, layers: Sequence[str] | None = None) -> list:
+    """The synthesis layers (their infos) that `layers` names (default: detectable_layers); ValueError for a name
+    the network lacks, a layer smaller than MIN_MAP_SIZE, or none at all."""
     by_name = {info.name: info for info in G.synthesis.layers}
     if layers is None:
         chosen = detectable_layers(G.synthesis.layers)
@@ -379,6 +400,19 @@ def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None
                              f"(layers of at least {MIN_MAP_SIZE} px)")
     if not chosen:
         raise ValueError("no layer to measure")
+    return chosen
+
+
+def detect_droplets(G, seeds: Iterable[int], layers: Sequence[str] | None = None, psi: float = 1.0,
+                    cutoff: int | None = None, class_index: int | None = None, noise_mode: str = "const",
+                    progress: Callable[[int, int], bool | None] | None = None, layer_edits=None
+                    ) -> DropletReport:
+    """Measure every channel of `layers` (default: detectable_layers) over `seeds`, one synthesis a seed.
+    noise_mode 'random' draws each image's noise from its own seed (as the `render` command does).
+    progress(done, total) is called after each seed; returning False stops early (the report covers the seeds
+    done so far). layer_edits: passed to the synthesis (explorer.bending.layer_edits of the ablations)."""
+    seeds = list(seeds)
+    chosen = measured_layers(G, layers)
     device = G.mapping.w_avg.device
     accumulator = DropletAccumulator(chosen)
     names = [info.name for info in chosen]

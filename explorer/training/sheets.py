@@ -1,6 +1,7 @@
 """Sheets that show what a trained model makes: a grid of seeds, and samples beside their nearest training
 image (pixel distance), which shows whether the model makes new images or copies the data; and a droplet sheet
-that puts the feature maps of two models side by side (StyleGAN's AdaIN against StyleGAN2's demodulation).
+that puts the layers of two models side by side (StyleGAN's AdaIN against StyleGAN2's demodulation): per layer the
+droplet detector's shared spot, the one spot where most of a layer's channels spike in a droplet.
 
     python -m explorer.training.sheets --pkl assets/default.safetensors --data data/emoji64.npz --outdir docs
     python -m explorer.training.sheets --droplets assets/default_stylegan_adain.safetensors \
@@ -17,13 +18,22 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from ..analysis.droplets import (SHARED_SPOT_SHARE, DropletAccumulator, DropletReport, measure_layer_maps,
+                                 measured_layers, spot_channels, window_radius)
+from ..analysis.latent import seed_ws
 from ..formats import load_network
 from ..latents import z_from_seed
-from ..render import LayerViewRequest, RenderCache, RenderRequest, render
+from ..render import LayerViewRequest, layer_view, to_uint8_rgb
+from ..view import MARK_COLOUR
 
 GAP = 2          # pixels between tiles
 LABEL_LINE = 12  # pixels a line of Pillow's default font takes
-FAMILY_NAMES = {"stylegan": "StyleGAN", "stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3"}
+LAYER_GAP = 8    # pixels between the layers of a droplet sheet's row
+NETWORK_GAP = 10 # pixels between the droplet sheet's networks
+STRIP_CHANNELS = 4
+OUTLINE_WIDTH = 2     # pixels of the shared spot's outline on the energy map (1 on the channels' smaller tiles)
+ENERGY_WHITE = 16.0  # the energy map shows white where a pixel holds 16 times its channels' mean energy
+FAMILY_NAMES = {"stylegan": "StyleGAN (AdaIN)", "stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3"}
 
 
 def render_seeds(G, seeds, psi=1.0) -> np.ndarray:
@@ -55,66 +65,158 @@ def nearest(samples: np.ndarray, data: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-@dataclass(frozen=True)
-class LayerPeak:
-    """One layer of one render: its peak channel (where max |x| of the layer is), shown normalised to its own
-    max |x|, and the layer's peak-to-mean ratio (max |x| / mean |x| over all its channels)."""
-    layer: str
-    peak_channel: int
-    peak_to_mean: float
-    image: np.ndarray          # uint8 [h, w, 3]
-
-
-def layer_peaks(G, seed: int, layers: Sequence[str]) -> tuple[np.ndarray, list[LayerPeak]]:
-    """The image of `seed` (psi 1, stored noise) and each layer's peak channel, as the explorer's layer view
-    computes them (render() with a single-channel view)."""
-    cache = RenderCache()
-    peaks = []
-    image = None
-    for layer in layers:
-        request = RenderRequest(network_key="sheet", seed_weights=((seed, 1.0),),
-                                view=LayerViewRequest(layer=layer, mode="single"))
-        found = render(G, request, cache)
-        if not found.ok:
-            raise ValueError(found.error)
-        shown = render(G, replace(request, view=replace(request.view, first_channel=found.stats.peak_channel)),
-                       cache)
-        image = shown.image
-        peaks.append(LayerPeak(layer, found.stats.peak_channel, found.stats.all.peak_to_mean, shown.layer_image))
-    return image, peaks
-
-
 def _upscaled(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size, size), Image.NEAREST))
 
 
+@dataclass(frozen=True)
+class SpotTile:
+    """One layer of one seed on the droplet sheet: the detector's shared spot (explorer.analysis.droplets): where
+    it is, the share of the layer's channels whose spiking peak lies in its window (of `radius`), whether that
+    reaches SHARED_SPOT_SHARE (a droplet on this seed), the channels counted there (strongest first), and the tile
+    drawn: the layer's energy map, upscaled, with the window outlined in MARK_COLOUR when it is a droplet."""
+    layer: str
+    seed: int
+    y: int
+    x: int
+    radius: int
+    share: float
+    energy_share: float
+    channels: int                       # the layer's channels that are not flat (the share's denominator)
+    spot_channels: tuple[int, ...]
+    tile: np.ndarray                    # uint8 [tile_size, tile_size, 3]
+
+    @property
+    def droplet(self) -> bool:
+        return self.share >= SHARED_SPOT_SHARE
+
+
+def energy_tile(energy: np.ndarray, size: int) -> np.ndarray:
+    """A layer's energy map [h, w] (explorer.analysis.droplets.measure_layer_maps: 1 where a pixel holds its
+    channels' mean energy) as uint8 [size, size, 3] grey: black at 1 and below, white at ENERGY_WHITE and above,
+    on a log scale, the same for every layer and network so that their tiles compare."""
+    level = np.log(np.maximum(energy, 1.0)) / np.log(ENERGY_WHITE)
+    grey = (np.clip(level, 0, 1) * 255).round().astype(np.uint8)
+    return _upscaled(np.repeat(grey[:, :, None], 3, axis=2), size)
+
+
+def outline_spot(tile: np.ndarray, map_size: tuple[int, int], y: int, x: int, radius: int, width: int = 1
+                 ) -> np.ndarray:
+    """The tile (a map of map_size = (h, w) upscaled) with a square outline `width` pixels wide just outside the
+    window of `radius` around map pixel (y, x), cut at the tile's edges."""
+    marked = tile.copy()
+    rows, columns = marked.shape[:2]
+    scale_y, scale_x = rows / map_size[0], columns / map_size[1]
+    top, bottom = int((y - radius) * scale_y) - width, int((y + radius + 1) * scale_y) + width
+    left, right = int((x - radius) * scale_x) - width, int((x + radius + 1) * scale_x) + width
+    outside = np.zeros([rows, columns], bool)
+    outside[max(top, 0):max(bottom, 0), max(left, 0):max(right, 0)] = True
+    outside[max(top + width, 0):max(bottom - width, 0), max(left + width, 0):max(right - width, 0)] = False
+    marked[outside] = MARK_COLOUR
+    return marked
+
+
+def channel_tile(activation: torch.Tensor, layer: str, channel: int, size: int) -> np.ndarray:
+    """One channel of an activation [C, H, W] as the explorer's layer view shows it (normalised to its own max
+    |x|, 0 mid grey), upscaled to size."""
+    image, _, _ = layer_view(activation, LayerViewRequest(layer=layer, mode="single", first_channel=channel))
+    return _upscaled(image, size)
+
+
+def _wrapped(draw: ImageDraw.ImageDraw, text: str, width: float, font) -> list[str]:
+    """text in lines no wider than width (a word wider than that gets a line of its own)."""
+    lines = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def droplet_sheet(networks: Sequence[tuple[str, object]], seeds: Sequence[int], layers: Sequence[str],
-                  tile_size: int = 128) -> tuple[Image.Image, list[list[list[LayerPeak]]]]:
-    """A row per network and seed: the image, then each layer's peak channel (upscaled to tile_size), labelled
-    with the layer's peak-to-mean ratio. A droplet is a spike that dominates its map: one bright blob with the
-    rest flat grey, and a ratio of tens. Returns the sheet and the peaks ([network][seed][layer])."""
+                  tile_size: int = 128, psi: float = 1.0
+                  ) -> tuple[Image.Image, list[list[list[SpotTile]]], list[DropletReport]]:
+    """A row per network and seed: the image, then per layer its energy map with the detector's shared spot
+    outlined when SHARED_SPOT_SHARE of the channels peak there (a droplet), labelled with that share, and the
+    STRIP_CHANNELS channels counted at the spot, strongest first (each normalised to its own max |x|). The
+    measures are the detector's (measure_layer_maps on the activations of seed_ws, the network's default
+    truncation cutoff and the stored noise, as `stylegan-explorer droplets` takes them). Returns the sheet, the tiles ([network][seed][layer]) and each
+    network's DropletReport over the seeds (its layers' median share and seeds reaching SHARED_SPOT_SHARE)."""
     font = ImageFont.load_default()
-    label_height = LABEL_LINE * 2
-    columns = 1 + len(layers)
-    rows = len(networks) * len(seeds)
-    sheet = Image.new("RGB", (columns * (tile_size + GAP) - GAP, rows * (tile_size + label_height + GAP) - GAP),
-                      "white")
+    small = tile_size // 2
+    block = 2 * small + GAP                                   # the 2 x 2 channel tiles
+    group = tile_size + GAP + block                           # a layer: its energy tile, then its channels
+    label_height = 2 * LABEL_LINE
+    row_height = label_height + block
+    width = tile_size + len(layers) * (LAYER_GAP + group)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    caption = _wrapped(measure, f"Per layer: its energy map (each channel's energy over its mean, averaged over the "
+                                f"channels; black 1x, white {ENERGY_WHITE:g}x, log scale), the shared spot outlined "
+                                f"when at least {SHARED_SPOT_SHARE:.0%} of the channels have their spiking peak there "
+                                f"(a droplet), then the first {STRIP_CHANNELS} of those channels, each to its own "
+                                f"max |x|.", width - 4, font)
+    caption_height = len(caption) * LABEL_LINE + GAP
+    height = (caption_height + len(networks) * len(seeds) * (row_height + GAP) + (len(networks) - 1) * NETWORK_GAP
+              - GAP)
+    sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
-    found = []
-    for n, (name, G) in enumerate(networks):
-        found.append([])
-        for s, seed in enumerate(seeds):
-            image, peaks = layer_peaks(G, seed, layers)
-            found[-1].append(peaks)
-            top = (n * len(seeds) + s) * (tile_size + label_height + GAP)
-            tiles = [(image, f"{name}", f"seed {seed}")]
-            tiles += [(p.image, f"{p.layer} ch {p.peak_channel}", f"peak/mean {p.peak_to_mean:.1f}") for p in peaks]
-            for c, (tile_image, line1, line2) in enumerate(tiles):
-                left = c * (tile_size + GAP)
-                draw.text((left + 2, top), line1, fill="black", font=font)
-                draw.text((left + 2, top + LABEL_LINE), line2, fill="black", font=font)
-                sheet.paste(Image.fromarray(_upscaled(tile_image, tile_size)), (left, top + label_height))
-    return sheet, found
+    for i, line in enumerate(caption):
+        draw.text((2, i * LABEL_LINE), line, fill="black", font=font)
+    tiles, reports = [], []
+    top = caption_height
+    for name, G in networks:
+        infos = measured_layers(G, layers)
+        accumulator = DropletAccumulator(infos)
+        tiles.append([])
+        device = G.mapping.w_avg.device
+        cutoff = getattr(G, "default_truncation_cutoff", None)    # as the explorer's session truncates StyleGAN
+        for seed in seeds:
+            with torch.no_grad():
+                out = G.synthesis(seed_ws(G, seed, psi, cutoff, None, device), noise_mode="const",
+                                  capture=[info.name for info in infos])
+            measures, row = {}, []
+            draw.text((2, top), name, fill="black", font=font)
+            draw.text((2, top + LABEL_LINE), f"seed {seed}", fill="black", font=font)
+            sheet.paste(Image.fromarray(_upscaled(to_uint8_rgb(out.image[0]), tile_size)), (0, top + label_height))
+            for i, info in enumerate(infos):
+                activation = out.activations[info.name]
+                spikes, spots, energy = measure_layer_maps(activation)
+                measures[info.name] = (spikes, spots)
+                radius = window_radius(info.height, info.width)
+                found = SpotTile(info.name, seed, int(spots.y[0]), int(spots.x[0]), radius, float(spots.share[0]),
+                                 float(spots.energy_share[0]), int(spots.channels[0]),
+                                 tuple(int(c) for c in spot_channels(spikes, spots, radius)),
+                                 energy_tile(energy[0], tile_size))
+                size = (info.height, info.width)
+                if found.droplet:
+                    found = replace(found, tile=outline_spot(found.tile, size, found.y, found.x, radius,
+                                                             OUTLINE_WIDTH))
+                row.append(found)
+                left = tile_size + LAYER_GAP + i * (LAYER_GAP + group)
+                line = f"{info.name} {found.share:.0%} at one spot"
+                draw.text((left + 2, top), line, fill="black", font=font)
+                if found.droplet:
+                    draw.text((left + 2 + draw.textlength(line + " ", font=font), top), "droplet", fill=MARK_COLOUR,
+                              font=font)
+                shown = found.spot_channels[:STRIP_CHANNELS]
+                line = f"{len(found.spot_channels)} of {found.channels} channels there"
+                if shown and draw.textlength(f"{line}; shown: {' '.join(map(str, shown))}", font=font) < group - 4:
+                    line = f"{line}; shown: {' '.join(map(str, shown))}"
+                draw.text((left + 2, top + LABEL_LINE), line, fill="black", font=font)
+                sheet.paste(Image.fromarray(found.tile), (left, top + label_height))
+                for k, channel in enumerate(shown):
+                    tile_image = channel_tile(activation[0], info.name, channel, small)
+                    if found.droplet:
+                        tile_image = outline_spot(tile_image, size, found.y, found.x, radius)
+                    sheet.paste(Image.fromarray(tile_image), (left + tile_size + GAP + (k % 2) * (small + GAP),
+                                                              top + label_height + (k // 2) * (small + GAP)))
+            accumulator.add_measures(seed, measures)
+            tiles[-1].append(row)
+            top += row_height + GAP
+        reports.append(accumulator.report())
+        top += NETWORK_GAP
+    return sheet, tiles, reports
 
 
 def main(argv=None) -> int:
@@ -122,8 +224,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pkl")
     parser.add_argument("--data")
     parser.add_argument("--droplets", nargs=2, metavar=("FIRST", "SECOND"),
-                        help="write droplets.png: the feature maps of two networks side by side")
-    parser.add_argument("--layers", default="b16.conv1,b32.conv1,b64.conv1", help="layers of the droplet sheet")
+                        help="write droplets.png: the shared spots of two networks' layers side by side")
+    parser.add_argument("--layers", default="b32.conv1,b64.conv0,b64.conv1", help="layers of the droplet sheet")
     parser.add_argument("--seeds", default="0,1,2,3", help="seeds of the droplet sheet")
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--psi", type=float, default=1.0)
@@ -140,13 +242,18 @@ def main(argv=None) -> int:
             networks.append((FAMILY_NAMES.get(family, family), loaded.generator))
         layers = args.layers.split(",")
         seeds = [int(seed) for seed in args.seeds.split(",")]
-        sheet, peaks = droplet_sheet(networks, seeds, layers)
-        sheet.save(outdir / "droplets.png")
-        print(f"wrote {outdir / 'droplets.png'}; median peak/mean over seeds {args.seeds}:")
-        for (name, _), per_seed in zip(networks, peaks):
-            medians = [float(np.median([seed_peaks[i].peak_to_mean for seed_peaks in per_seed]))
-                       for i in range(len(layers))]
-            print(f"  {name:10s} " + "  ".join(f"{layer} {value:6.1f}" for layer, value in zip(layers, medians)))
+        try:
+            sheet, _, reports = droplet_sheet(networks, seeds, layers, psi=args.psi)
+        except ValueError as error:
+            parser.error(str(error))
+        path = outdir / "droplets.png"
+        _save_scaled(np.asarray(sheet), path, args.scale)
+        print(f"wrote {path}; per layer, the median share of its channels peaking at one spot over seeds "
+              f"{args.seeds} and on how many seeds it reaches {SHARED_SPOT_SHARE:.0%}:")
+        for (name, _), report in zip(networks, reports):
+            for layer in report.layers:
+                print(f"  {name:17s} {layer.layer:10s} {layer.shared_share:4.0%}  "
+                      f"{layer.seeds} of {layer.seed_count} seeds{'  droplets' if layer.droplet else ''}")
         return 0
     if not (args.pkl and args.data):
         parser.error("--pkl and --data are needed for the sample sheets (or --droplets FIRST SECOND)")
