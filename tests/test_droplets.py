@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.analysis.droplets import (DROPLET_SCORE, RECURRING_SHARE, SHARED_SPOT_SHARE, SPOT_PEAK_RATIO,
+from explorer.analysis.droplets import (DROPLET_SCORE, RECURRING_SHARE, SHARED_SPOT_SHARE,
                                         detect_droplets, map_spikes, shared_spots, window_radius)
 from explorer.commands import droplets as droplets_command
 from explorer.commands.common import UserError
@@ -71,17 +71,18 @@ def test_scores_do_not_change_with_a_channels_scale_and_offset():
 
 def test_a_spot_in_most_channels_of_a_layer_is_found_at_its_place_with_a_high_share():
     maps = gaussian_maps(2, 64, 64, seed=4)
-    maps[0, :48, 30, 17] += 40.0                   # 48 of 64 channels spike at one spot on the first image
+    maps[0, :48, 30, 17] += 60.0                   # 48 of 64 channels spike at one spot on the first image
     maps[1, :8] = 0.0                              # the second: 8 flat channels, the shared spot in 42 of the rest
-    maps[1, 8:50, 9, 50] -= 40.0                   # (the sign of a spike does not matter)
+    maps[1, 8:50, 9, 50] -= 60.0                   # (the sign of a spike does not matter)
     spots = shared_spots(maps)
     r = window_radius(64, 64)
     assert abs(spots.y[0] - 30) <= r and abs(spots.x[0] - 17) <= r
     assert spots.share[0] == pytest.approx(48 / 64, abs=1 / 64)   # a noise peak may fall into the window too
     assert abs(spots.y[1] - 9) <= r and abs(spots.x[1] - 50) <= r
     assert spots.channels[1] == 56 and spots.share[1] == pytest.approx(42 / 56, abs=1 / 56)
-    # The energy share: a spike 40 high holds 1600 / (1600 + 4096) of a unit-noise map's energy, in 48 of 64 maps.
-    assert spots.energy_share[0] == pytest.approx(48 / 64 * 40 ** 2 / (40 ** 2 + 4096), abs=0.02)
+    # The energy share: a spike 60 high holds 3600 / (3600 + 4096) of a unit-noise map's energy, in 48 of 64 maps
+    # (its score, 60 x that share, is well above DROPLET_SCORE: each of those channels counts).
+    assert spots.energy_share[0] == pytest.approx(48 / 64 * 60 ** 2 / (60 ** 2 + 4096), abs=0.02)
     assert spots.chance == pytest.approx(25 / 4096)
 
 
@@ -112,10 +113,26 @@ def test_a_shared_bump_that_is_no_spike_is_not_counted():
     """All channels peak at one place, but a few spreads high: the tops of noise, not spikes."""
     low, high = gaussian_maps(1, 32, 64, seed=8), gaussian_maps(1, 32, 64, seed=8)
     low[0, :, 20, 20] += 6.0
-    high[0, :, 20, 20] += 3 * SPOT_PEAK_RATIO
-    assert (map_spikes(low).y[0] == 20).mean() > 0.9 and (map_spikes(low).peak_ratio[0] < SPOT_PEAK_RATIO).all()
+    high[0, :, 20, 20] += 6 * DROPLET_SCORE
+    assert (map_spikes(low).y[0] == 20).mean() > 0.9 and (map_spikes(low).score[0] < DROPLET_SCORE).all()
+    assert (map_spikes(high).score[0] >= DROPLET_SCORE).all()
     assert shared_spots(low).share[0] < 0.1
     assert shared_spots(high).share[0] == 1.0
+
+
+def test_a_broad_region_all_channels_share_is_no_droplet():
+    """Every channel holds the same broad bright region on a flat background (redundant channels, as an
+    undertrained AdaIN network has them): their brightest points coincide and stand far above the flat spread,
+    but the region's energy is spread over 400 pixels, not held in a window: no channel is a spike, no droplet."""
+    maps = 0.2 * gaussian_maps(1, 32, 64, seed=9)
+    ramp = torch.linspace(1.0, 2.0, 20)
+    maps[0, :, 20:40, 20:40] += ramp[None, :, None] * ramp[None, None, :]     # brightest at (39, 39) in all
+    spikes = map_spikes(maps)
+    r = window_radius(64, 64)
+    near = (np.abs(spikes.y[0] - 39) <= r) & (np.abs(spikes.x[0] - 39) <= r) & (spikes.peak_ratio[0] > 10)
+    assert near.mean() >= SHARED_SPOT_SHARE       # counting every high peak would call this a droplet
+    assert (spikes.score[0] < DROPLET_SCORE).all()
+    assert shared_spots(maps).share[0] == 0.0
 
 
 def test_planted_spike_is_found_first_at_its_channel_and_place():
@@ -127,15 +144,10 @@ def test_planted_spike_is_found_first_at_its_channel_and_place():
     assert first.seeds == len(SEEDS) and first.recurs
     assert first.score > 3 * report.findings[1].score
     assert "recur on the same channels" in report.note
-    # One channel's spike is no layer-wide droplet: few of its layer's channels peak at its spot. The next layer
-    # mixes every channel of this one, so there the spike is in all maps: a droplet, at the planted place.
+    # One channel's spike is no layer-wide droplet: few of its layer's channels peak at its spot.
     planted = next(l for l in report.layers if l.layer == PLANT["layer"])
     assert not planted.droplet and planted.seeds == 0
-    assert [l.layer for l in report.droplet_layers] == ["b32.conv1"]
-    spread = report.droplet_layers[0]
-    assert spread.seeds == len(SEEDS) and spread.shared_share > 0.5
-    assert (spread.y, spread.x) == (PLANT["y"], PLANT["x"])
-    assert report.note.startswith("b32.conv1: on 4 of 4 seeds")
+    assert report.note.startswith("no droplet")
     # Without the stored noise the spike is gone: the same channel falls back among the others.
     quiet = detect_droplets(G, SEEDS, layers=[PLANT["layer"]], noise_mode="none")
     same = next(f for f in quiet.findings if f.channel == PLANT["channel"])
@@ -199,28 +211,22 @@ def shipped_reports():
 def test_shipped_models_top_findings(shipped_reports):
     """The numbers the README quotes: the top channel of each shipped model over seeds 0-15."""
     top = shipped_reports[0].findings[0]
-    assert (top.layer, top.channel, top.seeds) == ("b64.conv1", 24, 14)
-    assert top.score == pytest.approx(20.54, abs=0.01)
+    assert (top.layer, top.channel, top.seeds) == ("b16.conv1", 4, 8)
+    assert top.score == pytest.approx(10.66, abs=0.01)
     top2 = shipped_reports[1].findings[0]
-    assert (top2.layer, top2.channel, top2.seeds) == ("b32.conv1", 17, 9)
-    assert top2.score == pytest.approx(13.98, abs=0.01)
+    assert (top2.layer, top2.channel, top2.seeds) == ("b32.conv1", 32, 11)
+    assert top2.score == pytest.approx(15.03, abs=0.01)
 
 
-def test_shipped_adain_model_shows_the_layer_droplet_at_64_px_and_the_stylegan2_model_does_not(shipped_reports):
-    """The AdaIN network's 64 px layers share one spiking spot over SHARED_SPOT_SHARE of their channels on most
-    seeds (the droplet of the StyleGAN2 paper, "present in all feature maps"); StyleGAN2, which has no instance
-    normalisation to dominate, has no layer that does."""
-    adain, stylegan2 = shipped_reports
-    found = [layer for layer in adain.droplet_layers if layer.layer.startswith("b64.")]
-    assert found, [(layer.layer, layer.shared_share, layer.seeds) for layer in adain.layers]
-    for layer in found:
-        assert layer.seeds >= RECURRING_SHARE * layer.seed_count and layer.seed_count == 16
-        assert layer.shared_share >= SHARED_SPOT_SHARE      # the median seed reaches it too
-        assert layer.shared_share > 10 * layer.chance
-        assert layer.layer in adain.note and "a droplet, as in AdaIN networks" in adain.note
-    assert stylegan2.droplet_layers == (), [(l.layer, l.shared_share, l.seeds) for l in stylegan2.layers]
-    assert all(layer.shared_share < SHARED_SPOT_SHARE for layer in stylegan2.layers)
-    assert stylegan2.note.startswith("no droplet")
+def test_shipped_models_have_no_layer_droplet(shipped_reports):
+    """Neither shipped model has grown the droplets of the StyleGAN2 paper (a spot where most of a layer's channels
+    are each dominated by a spike): their layers' shared spots stay far below SHARED_SPOT_SHARE on every seed. The
+    AdaIN model's 64 px channels share the brightest points of the same broad regions (issue 15 says what it would
+    take to grow droplets); those are not counted."""
+    for report in shipped_reports:
+        assert report.droplet_layers == (), [(l.layer, l.shared_share, l.seeds) for l in report.layers]
+        assert all(max(layer.shares) < SHARED_SPOT_SHARE for layer in report.layers)
+        assert report.note.startswith("no droplet")
 
 
 def test_ablating_the_top_droplet_channel_removes_the_spike():

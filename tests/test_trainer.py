@@ -242,9 +242,9 @@ def test_droplet_sheet_marks_the_planted_shared_spot_and_shows_the_channels_ther
     from explorer.analysis.latent import seed_ws
     from explorer.training.sheets import (GAP, LABEL_LINE, LAYER_GAP, MARK_COLOUR, NETWORK_GAP, STRIP_CHANNELS,
                                           droplet_sheet)
-    from tests.fixtures.analysis_networks import planted_spike, tiny_adain
-    # The spike planted in one channel of b32.conv0 is in every map of b32.conv1, which mixes that layer's channels.
-    planted, plain = planted_spike("b32.conv0", channel=5, y=20, x=11), tiny_adain()
+    from tests.fixtures.analysis_networks import planted_droplet, tiny_adain
+    # A spike planted in every channel of b32.conv1 (a droplet); b32.conv0 before it has none.
+    planted, plain = planted_droplet("b32.conv1", y=20, x=11), tiny_adain()
     layers, seeds, size = ["b32.conv0", "b32.conv1"], [0, 3], 64
     sheet, tiles, reports = droplet_sheet([("planted", planted), ("plain", plain)], seeds, layers, tile_size=size)
     red = np.all(np.asarray(sheet) == MARK_COLOUR, axis=2)
@@ -260,7 +260,7 @@ def test_droplet_sheet_marks_the_planted_shared_spot_and_shows_the_channels_ther
         marked = np.all(spread.tile == MARK_COLOUR, axis=2)
         assert marked[36:38, 18:28].all() and marked[44:46, 18:28].all() and marked[36:46, 18:20].all()
         assert marked.sum() == 10 * 10 - 6 * 6 and not marked[38:44, 20:26].any()
-        # One channel's spike is no droplet: no outline on its layer's tile.
+        # The layer before has no droplet: no outline on its tile.
         assert not one.droplet and one.share < SHARED_SPOT_SHARE and not np.all(one.tile == MARK_COLOUR, axis=2).any()
     assert not any(t.droplet for row in tiles[1] for t in row)
     # The per-seed shares add up to the detector's report: the median over the seeds and the seeds reaching it.
@@ -292,8 +292,8 @@ def test_droplet_sheet_command_writes_the_sheet_and_prints_each_layers_shared_sp
 
     from explorer.formats.native import save_network
     from explorer.training.sheets import main
-    from tests.fixtures.analysis_networks import planted_spike, tiny_adain
-    first = save_network(planted_spike("b32.conv0", channel=5, y=20, x=11), tmp_path / "planted.safetensors")
+    from tests.fixtures.analysis_networks import planted_droplet, tiny_adain
+    first = save_network(planted_droplet("b32.conv1", y=20, x=11), tmp_path / "planted.safetensors")
     second = save_network(tiny_adain(), tmp_path / "plain.safetensors")
     assert main(["--droplets", str(first), str(second), "--layers", "b32.conv1", "--seeds", "0,3",
                  "--outdir", str(tmp_path / "out")]) == 0

@@ -22,8 +22,11 @@ where the whole layer spikes, because the generator uses it to dominate the stat
 Per layer and image the "shared spot" measures that, from the same maps:
 
     spot          the window (radius as above) that holds the most channels' own peaks, counting a channel only
-                  when its peak is a spike (peak ratio at least SPOT_PEAK_RATIO: the top of a channel's texture
-                  or noise lies anywhere and says nothing); ties go to the window with more normalised energy;
+                  when its map is dominated by its spike (score at least DROPLET_SCORE, the channel measure
+                  above): the top of a channel's texture lies anywhere and says nothing, and neither does the
+                  brightest point of a broad region (on a flat background its peak ratio is high too, but its
+                  energy is spread over the region, not held in the window); ties go to the window centred on
+                  more peaks, then to the one with more normalised energy;
     shared share  the share of the layer's channels (flat ones left out) whose counted peak lies in that window;
     energy share  the mean over the layer's channels of the share of each one's energy (squared deviations from
                   its median) inside that window: how much of the layer the spot holds, whatever the peaks do;
@@ -55,20 +58,19 @@ DROPLET_SCORE = 10.0            # a map scores this much when a spike 10 spreads
                                 # 20 spreads high holds half: clearly one spot, not texture (unit Gaussian noise
                                 # maps score below 0.5 at 16 px, below 0.1 at 64 px)
 RECURRING_SHARE = 0.5           # a channel "recurs", and a layer shows droplets, on at least half of the seeds
-SPOT_PEAK_RATIO = 10.0          # a channel's peak counts toward the shared spot when it stands this many spreads
-                                # above its median: unit Gaussian maps peak near 4 spreads (64 px) and 5.3
-                                # (1024 px), so this is a spike of its own, not the top of the channel's texture
 SHARED_SPOT_SHARE = 0.4         # a layer has a droplet on a seed when two in five of its channels peak in one
                                 # window. A droplet is in all of a layer's maps (Karras et al. 2020); chance puts
                                 # few there: a window is 9/256 of a 16 px map and 25/4096 of a 64 px one, so
                                 # independent peaks of 32 channels crowd 3 or 4 (an eighth) into the fullest window,
                                 # and 40% of them fall into one with a probability under 1e-8 (of 8 channels at 16
                                 # px: about 2%; of more channels, less).
-                                # Image structure that several channels answer (an eye, an edge) gathers fewer in a
-                                # StyleGAN2 generator (when this was chosen, the shipped one, seeds 0-15: at most
-                                # 0.38 on a seed, layer medians 0.09-0.22); a majority would ask more than a network
-                                # still growing its droplet shows (the shipped AdaIN one at 54 kimg: b64.conv1's
-                                # median 0.48, 0.22-0.62 a seed)
+                                # Counting only channels that score as droplets themselves, trained networks
+                                # without droplets stay near 0: the shipped models (2 December, seeds 0-15, 16-64
+                                # px) share at most 0.06 (AdaIN, 146 kimg; 0.22 at 54 kimg) and 0.09 (StyleGAN2)
+                                # on any seed.
+                                # (Counting every peak 10 spreads high, as first tried, gave the AdaIN model 0.48:
+                                # many of its channels hold the same broad region, whose brightest point they
+                                # share; that is redundancy, not a droplet.)
 
 
 @dataclass(frozen=True)
@@ -268,12 +270,15 @@ def measure_layer_maps(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots
                        x=out(where % w).astype(np.int64))
 
     # The shared spot: the window holding the most counted peaks; ties to the one with more normalised energy.
-    counted = (~flat & (peak_ratio >= SPOT_PEAK_RATIO)).to(torch.float32).reshape(n, c)
+    counted = (~flat & (score >= DROPLET_SCORE)).to(torch.float32).reshape(n, c)
     peaks = torch.zeros(n, h * w, device=counted.device).scatter_add_(1, where.reshape(n, c), counted)
     in_spot = window_sums(peaks.reshape(n, h, w), radius).reshape(n, h * w).round()
     normalised = (energy / safe_total.unsqueeze(1)).reshape(n, c, h * w).sum(dim=1)   # flat maps add zeros
     spot_energy = window_sums(normalised.reshape(n, h, w), radius).reshape(n, h * w)
-    spot = (in_spot + spot_energy / (c + 1)).argmax(dim=1)    # spot_energy < c + 1: the count decides first
+    # The count decides first; among windows with equal counts, the one centred on the most peaks, then the one
+    # with more energy (each tie-break term stays below 1: peaks.round() <= c, spot_energy < c + 1).
+    tie_break = (peaks + spot_energy / (c + 1)) / (c + 1)
+    spot = (in_spot + tie_break).argmax(dim=1)
     channels = (~flat).reshape(n, c).sum(dim=1)
     denominator = channels.clamp(min=1).to(torch.float32)
     share = in_spot.gather(1, spot.unsqueeze(1)).squeeze(1) / denominator
@@ -287,9 +292,9 @@ def measure_layer_maps(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots
 
 
 def spot_channels(spikes: MapSpikes, spots: SharedSpots, radius: int, image: int = 0) -> np.ndarray:
-    """The channels counted at the shared spot of one image (their peak a spike, in the spot's window of `radius`):
-    the shared share's numerator, strongest score first."""
-    counted = spikes.peak_ratio[image] >= SPOT_PEAK_RATIO
+    """The channels counted at the shared spot of one image (their map dominated by a spike, in the spot's window of
+    `radius`): the shared share's numerator, strongest score first."""
+    counted = spikes.score[image] >= DROPLET_SCORE
     inside = ((np.abs(spikes.y[image] - spots.y[image]) <= radius)
               & (np.abs(spikes.x[image] - spots.x[image]) <= radius))
     channels = np.flatnonzero(counted & inside)
