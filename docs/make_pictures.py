@@ -1,9 +1,11 @@
 """Makes the README's pictures of the window with the explorer's own automation (run under a display, e.g.
 `xvfb-run -s "-screen 0 1920x1080x24" python3 docs/make_pictures.py`):
 
-    docs/droplets-window.png    the AdaIN model: the Droplets panel's chart over 16 seeds, the top finding shown
-                                in the layer view with its spike marked
-    docs/droplets-ablated.png   the same view after "Ablate top 3"
+    docs/droplets-window.png    the AdaIN model: the Droplets panel over 16 seeds (chart, a line per layer, the
+                                ranked findings); the layer view shows the channel grid of the layer with the most
+                                droplet seeds (the top finding's layer when none has one) on its widest spot's
+                                seed, each channel's spike marked: a droplet is the spot where most of them peak
+    docs/droplets-ablated.png   the same view after "Ablate top 3" (the three top channels zeroed)
 """
 from __future__ import annotations
 
@@ -42,19 +44,28 @@ def main() -> int:
         assert app.wait_for_frame()
         c.detect_droplets(range(12, 28))
         wait(app, lambda: c.status.droplets is not None and c.status.analysis is None)
-        best = c.status.droplets.findings[0]
+        report = c.status.droplets
+        best = report.findings[0]
+        droplet_layers = sorted(report.droplet_layers, key=lambda layer: (-layer.seeds, -layer.shared_share))
+        if droplet_layers:
+            shown_layer, shown_seed = droplet_layers[0].layer, droplet_layers[0].best_seed
+        else:
+            shown_layer, shown_seed = best.layer, best.best_seed
+        channels = next(info.channels for info in c.status.network.layers if info.name == shown_layer)
         with c.history.step("show"):
-            c.session.latent.set_seed(best.best_seed)
-            c.set("layers", "layer", best.layer)
-            c.set("layers", "mode", "single")
-            c.set("layers", "first_channel", best.channel)
+            c.session.latent.set_seed(shown_seed)
+            c.set("layers", "layer", shown_layer)
+            c.set("layers", "mode", "grid")
+            c.set("layers", "first_channel", 0)
+            c.set("layers", "channel_count", channels)
             c.set("layers", "mark_spikes", True)
         assert app.wait_for_frame()
         capture_both(app, str(ROOT / "docs" / "droplets-window.png"))
         c.ablate_top_droplets(3)
         assert app.wait_for_frame()
         capture_both(app, str(ROOT / "docs" / "droplets-ablated.png"))
-        print(f"top finding {best.layer} channel {best.channel} at ({best.y}, {best.x}), score {best.score:.1f}, "
+        print(report.note)
+        print(f"shown: {shown_layer} on seed {shown_seed}; top finding {best.layer} channel {best.channel} at ({best.y}, {best.x}), score {best.score:.1f}, "
               f"{best.seeds}/{best.seed_count} seeds")
     finally:
         app.close()
