@@ -1,5 +1,5 @@
 """Droplets: the detector's score across layers (for the image on screen and for a seed set), a line per layer with
-the share of its channels that peak at one spot (the layer-wide droplet), the ranked list of (layer, channel,
+the share of its channels that spike at one spot (the layer-wide droplet), the ranked list of (layer, channel,
 location, score), a click that shows a finding in the layer view with its spike marked, and the ablation of the top
 channels, to see whether the artifacts go."""
 from __future__ import annotations
@@ -84,7 +84,7 @@ class DropletsPanel(Panel):
         dpg.fit_axis_data(self.x_axis)
         dpg.fit_axis_data(self.y_axis)
         self.put(self.note_tag, f"seeds {report.seeds[0]}..{report.seeds[-1]}: {report.note}")
-        dpg.add_text(f"channels peaking at one spot (a droplet: {SHARED_SPOT_SHARE:.0%} on most seeds)",
+        dpg.add_text(f"channels spiking at one spot (a droplet: {SHARED_SPOT_SHARE:.0%} on most seeds)",
                      parent=self.layers_group)
         for i, layer in enumerate(layers):
             marked = {"color": self.layout.note_color} if layer.droplet else {}

@@ -187,7 +187,7 @@ class DropletReport:
     def layer_note(self) -> str:
         """What the shared spots say, in one sentence."""
         count, found = len(self.seeds), self.droplet_layers
-        share = f"at least {SHARED_SPOT_SHARE:.0%} of the channels peak at one spot"
+        share = f"at least {SHARED_SPOT_SHARE:.0%} of the channels spike at one spot"
         if len(found) == 1:
             on = f"on seed {self.seeds[0]}" if count == 1 else f"on {found[0].seeds} of {count} seeds"
             return f"{found[0].layer}: {on}, {share}: a droplet, as in AdaIN networks"
@@ -198,7 +198,7 @@ class DropletReport:
         if not self.layers:
             return "no layer measured"
         best = max(self.layers, key=lambda layer: (layer.shared_share, layer.seeds))
-        return (f"no droplet: no layer has {SHARED_SPOT_SHARE:.0%} of its channels peaking at one spot "
+        return (f"no droplet: no layer has {SHARED_SPOT_SHARE:.0%} of its channels spiking at one spot "
                 f"{'on this seed' if count == 1 else 'on most seeds'} (most shared: {best.layer}, "
                 f"{best.shared_share:.0%}{'' if count == 1 else ' median'})")
 

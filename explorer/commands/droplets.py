@@ -70,7 +70,7 @@ def run(args) -> int:
         print(f"{f.layer:<14} {f.channel:>7} {f.y:>4} {f.x:>4} {f.score:>8.2f} {f.seeds:>3}/{f.seed_count:<3}"
               f"  {f.peak_ratio:>11.1f}  {f.topk_share:>5.2f}  {f.compactness:>7.2f}")
     print()
-    # Per layer: the median share of channels peaking at one spot, the seeds where it reaches SHARED_SPOT_SHARE,
+    # Per layer: the median share of channels spiking at one spot, the seeds where it reaches SHARED_SPOT_SHARE,
     # and the widest spot (the seed where the share is largest, and where).
     print(f"{'layer':<14} {'shared':>7} {'seeds':>7}  energy  chance  {'seed':>5} {'y':>4} {'x':>4}")
     for layer in report.layers:

@@ -138,7 +138,7 @@ def droplet_sheet(networks: Sequence[tuple[str, object]], seeds: Sequence[int], 
                   tile_size: int = 128, psi: float = 1.0
                   ) -> tuple[Image.Image, list[list[list[SpotTile]]], list[DropletReport]]:
     """A row per network and seed: the image, then per layer its energy map with the detector's shared spot
-    outlined when SHARED_SPOT_SHARE of the channels peak there (a droplet), labelled with that share, and the
+    outlined when SHARED_SPOT_SHARE of the channels spike there (a droplet), labelled with that share, and the
     STRIP_CHANNELS channels counted at the spot, strongest first (each normalised to its own max |x|). The
     measures are the detector's (measure_layer_maps on the activations of seed_ws, the network's default
     truncation cutoff and the stored noise, as `stylegan-explorer droplets` takes them). Returns the sheet, the tiles ([network][seed][layer]) and each
@@ -153,7 +153,7 @@ def droplet_sheet(networks: Sequence[tuple[str, object]], seeds: Sequence[int], 
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     caption = _wrapped(measure, f"Per layer: its energy map (each channel's energy over its mean, averaged over the "
                                 f"channels; black 1x, white {ENERGY_WHITE:g}x, log scale), the shared spot outlined "
-                                f"when at least {SHARED_SPOT_SHARE:.0%} of the channels have their spiking peak there "
+                                f"when at least {SHARED_SPOT_SHARE:.0%} of the channels spike there "
                                 f"(a droplet), then the first {STRIP_CHANNELS} of those channels, each to its own "
                                 f"max |x|.", width - 4, font)
     caption_height = len(caption) * LABEL_LINE + GAP
@@ -248,7 +248,7 @@ def main(argv=None) -> int:
             parser.error(str(error))
         path = outdir / "droplets.png"
         _save_scaled(np.asarray(sheet), path, args.scale)
-        print(f"wrote {path}; per layer, the median share of its channels peaking at one spot over seeds "
+        print(f"wrote {path}; per layer, the median share of its channels spiking at one spot over seeds "
               f"{args.seeds} and on how many seeds it reaches {SHARED_SPOT_SHARE:.0%}:")
         for (name, _), report in zip(networks, reports):
             for layer in report.layers:
