@@ -102,6 +102,7 @@ class Controller:
         # A finished render or load wakes a frame loop that waits on `wakeup`, so a frame is shown as soon as it
         # exists rather than at the loop's next tick.
         self.wakeup = threading.Event()
+        self.submitted_in_tick = False      # the last tick handed a new request to the worker
         self.worker = worker or RenderWorker(on_result=lambda _: self.wakeup.set(),
                                              on_load=lambda _: self.wakeup.set())
         self.remember_recent = remember_recent
@@ -307,10 +308,16 @@ class Controller:
         """The file of the network on screen (None before the first load)."""
         return self._loaded_path
 
+    @property
+    def exact_render_s(self) -> float | None:
+        """What the last full exact synthesis took (None before the first): what a frame of this network costs."""
+        return self._exact_s
+
     def tick(self, dt: float = 0.0) -> Frame | None:
         """One frame of the caller's loop: applies finished loads, submits the newest request, takes the newest
         result. Returns the new Frame, or None when nothing new was rendered."""
         self.wakeup.clear()
+        self.submitted_in_tick = False
         self._run_posted()
         load = self.worker.poll_load()
         while load is not None:
@@ -324,12 +331,14 @@ class Controller:
             if self._dirty:
                 self._dirty = False
                 self.worker.submit(self.preview_request(preview) if preview and moving else self.request())
+                self.submitted_in_tick = True
             elif (not moving and not self.worker.busy and self.frame is not None
                   and self.frame.result.request.dtype != self.session.performance.dtype
                   and self.last_finished != self.request()):
                 # The control rests and a preview is on screen: the exact frame replaces it. (Checked by dtype
                 # first, so an idle window does not build a request every frame.)
                 self.worker.submit(self.request())
+                self.submitted_in_tick = True
         frame = self._take_result()
         if frame is None and self._new_view:
             frame = self.frame

@@ -302,3 +302,42 @@ def test_run_app_without_a_display_says_so_and_returns_2(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "no display" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fast_render_reaches_the_viewer_in_the_panel_frame_of_its_change(app, tmp_path, monkeypatch):
+    """A network whose frame renders within FAST_RENDER_WAIT_S is waited for before the panels are drawn: the frame
+    of a change goes to the viewer in the same app step, not after the next panel draw. (The wait is widened here,
+    so that a loaded test machine cannot make this tiny network's render miss it.)"""
+    import widgets.app as app_module
+    latent = panel(app, "LatentPanel")
+    fire(latent.seed_tag, 3)
+    settle(app)
+    assert app.controller.exact_render_s is not None
+    monkeypatch.setattr(app_module, "FAST_RENDER_WAIT_S", max(5.0, 2 * app.controller.exact_render_s))
+    shown, original_show = [], app.show
+    monkeypatch.setattr(app, "show", lambda frame: (shown.append(frame), original_show(frame)))
+    app.controller.edit(app.session.latent.set_seed, 4)
+    app.step()
+    assert shown and shown[0].result.request == app.controller.request()
+    assert shown[0].result.request.seed_weights == ((4, 1.0),)
+    monkeypatch.undo()
+    settle(app)
+    assert np.array_equal(viewer_pixels(app, tmp_path), expected_image(app, seed_weights=((4, 1.0),)))
+
+
+def test_a_slow_render_is_not_waited_for(app, monkeypatch):
+    """Above FAST_RENDER_WAIT_S the panels are drawn while the render runs: the step does not block on it."""
+    import widgets.app as app_module
+    latent = panel(app, "LatentPanel")
+    fire(latent.seed_tag, 3)
+    settle(app)
+    monkeypatch.setattr(app_module, "FAST_RENDER_WAIT_S", 0.0)
+    waited = []
+    original_wait = app.controller.wakeup.wait
+    monkeypatch.setattr(app.controller.wakeup, "wait", lambda timeout=None: waited.append(timeout) or
+                        original_wait(0))
+    app.controller.edit(app.session.latent.set_seed, 5)
+    app.step()
+    assert waited == []
+    monkeypatch.undo()
+    settle(app)
