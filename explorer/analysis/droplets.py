@@ -269,7 +269,7 @@ def measure_layer_maps(activation: torch.Tensor) -> tuple[MapSpikes, SharedSpots
                        compactness=out(compactness), y=out(where // w).astype(np.int64),
                        x=out(where % w).astype(np.int64))
 
-    # The shared spot: the window holding the most counted peaks; ties to the one with more normalised energy.
+    # The shared spot: the window holding the most counted peaks (channels whose map a spike dominates).
     counted = (~flat & (score >= DROPLET_SCORE)).to(torch.float32).reshape(n, c)
     peaks = torch.zeros(n, h * w, device=counted.device).scatter_add_(1, where.reshape(n, c), counted)
     in_spot = window_sums(peaks.reshape(n, h, w), radius).reshape(n, h * w).round()

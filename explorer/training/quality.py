@@ -81,14 +81,16 @@ def image_features(images) -> torch.Tensor:
     return (small / 255).reshape(len(images), -1)
 
 
-def sample_images(G, seeds: Sequence[int], batch: int = SAMPLE_BATCH) -> torch.Tensor:
-    """float [N, C, H, W]: the generator's output for seeds at psi 1 with its stored (constant) noise, z from
-    numpy.random.RandomState(seed) as the explorer draws it."""
+def sample_images(G, seeds: Sequence[int], batch: int = SAMPLE_BATCH, psi: float = 1.0) -> torch.Tensor:
+    """float [N, C, H, W]: the generator's output for seeds with its stored (constant) noise, z from
+    numpy.random.RandomState(seed) as the explorer draws it, truncated by psi as the network's own mapping does
+    (StyleGAN 2019 networks over their first default_truncation_cutoff ws, others over all)."""
     device = G.mapping.w_avg.device
+    cutoff = getattr(G, "default_truncation_cutoff", None)
     outputs = []
     with torch.no_grad():
         for start in range(0, len(seeds), batch):
-            ws = torch.cat([seed_ws(G, seed, psi=1.0, device=device) for seed in seeds[start:start + batch]])
+            ws = torch.cat([seed_ws(G, seed, psi, cutoff, device=device) for seed in seeds[start:start + batch]])
             outputs.append(G.synthesis(ws, noise_mode="const").image.float().cpu())
     return torch.cat(outputs)
 

@@ -22,9 +22,9 @@ from ..analysis.droplets import (SHARED_SPOT_SHARE, DropletAccumulator, DropletR
                                  measured_layers, spot_channels, window_radius)
 from ..analysis.latent import seed_ws
 from ..formats import load_network
-from ..latents import z_from_seed
 from ..render import LayerViewRequest, layer_view, to_uint8_rgb
 from ..view import MARK_COLOUR
+from .quality import sample_images
 
 GAP = 2          # pixels between tiles
 LABEL_LINE = 12  # pixels a line of Pillow's default font takes
@@ -37,12 +37,8 @@ FAMILY_NAMES = {"stylegan": "StyleGAN (AdaIN)", "stylegan2": "StyleGAN2", "style
 
 
 def render_seeds(G, seeds, psi=1.0) -> np.ndarray:
-    """uint8 [N, H, W, 3] images for seeds."""
-    with torch.no_grad():
-        z = torch.cat([z_from_seed(seed, G.z_dim) for seed in seeds])
-        ws = G.mapping(z, None, truncation_psi=psi)
-        images = G.synthesis(ws, noise_mode="const").image
-    return (images.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    """uint8 [N, H, W, 3] images for seeds: the samples the quality measure takes, as the explorer saves them."""
+    return np.stack([to_uint8_rgb(image) for image in sample_images(G, list(seeds), psi=psi)])
 
 
 def tile(images, columns) -> np.ndarray:
