@@ -312,3 +312,42 @@ def test_droplet_sheet_command_writes_the_sheet_and_prints_each_layers_shared_sp
 def test_an_unknown_precision_is_refused_by_name():
     with pytest.raises(ValueError, match="bf16"):
         Trainer(_options(precision="bf16"), _images())
+
+
+@pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
+def test_growing_keeps_the_shared_layers_weights_and_adam_moments(tmp_path, family):
+    trainer = Trainer(_options(family=family), _images())
+    trainer.step()
+    trainer.step()
+    trainer.save(tmp_path / "small.pt")
+    grown = Trainer.grow(tmp_path / "small.pt", _images(size=32))
+    assert grown.options.resolution == 32 and grown.G.img_resolution == 32
+    assert grown.options.r1_gamma == pytest.approx(0.0002 * 32 ** 2 / 4)
+    assert grown.progress.nimg == trainer.progress.nimg == grown.progress.grown_at_nimg
+    for old, new, opt_old, opt_new in ((trainer.G, grown.G, trainer.opt_G, grown.opt_G),
+                                       (trainer.D, grown.D, trainer.opt_D, grown.opt_D)):
+        old_parameters = dict(old.named_parameters())
+        shared = kept = 0
+        for name, parameter in new.named_parameters():
+            before = old_parameters.get(name)
+            if before is None or before.shape != parameter.shape:
+                assert opt_new.state.get(parameter) is None   # a new layer starts without Adam moments
+                continue
+            shared += 1
+            assert torch.equal(parameter, before), name
+            if before in opt_old.state:
+                kept += 1
+                assert torch.equal(opt_new.state[parameter]["exp_avg_sq"], opt_old.state[before]["exp_avg_sq"]), name
+        assert shared > 0 and kept > 0
+    assert any(name.startswith("synthesis.b32.") for name, _ in grown.G.named_parameters())
+    stats = grown.step()
+    assert math.isfinite(stats["loss_G"]) and grown.progress.nimg == trainer.progress.nimg + 4
+    grown.save(tmp_path / "grown.pt")
+    assert Trainer.resume(tmp_path / "grown.pt", _images(size=32)).progress.grown_at_nimg == trainer.progress.nimg
+
+
+def test_growing_refuses_images_no_larger_than_the_checkpoints(tmp_path):
+    trainer = Trainer(_options(), _images())
+    trainer.save(tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="larger than the checkpoint's 16 px"):
+        Trainer.grow(tmp_path / "small.pt", _images(size=16))

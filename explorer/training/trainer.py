@@ -97,6 +97,7 @@ class Progress:
     ada_sign_sum: float = 0.0     # running sum of sign(D(real)) since the last p update
     ada_count: int = 0
     wall_seconds: float = 0.0     # training time over all sessions
+    grown_at_nimg: int = 0        # images seen when the networks were last grown to a higher resolution (0: never)
 
 
 def load_images(path: str) -> torch.Tensor:
@@ -309,6 +310,41 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         return trainer
 
+    @classmethod
+    def grow(cls, path, images, device="cpu") -> "Trainer":
+        """Continue a checkpoint's run at the resolution of `images` (higher than the checkpoint's), as StyleGAN
+        (2019) grew its networks: every layer the two resolutions share keeps its trained weights and Adam state,
+        and the layers of the new resolution (G's new block and ToRGB, D's new first block) start from their
+        initialisation. No fade-in: the shared layers adapt while the new ones learn.
+
+        Why it exists: droplets come from instance normalisation in 64x64 and larger maps, and a 64 px AdaIN
+        generator's only 64x64 layers are its last two, straight before a 1x1 ToRGB; growing the trained 64 px
+        model to 128 px puts its 64x64 layers inside the network without training the rest again."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        old = dict(state["options"], betas=tuple(state["options"]["betas"]))
+        resolution = images.shape[2]
+        if resolution <= old["resolution"]:
+            raise ValueError(f"growing needs images larger than the checkpoint's {old['resolution']} px, "
+                             f"found {resolution} px")
+        options = TrainingOptions(**dict(old, resolution=resolution,
+                                         r1_gamma=r1_gamma_heuristic(resolution, old["batch"])))
+        trainer = cls(options, images, device)
+        # The saved Adam states are numbered in the order of the old networks' parameters.
+        old_options = TrainingOptions(**old)
+        old_names = {"G": [n for n, _ in build_generator(old_options.family, old_options.generator_kwargs())
+                           .named_parameters()],
+                     "D": [n for n, _ in Discriminator(**old_options.discriminator_kwargs()).named_parameters()]}
+        for name, net, optimiser in (("G", trainer.G, trainer.opt_G), ("D", trainer.D, trainer.opt_D)):
+            _load_matching(net, state[name])
+            _load_matching_adam(optimiser, net, old_names[name], state["opt_" + name])
+        _load_matching(trainer.G_ema, state["G_ema"])
+        progress = dict(state["progress"])
+        # The path length's running mean belongs to the old image size (its noise is scaled by 1/sqrt(pixels)):
+        # start it again, as a new run does.
+        trainer.progress = Progress(**dict(progress, pl_mean=0.0, grown_at_nimg=progress["nimg"]))
+        trainer.rng.set_state(state["rng"])
+        return trainer
+
     # -- samples and export -----------------------------------------------------------------------------------------
 
     def sample_grid(self, path, columns=8, rows=4):
@@ -332,11 +368,37 @@ class Trainer:
         return save_network(generator, path, extra=extra, overwrite=overwrite)
 
 
+def _load_matching(net: torch.nn.Module, saved: dict) -> list[str]:
+    """Copy every saved parameter and buffer whose name and shape `net` shares; return the names copied."""
+    own = net.state_dict()
+    matching = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    own.update(matching)
+    net.load_state_dict(own)
+    return sorted(matching)
+
+
+def _load_matching_adam(optimiser: torch.optim.Adam, net: torch.nn.Module, names_then: list[str], saved: dict):
+    """Give each parameter that kept its trained weights its Adam moments too (Adam's first steps from a fresh
+    state are full-size steps in every weight, which would shake the trained layers); new parameters start
+    without a state. `names_then`: the old network's parameter names in the optimiser's order."""
+    index_then = {name: i for i, name in enumerate(names_then)}
+    own = optimiser.state_dict()
+    own["state"] = {}
+    for i, (name, parameter) in enumerate(net.named_parameters()):
+        j = index_then.get(name)
+        if j is not None and j in saved["state"] and saved["state"][j]["exp_avg"].shape == parameter.shape:
+            own["state"][i] = saved["state"][j]
+    optimiser.load_state_dict(own)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Train a small StyleGAN2 (see the module docstring).")
     parser.add_argument("--data", required=True, help="dataset .npz (images uint8 [N, H, W, 3])")
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--resume", help="checkpoint to continue from")
+    parser.add_argument("--grow", metavar="CHECKPOINT",
+                        help="continue this checkpoint's run at the (higher) resolution of --data: shared layers "
+                             "keep their weights, the new resolution's layers start fresh")
     parser.add_argument("--kimg", type=float, default=1000, help="stop after this many thousand real images")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -363,8 +425,13 @@ def main(argv=None) -> int:
     images = load_images(args.data)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    if args.resume and args.grow:
+        parser.error("--resume and --grow exclude each other")
     if args.resume:
         trainer = Trainer.resume(args.resume, images, args.device)
+    elif args.grow:
+        trainer = Trainer.grow(args.grow, images, args.device)
+        print(f"grown from {trainer.progress.grown_at_nimg:,} images to {trainer.options.resolution} px", flush=True)
     else:
         options = TrainingOptions(resolution=images.shape[2], batch=args.batch, augment=not args.no_augment,
                                   r1_gamma=r1_gamma_heuristic(images.shape[2], args.batch), family=args.family,
