@@ -1,8 +1,11 @@
 """One StyleGAN3 synthesis (default: T at 256 px, channel_base 32768, channel_max 512, random weights) with the
 fast filtered_lrelu against the plain reference composition, in the same run, and how the fast run's time splits
-between the modulated convolutions and the filtered leaky ReLUs.
+between the modulated convolutions and the filtered leaky ReLUs. It also prints how far the convolutions are from
+this CPU's own limit: their multiply-adds against a dense 3x3 convolution (512 channels, 64x64, channels-last,
+float32) timed in the same run, which bounds what any float32 path, this project's or NVlabs', can reach.
 
     python benchmarks/bench_stylegan3.py [--resolution 256] [--config t|r] [--repeats 1] [--threads N]
+                                         [--skip-reference]
 
 Wall time is what a user waits; CPU time (this process, all threads) is steadier on a shared machine.
 """
@@ -33,15 +36,45 @@ class Timing:
     wall: float = float("inf")
     cpu: float = float("inf")
     parts: dict = field(default_factory=dict)   # op name -> CPU seconds in the fastest run
+    walls: dict = field(default_factory=dict)   # op name -> wall seconds in the fastest run
+    conv_macs: int = 0                          # multiply-adds of the modulated convolutions in one synthesis
 
 
-def _timed_op(fn, name, parts):
+PEAK_SHAPE = dict(channels=512, size=64)        # a dense layer oneDNN runs near this CPU's float32 peak
+PEAK_REPEATS = 5
+
+
+def conv_macs(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> int:
+    """Multiply-adds of a convolution from its input, weight [out, in, kh, kw] and output."""
+    _, in_channels, kh, kw = weight.shape
+    return out.numel() * in_channels * kh * kw
+
+
+def dense_conv_gflops() -> float:
+    """float32 GFLOP/s of the best of PEAK_REPEATS dense 3x3 convolutions (PEAK_SHAPE, batch 1, channels-last)."""
+    c, n = PEAK_SHAPE["channels"], PEAK_SHAPE["size"]
+    x = torch.randn([1, c, n, n]).to(memory_format=torch.channels_last)
+    w = torch.randn([c, c, 3, 3]).to(memory_format=torch.channels_last)
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(PEAK_REPEATS + 1):
+            start = time.perf_counter()
+            torch.nn.functional.conv2d(x, w, padding=1)
+            best = min(best, time.perf_counter() - start)
+    return 2 * c * c * 9 * n * n / best / 1e9
+
+
+def _timed_op(fn, name, parts, walls, macs=None):
     def wrapper(*args, **kwargs):
-        start = time.process_time()
+        start, wall = time.process_time(), time.perf_counter()
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+            if macs is not None:
+                macs.append(conv_macs(args[0], args[1], out))
+            return out
         finally:
             parts[name] = parts.get(name, 0.0) + time.process_time() - start
+            walls[name] = walls.get(name, 0.0) + time.perf_counter() - wall
     return wrapper
 
 
@@ -52,14 +85,14 @@ def time_synthesis(G, ws, flrelu, repeats, warmup) -> tuple[Timing, torch.Tensor
     try:
         with torch.no_grad():
             for run in range(warmup + repeats):
-                parts: dict = {}
-                stylegan3.filtered_lrelu = _timed_op(flrelu, "filtered_lrelu", parts)
-                stylegan3.modulated_conv2d = _timed_op(saved[1], "modulated_conv2d", parts)
+                parts, walls, macs = {}, {}, []
+                stylegan3.filtered_lrelu = _timed_op(flrelu, "filtered_lrelu", parts, walls)
+                stylegan3.modulated_conv2d = _timed_op(saved[1], "modulated_conv2d", parts, walls, macs)
                 wall, cpu = time.perf_counter(), time.process_time()
                 image = G.synthesis(ws).image
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 if run >= warmup and cpu < best.cpu:
-                    best = Timing(wall, cpu, parts)
+                    best = Timing(wall, cpu, parts, walls, sum(macs))
     finally:
         stylegan3.filtered_lrelu, stylegan3.modulated_conv2d = saved
     return best, image
@@ -71,6 +104,8 @@ def main():
     parser.add_argument("--config", choices=sorted(CONFIGS), default="t")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-reference", action="store_true",
+                        help="time only the fast path (the reference composition takes minutes)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,16 +114,28 @@ def main():
                             **CONFIGS[args.config]).eval()
     ws = G.mapping(torch.randn([1, 512]), None)
     fast, a = time_synthesis(G, ws, filtered_lrelu, args.repeats, warmup=1)
-    reference, b = time_synthesis(G, ws, filtered_lrelu_reference, args.repeats, warmup=0)
+    peak = dense_conv_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, StyleGAN3-{args.config.upper()} "
           f"{args.resolution} px, {CONFIGS[args.config]}")
-    for label, t in (("fast", fast), ("reference", reference)):
+    timings = [("fast", fast)]
+    if not args.skip_reference:
+        reference, b = time_synthesis(G, ws, filtered_lrelu_reference, args.repeats, warmup=0)
+        timings.append(("reference", reference))
+    for label, t in timings:
         split = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(t.parts.items()))
-        print(f"{label:>9}: wall {t.wall:6.2f} s   cpu {t.cpu:6.2f} s   (cpu in {split})")
-    print(f"reference/fast: wall {reference.wall / fast.wall:.2f}x   cpu {reference.cpu / fast.cpu:.2f}x   "
-          f"filtered_lrelu alone (cpu) {reference.parts['filtered_lrelu'] / fast.parts['filtered_lrelu']:.2f}x   "
-          f"max |image difference| {(a - b).abs().max().item():.1e}")
-
+        walls = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(t.walls.items()))
+        print(f"{label:>9}: wall {t.wall:6.2f} s   cpu {t.cpu:6.2f} s   (cpu in {split}; wall in {walls})")
+    if not args.skip_reference:
+        print(f"reference/fast: wall {reference.wall / fast.wall:.2f}x   cpu {reference.cpu / fast.cpu:.2f}x   "
+              f"filtered_lrelu alone (cpu) {reference.parts['filtered_lrelu'] / fast.parts['filtered_lrelu']:.2f}x   "
+              f"max |image difference| {(a - b).abs().max().item():.1e}")
+    flops = 2 * fast.conv_macs
+    conv_wall = fast.walls["modulated_conv2d"]
+    print(f"convolutions: {fast.conv_macs / 1e9:.1f} GMAC ({flops / 1e9:.0f} GFLOP) in {conv_wall:.2f} s wall: "
+          f"{flops / conv_wall / 1e9:.0f} GFLOP/s, against {peak:.0f} GFLOP/s for a dense 3x3 convolution "
+          f"({PEAK_SHAPE['channels']} channels, {PEAK_SHAPE['size']}x{PEAK_SHAPE['size']}, channels-last) in this run "
+          f"({flops / conv_wall / 1e9 / peak:.0%}); at that rate the convolutions alone would take "
+          f"{flops / peak / 1e9:.2f} s, the rest of the synthesis took {fast.wall - conv_wall:.2f} s")
 
 if __name__ == "__main__":
     main()
