@@ -351,3 +351,31 @@ def test_growing_refuses_images_no_larger_than_the_checkpoints(tmp_path):
     trainer.save(tmp_path / "small.pt")
     with pytest.raises(ValueError, match="larger than the checkpoint's 16 px"):
         Trainer.grow(tmp_path / "small.pt", _images(size=16))
+
+
+def test_pl_weight_given_on_resume_changes_the_runs_option_and_drops_the_term(tmp_path, capsys):
+    from explorer.training.trainer import main
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    trainer = Trainer(_options(), _images(8))
+    trainer.step()                                   # step 0 runs the path length term: pl_mean moves from 0
+    trainer.save(tmp_path / "ck.pt")
+    assert trainer.progress.pl_mean != 0
+    # Three more minibatches, steps 1-3 and 4: the term would run at step 4.
+    kimg = (trainer.progress.nimg + 4 * trainer.options.batch) / 1000
+    import signal
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        for weight, outdir in ((None, "kept"), (0.0, "dropped")):
+            extra = [] if weight is None else ["--pl-weight", str(weight)]
+            assert main(["--data", str(data), "--outdir", str(tmp_path / outdir), "--resume", str(tmp_path / "ck.pt"),
+                         "--kimg", str(kimg), "--sample-minutes", "1000", *extra]) == 0
+    finally:   # main() installs its stop-on-signal handlers
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    kept = torch.load(tmp_path / "kept" / "checkpoint.pt", weights_only=True)
+    dropped = torch.load(tmp_path / "dropped" / "checkpoint.pt", weights_only=True)
+    assert kept["progress"]["step"] == dropped["progress"]["step"] == 5
+    assert kept["options"]["pl_weight"] == 2.0 and kept["progress"]["pl_mean"] != trainer.progress.pl_mean
+    assert dropped["options"]["pl_weight"] == 0.0 and dropped["progress"]["pl_mean"] == trainer.progress.pl_mean
+    assert "path length weight 2 -> 0 from image 4" in capsys.readouterr().out

@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -418,6 +418,9 @@ def main(argv=None) -> int:
                         help="clamp of convolution outputs; 0 for none "
                              "(float16 needs one, float32 and bfloat16 do not)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument("--pl-weight", type=float,
+                        help=f"path length regularisation weight, 0 for none (StyleGAN 2019 had none); a new run's "
+                             f"default is {defaults.pl_weight}, --resume and --grow keep the run's own unless given")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -438,6 +441,12 @@ def main(argv=None) -> int:
                                   channel_base=args.channel_base, channel_max=args.channel_max,
                                   precision=args.precision, conv_clamp=args.conv_clamp or None)
         trainer = Trainer(options, images, args.device)
+    if args.pl_weight is not None and args.pl_weight != trainer.options.pl_weight:
+        if args.pl_weight < 0:
+            parser.error(f"--pl-weight must be at least 0, not {args.pl_weight}")
+        print(f"path length weight {trainer.options.pl_weight:g} -> {args.pl_weight:g} from image "
+              f"{trainer.progress.nimg:,}", flush=True)
+        trainer.options = replace(trainer.options, pl_weight=args.pl_weight)
     if args.export_default:
         trainer.export(args.export_default)
         print(f"wrote {args.export_default}")
