@@ -44,8 +44,8 @@ PEAK_SHAPE = dict(channels=512, size=64)        # a dense layer oneDNN runs near
 PEAK_REPEATS = 5
 
 
-def conv_macs(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> int:
-    """Multiply-adds of a convolution from its input, weight [out, in, kh, kw] and output."""
+def conv_macs(weight: torch.Tensor, out: torch.Tensor) -> int:
+    """Multiply-adds of a convolution from its weight [out, in, kh, kw] and output."""
     _, in_channels, kh, kw = weight.shape
     return out.numel() * in_channels * kh * kw
 
@@ -70,7 +70,7 @@ def _timed_op(fn, name, parts, walls, macs=None):
         try:
             out = fn(*args, **kwargs)
             if macs is not None:
-                macs.append(conv_macs(args[0], args[1], out))
+                macs.append(conv_macs(args[1], out))
             return out
         finally:
             parts[name] = parts.get(name, 0.0) + time.process_time() - start

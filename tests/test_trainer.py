@@ -361,7 +361,7 @@ def test_pl_weight_given_on_resume_changes_the_runs_option_and_drops_the_term(tm
     trainer.step()                                   # step 0 runs the path length term: pl_mean moves from 0
     trainer.save(tmp_path / "ck.pt")
     assert trainer.progress.pl_mean != 0
-    # Three more minibatches, steps 1-3 and 4: the term would run at step 4.
+    # Four more minibatches, steps 1-4: the term would run at step 4.
     kimg = (trainer.progress.nimg + 4 * trainer.options.batch) / 1000
     import signal
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)

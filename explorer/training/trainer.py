@@ -297,9 +297,7 @@ class Trainer:
     @classmethod
     def resume(cls, path, images, device="cpu") -> "Trainer":
         state = torch.load(path, map_location="cpu", weights_only=True)
-        options = state["options"]
-        options["betas"] = tuple(options["betas"])
-        trainer = cls(TrainingOptions(**options), images, device)
+        trainer = cls(TrainingOptions(**_saved_options(state)), images, device)
         trainer.G.load_state_dict(state["G"])
         trainer.D.load_state_dict(state["D"])
         trainer.G_ema.load_state_dict(state["G_ema"])
@@ -321,7 +319,7 @@ class Trainer:
         generator's only 64x64 layers are its last two, straight before a 1x1 ToRGB; growing the trained 64 px
         model to 128 px puts its 64x64 layers inside the network without training the rest again."""
         state = torch.load(path, map_location="cpu", weights_only=True)
-        old = dict(state["options"], betas=tuple(state["options"]["betas"]))
+        old = _saved_options(state)
         resolution = images.shape[2]
         if resolution <= old["resolution"]:
             raise ValueError(f"growing needs images larger than the checkpoint's {old['resolution']} px, "
@@ -368,13 +366,16 @@ class Trainer:
         return save_network(generator, path, extra=extra, overwrite=overwrite)
 
 
-def _load_matching(net: torch.nn.Module, saved: dict) -> list[str]:
-    """Copy every saved parameter and buffer whose name and shape `net` shares; return the names copied."""
+def _saved_options(state: dict) -> dict:
+    """A checkpoint's TrainingOptions fields (the checkpoint holds betas as a list)."""
+    return dict(state["options"], betas=tuple(state["options"]["betas"]))
+
+
+def _load_matching(net: torch.nn.Module, saved: dict) -> None:
+    """Copy every saved parameter and buffer whose name and shape `net` shares."""
     own = net.state_dict()
-    matching = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
-    own.update(matching)
+    own.update({k: v for k, v in saved.items() if k in own and own[k].shape == v.shape})
     net.load_state_dict(own)
-    return sorted(matching)
 
 
 def _load_matching_adam(optimiser: torch.optim.Adam, net: torch.nn.Module, names_then: list[str], saved: dict):
@@ -422,14 +423,16 @@ def main(argv=None) -> int:
                         help=f"path length regularisation weight, 0 for none (StyleGAN 2019 had none); a new run's "
                              f"default is {defaults.pl_weight}, --resume and --grow keep the run's own unless given")
     args = parser.parse_args(argv)
+    if args.resume and args.grow:
+        parser.error("--resume and --grow exclude each other")
+    if args.pl_weight is not None and args.pl_weight < 0:
+        parser.error(f"--pl-weight must be at least 0, not {args.pl_weight}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
     images = load_images(args.data)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    if args.resume and args.grow:
-        parser.error("--resume and --grow exclude each other")
     if args.resume:
         trainer = Trainer.resume(args.resume, images, args.device)
     elif args.grow:
@@ -442,8 +445,6 @@ def main(argv=None) -> int:
                                   precision=args.precision, conv_clamp=args.conv_clamp or None)
         trainer = Trainer(options, images, args.device)
     if args.pl_weight is not None and args.pl_weight != trainer.options.pl_weight:
-        if args.pl_weight < 0:
-            parser.error(f"--pl-weight must be at least 0, not {args.pl_weight}")
         print(f"path length weight {trainer.options.pl_weight:g} -> {args.pl_weight:g} from image "
               f"{trainer.progress.nimg:,}", flush=True)
         trainer.options = replace(trainer.options, pl_weight=args.pl_weight)
