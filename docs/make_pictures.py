@@ -6,7 +6,8 @@
                                 droplet seeds on its widest spot's seed (else the layer and seed of the widest
                                 shared spot when it reaches SHARED_SPOT_SHARE, else the top finding's layer), each
                                 channel's spike marked: a droplet is the spot where most of them peak
-    docs/droplets-ablated.png   the same view after "Ablate top 3" (the three top channels zeroed)
+    docs/droplets-ablated.png   the same view after "Ablate droplet" (the channels at the widest shared spot of each
+                                layer with a droplet on some seed, zeroed), or "Ablate top 3" when there is none
 """
 from __future__ import annotations
 
@@ -67,8 +68,9 @@ def main() -> int:
             c.set("layers", "mark_spikes", True)
         assert app.wait_for_frame()
         capture_both(app, str(ROOT / "docs" / "droplets-window.png"))
-        c.ablate_top_droplets(3)
-        assert app.wait_for_frame()
+        # The droplet's own channels when a layer has one on some seed ("Ablate droplet"), else the top three.
+        ablated = c.ablate_droplet_spots() or c.ablate_top_droplets(3)
+        assert ablated and app.wait_for_frame()
         capture_both(app, str(ROOT / "docs" / "droplets-ablated.png"))
         print(report.note)
         print(f"shown: {shown_layer} on seed {shown_seed}; top finding {best.layer} channel {best.channel} at ({best.y}, {best.x}), score {best.score:.1f}, "

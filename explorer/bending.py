@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .analysis.droplets import SHARED_SPOT_SHARE
+
 
 @dataclass(frozen=True)
 class LayerOperation:
@@ -151,3 +153,13 @@ def top_droplet_ablations(report, count: int) -> tuple[LayerOperation, ...]:
     for finding in report.findings[:count]:
         chosen.setdefault(finding.layer, []).append(finding.channel)
     return tuple(LayerOperation(layer, "ablate", tuple(sorted(channels)), 1.0) for layer, channels in chosen.items())
+
+
+def shared_spot_ablations(report) -> tuple[LayerOperation, ...]:
+    """"Ablate the droplet's channels": in each layer of a droplet report that has a droplet on at least one seed
+    (SHARED_SPOT_SHARE of its channels spiking at one spot), the channels counted at its widest spot, zeroed. The
+    top channel findings need not be those channels: a droplet is a spot shared by many channels, each of which
+    may spike less than a lone channel elsewhere."""
+    return tuple(LayerOperation(layer.layer, "ablate", tuple(sorted(layer.spot_channels)), 1.0)
+                 for layer in report.layers
+                 if layer.spot_channels and layer.shares and max(layer.shares) >= SHARED_SPOT_SHARE)

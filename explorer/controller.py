@@ -579,6 +579,25 @@ class Controller:
         self._report_history()
         return sum(len(op.channels) for op in operations)
 
+    def ablate_droplet_spots(self) -> int:
+        """Zeroes the channels that spike at the widest shared spot of each layer with a droplet on some seed of
+        the last detection (one undo step); returns how many channels, 0 (with a message) when no layer has one."""
+        from .analysis.droplets import SHARED_SPOT_SHARE
+        report = self.status.droplets
+        if report is None:
+            self._report(analysis_error="no droplet findings yet: run the detector first")
+            return 0
+        from .bending import shared_spot_ablations
+        operations = shared_spot_ablations(report)
+        if not operations:
+            self._report(analysis_error=f"no layer has {SHARED_SPOT_SHARE:.0%} of its channels spiking at one spot "
+                                        f"on any of the seeds: no droplet to ablate")
+            return 0
+        with self.history.step(("ablate-droplet-spots", time.monotonic()), merge=False):
+            self.session.bending.operations = self.session.bending.operations + operations
+        self._report_history()
+        return sum(len(op.channels) for op in operations)
+
     def compute_directions(self, method: str = "sefa", count: int = 10, layers=None) -> bool:
         """GANSpace PCA or SeFa directions of the loaded network; they are offered in the Directions section at
         strength 0 (one undo step) and Status.direction_set holds the set."""

@@ -212,6 +212,27 @@ def test_droplet_detection_runs_in_the_background_and_ablation_is_one_step(contr
     assert c.undo() and c.session.bending.operations == ()
 
 
+def test_ablating_the_droplet_is_one_step_and_refused_with_a_message_without_one(controller, tmp_path):
+    from tests.fixtures.analysis_networks import planted_droplet
+    c = controller
+    assert c.ablate_droplet_spots() == 0 and "run the detector first" in c.status.analysis_error
+    assert c.detect_droplets(seeds=[0, 1]) and c.wait_for_analysis()
+    assert c.ablate_droplet_spots() == 0 and "no droplet to ablate" in c.status.analysis_error
+    assert c.session.bending.operations == ()
+    planted = tmp_path / "planted.safetensors"
+    save_network(planted_droplet("b32.conv1", y=20, x=11), planted)
+    c.open_network(str(planted))
+    _settle(c)
+    c.set("noise", "mode", "const")          # the planted spike is the stored noise
+    assert c.detect_droplets(seeds=[0, 1]) and c.wait_for_analysis()
+    layer = next(l for l in c.status.droplets.layers if l.layer == "b32.conv1")
+    assert c.ablate_droplet_spots() == len(layer.spot_channels) > 0
+    (op,) = c.session.bending.operations
+    assert (op.layer, op.operation, op.channels) == ("b32.conv1", "ablate", tuple(sorted(layer.spot_channels)))
+    _settle(c)
+    assert c.undo() and c.session.bending.operations == ()
+
+
 def test_directions_are_offered_at_strength_zero_and_move_the_image(controller):
     c = controller
     assert c.compute_directions("sefa", 4)

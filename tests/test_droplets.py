@@ -177,11 +177,13 @@ def test_command_json_lists_the_planted_spike_first(tmp_path, capsys):
     assert [l["layer"] for l in layers] == ["b16.conv0", "b16.conv1", "b32.conv0", "b32.conv1"]
     for layer in layers:
         assert set(layer) == {"layer", "shared_share", "seeds", "seed_count", "droplet", "energy_share", "chance",
-                              "y", "x", "best_seed", "shares", "best_score", "best_channel"}
+                              "y", "x", "best_seed", "spot_channels", "shares", "best_score", "best_channel"}
+        assert all(0 <= channel < 16 for channel in layer["spot_channels"])
         assert layer["seed_count"] == 4 and len(layer["shares"]) == 4
         assert 0 <= layer["shared_share"] <= 1
         assert layer["droplet"] == (layer["seeds"] >= RECURRING_SHARE * 4)
     assert layers[-1]["droplet"] and (layers[-1]["y"], layers[-1]["x"]) == (PLANT["y"], PLANT["x"])
+    assert PLANT["channel"] in layers[2]["spot_channels"] and layers[2]["layer"] == PLANT["layer"]
     assert findings[0] == {"layer": PLANT["layer"], "channel": PLANT["channel"], "y": PLANT["y"], "x": PLANT["x"],
                            "score": findings[0]["score"], "seeds": 4}
     assert findings[0]["score"] > DROPLET_SCORE
@@ -258,3 +260,44 @@ def test_ablating_the_top_droplet_channel_removes_the_spike():
     assert (plain.image - zeroed.image).abs().max() > 0.01
     with pytest.raises(ValueError, match="b32.conv0 has 8 channels; channel 8 is out of range"):
         apply_operation(before, LayerOperation(PLANT["layer"], "ablate", (8,)))
+
+
+def test_ablating_the_droplet_zeroes_the_channels_at_its_spot_and_the_layer_shares_no_spot_after():
+    from explorer.bending import LayerOperation, layer_edits, shared_spot_ablations
+    from tests.fixtures.analysis_networks import planted_droplet
+    G = planted_droplet("b32.conv1", y=20, x=11)
+    report = detect_droplets(G, SEEDS)
+    layer = next(l for l in report.layers if l.layer == "b32.conv1")
+    assert layer.droplet and abs(layer.y - 20) <= 1 and abs(layer.x - 11) <= 1
+    # The spot's channels: those whose own map the planted spike dominates there, strongest first; the share's
+    # numerator on the widest seed.
+    assert len(layer.spot_channels) == round(max(layer.shares) * layer.channels) >= 0.9 * layer.channels
+    assert layer.as_json()["spot_channels"] == list(layer.spot_channels)
+    ablations = shared_spot_ablations(report)
+    assert ablations == (LayerOperation("b32.conv1", "ablate", tuple(sorted(layer.spot_channels)), 1.0),)
+    after = detect_droplets(G, SEEDS, layers=["b32.conv1"], layer_edits=layer_edits(ablations))
+    assert not after.layers[0].droplet and max(after.layers[0].shares) < SHARED_SPOT_SHARE
+    # A network without a droplet on any seed offers nothing to ablate.
+    assert shared_spot_ablations(detect_droplets(tiny_adain(), SEEDS)) == ()
+
+
+def test_ablating_the_shipped_adain_models_droplet_changes_the_image_at_its_spot(shipped_reports):
+    """On seed 11 the droplet's 13 channels of b64.conv1 make the orange blob at the left edge: zeroing them
+    changes the pixels in the spot's window several times more than the image on average (zeroing 13 other
+    channels changes the image everywhere alike). The blob does not vanish: it turns dark (README)."""
+    from explorer.analysis.latent import seed_ws
+    from explorer.bending import LayerOperation, layer_edits, shared_spot_ablations
+    from explorer.formats import load_network
+    G = load_network("assets/default_stylegan_adain.safetensors").generator
+    ablations = shared_spot_ablations(shipped_reports[0])
+    assert [(op.layer, len(op.channels)) for op in ablations] == [("b64.conv1", 13)]
+    ws = seed_ws(G, 11, cutoff=G.default_truncation_cutoff)
+    plain = G.synthesis(ws, noise_mode="const").image[0]
+
+    def change(operations):
+        moved = (G.synthesis(ws, noise_mode="const", layer_edits=layer_edits(operations)).image[0] - plain).abs()
+        moved = moved.mean(dim=0)
+        return (moved[34 - 4:34 + 5, 6 - 4:6 + 5].mean() / moved.mean()).item()
+    others = tuple(c for c in range(32) if c not in ablations[0].channels)[:13]
+    assert change(ablations) > 5.0
+    assert change((LayerOperation("b64.conv1", "ablate", others),)) < 2.0

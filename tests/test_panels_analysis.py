@@ -67,6 +67,12 @@ def test_droplets_panel_lists_findings_shows_one_marked_and_ablates_the_top(gui,
     assert np.array_equal(gui.controller.frame.result.image,
                           expected_image(gui, layer_operations=gui.session.bending.operations,
                                          view=gui.controller.request().view))
+    # The default model (StyleGAN2) has no droplet: "Ablate droplet" says so and ablates nothing more.
+    operations = gui.session.bending.operations
+    fire("droplets.ablate_spot", None)
+    settle(gui)
+    assert gui.session.bending.operations == operations
+    assert "no droplet to ablate" in dpg.get_value(droplets.progress_tag)
 
 
 def test_directions_panel_sliders_move_the_image_along_sefa_directions(gui, tmp_path):

@@ -379,3 +379,72 @@ def test_pl_weight_given_on_resume_changes_the_runs_option_and_drops_the_term(tm
     assert kept["options"]["pl_weight"] == 2.0 and kept["progress"]["pl_mean"] != trainer.progress.pl_mean
     assert dropped["options"]["pl_weight"] == 0.0 and dropped["progress"]["pl_mean"] == trainer.progress.pl_mean
     assert "path length weight 2 -> 0 from image 4" in capsys.readouterr().out
+
+
+def _run_main(arguments):
+    """trainer.main, with the signal handlers it installs put back afterwards."""
+    import signal
+    from explorer.training.trainer import main
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        return main(arguments)
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+
+
+def test_every_checkpoint_is_measured_and_kept_without_changing_the_run(tmp_path, capsys):
+    from explorer.analysis.droplets import detect_droplets
+    from explorer.training.measures import DROPLET_SEEDS, markdown_table, read_measures
+    from explorer.training.quality import evaluate
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    start = Trainer(_options(), _images(8))
+    start.save(tmp_path / "start.pt")
+    kimg = str(3 * start.options.batch / 1000)      # three minibatches, a checkpoint after each (0 minutes apart)
+    common = ["--data", str(data), "--resume", str(tmp_path / "start.pt"), "--kimg", kimg, "--sample-minutes", "1000"]
+    assert _run_main([*common, "--outdir", str(tmp_path / "measured"), "--checkpoint-minutes", "0",
+                      "--keep-checkpoints"]) == 0
+    assert "measured at 12 images: precision" in capsys.readouterr().out
+    assert _run_main([*common, "--outdir", str(tmp_path / "plain"), "--no-measure"]) == 0
+    assert not (tmp_path / "plain" / "measures.jsonl").exists()
+
+    records = read_measures(tmp_path / "measured" / "measures.jsonl")
+    assert [r.images_seen for r in records] == [4, 8, 12]          # the end does not measure 12 again
+    kept = sorted(p.name for p in (tmp_path / "measured").glob("checkpoint-*.pt"))
+    assert kept == ["checkpoint-000000004.pt", "checkpoint-000000008.pt", "checkpoint-000000012.pt"]
+    # Each record is what measuring its kept checkpoint's EMA generator afresh gives.
+    for record in (records[0], records[2]):
+        G = load_network(tmp_path / "measured" / f"checkpoint-{record.images_seen:09d}.pt").generator
+        quality = evaluate(G, _images(8).permute(0, 2, 3, 1).numpy())
+        assert record.quality.precision == pytest.approx(quality.precision, abs=1e-4)
+        assert record.quality.recall == pytest.approx(quality.recall, abs=1e-4)
+        assert record.quality.kid * 1000 == pytest.approx(quality.kid * 1000, abs=2e-3)
+        report = detect_droplets(G, list(DROPLET_SEEDS))
+        assert [layer.layer for layer in record.layers] == [layer.layer for layer in report.layers] == \
+            ["b16.conv0", "b16.conv1"]
+        for mine, theirs in zip(record.layers, report.layers):
+            assert mine.droplet_seeds == theirs.seeds and mine.widest_seed == theirs.best_seed
+            assert mine.median_share == pytest.approx(theirs.shared_share, abs=1e-4)
+            assert mine.widest_share == pytest.approx(max(theirs.shares), abs=1e-4)
+    assert records[0].quality != records[2].quality             # the generator moved between them
+    # Measuring reads no random numbers of the training: both runs end in the same networks, bit for bit.
+    measured = torch.load(tmp_path / "measured" / "checkpoint.pt", weights_only=True)
+    plain = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=True)
+    for part in ("G", "G_ema", "D"):
+        for name, value in measured[part].items():
+            assert torch.equal(value, plain[part][name]), (part, name)
+    table = markdown_table(records).splitlines()
+    assert table[0] == ("| images seen | hours | precision | recall | KID x 1000 | b16.conv0: droplet seeds, widest "
+                        "spot | b16.conv1: droplet seeds, widest spot |")
+    assert table[2].startswith(f"| 4 | {records[0].hours:.2f} | {records[0].quality.precision:.3f} |")
+    assert len(table) == 5
+
+
+def test_a_broken_measures_file_is_named_with_its_line(tmp_path, capsys):
+    from explorer.training.measures import main
+    path = tmp_path / "measures.jsonl"
+    path.write_text('{"images_seen": 4}\n')
+    assert main([str(path)]) == 2
+    assert f"{path}, line 1: not a measures record" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.jsonl")]) == 2

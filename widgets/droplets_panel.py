@@ -45,6 +45,7 @@ class DropletsPanel(Panel):
                              callback=lambda _, v: self.set("layers", "mark_spikes", v))
             dpg.add_button(label=f"Ablate top {ABLATED}", tag="droplets.ablate",
                            callback=lambda: c.ablate_top_droplets(ABLATED))
+            dpg.add_button(label="Ablate droplet", tag="droplets.ablate_spot", callback=c.ablate_droplet_spots)
             dpg.add_button(label="Undo ablation", callback=self.clear_ablation)
 
     def clear_ablation(self):

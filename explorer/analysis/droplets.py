@@ -143,6 +143,7 @@ class LayerDropletScore:
     y: int = 0
     x: int = 0
     best_seed: int = 0
+    spot_channels: tuple[int, ...] = ()   # the channels counted at that widest spot (strongest first): the droplet's
 
     @property
     def droplet(self) -> bool:
@@ -154,7 +155,7 @@ class LayerDropletScore:
         return {"layer": self.layer, "shared_share": round(self.shared_share, 4), "seeds": self.seeds,
                 "seed_count": self.seed_count, "droplet": self.droplet,
                 "energy_share": round(self.energy_share, 4), "chance": round(self.chance, 5),
-                "y": self.y, "x": self.x, "best_seed": self.best_seed,
+                "y": self.y, "x": self.x, "best_seed": self.best_seed, "spot_channels": list(self.spot_channels),
                 "shares": [round(share, 4) for share in self.shares],
                 "best_score": round(self.best_score, 4), "best_channel": self.best_channel}
 
@@ -375,6 +376,7 @@ class DropletAccumulator:
             spots = self._spots[info.name]
             shares = np.concatenate([s.share for s in spots])                # [seeds]
             widest = int(shares.argmax())
+            counted = spot_channels(spikes[widest], spots[widest], window_radius(info.height, info.width))
             layer_scores.append(LayerDropletScore(
                 info.name, float(mean[top]), top, int((hits > 0).sum()), score.shape[1],
                 shared_share=float(np.median(shares)),
@@ -382,7 +384,8 @@ class DropletAccumulator:
                 seeds=int((shares >= SHARED_SPOT_SHARE).sum()), seed_count=len(seeds),
                 shares=tuple(float(v) for v in shares), chance=spots[0].chance,
                 y=int(np.concatenate([s.y for s in spots])[widest]),
-                x=int(np.concatenate([s.x for s in spots])[widest]), best_seed=int(seeds[widest])))
+                x=int(np.concatenate([s.x for s in spots])[widest]), best_seed=int(seeds[widest]),
+                spot_channels=tuple(int(c) for c in counted)))
         order = {info.name: i for i, info in enumerate(self.layers)}
         findings.sort(key=lambda f: (-f.score, -f.seeds, order[f.layer], f.channel))
         return DropletReport(tuple(findings), tuple(layer_scores), tuple(self.seeds))
