@@ -40,9 +40,9 @@ class DropletsPanel(Panel):
         self.layers_group = dpg.add_group()
         self.note_tag = dpg.add_text("", wrap=self.layout.text_wrap, color=self.layout.note_color)
         self.list_group = dpg.add_group()
+        dpg.add_checkbox(label="mark spikes", tag="droplets.mark",
+                         callback=lambda _, v: self.set("layers", "mark_spikes", v))
         with dpg.group(horizontal=True):
-            dpg.add_checkbox(label="mark spikes", tag="droplets.mark",
-                             callback=lambda _, v: self.set("layers", "mark_spikes", v))
             dpg.add_button(label=f"Ablate top {ABLATED}", tag="droplets.ablate",
                            callback=lambda: c.ablate_top_droplets(ABLATED))
             dpg.add_button(label="Ablate droplet", tag="droplets.ablate_spot", callback=c.ablate_droplet_spots)
@@ -89,7 +89,8 @@ class DropletsPanel(Panel):
                      parent=self.layers_group)
         for i, layer in enumerate(layers):
             marked = {"color": self.layout.note_color} if layer.droplet else {}
-            dpg.add_text(f"{layer.layer:<10} {layer.shared_share:4.0%} median, "
+            widest = f", widest {max(layer.shares):.0%} (seed {layer.best_seed})" if len(layer.shares) > 1 else ""
+            dpg.add_text(f"{layer.layer:<10} {layer.shared_share:4.0%} median{widest}, "
                          f"{layer.seeds}/{layer.seed_count} seeds{'  droplet' if layer.droplet else ''}",
                          parent=self.layers_group,
                          tag=f"droplets.layer.{i}", **marked)
