@@ -448,3 +448,20 @@ def test_a_broken_measures_file_is_named_with_its_line(tmp_path, capsys):
     assert main([str(path)]) == 2
     assert f"{path}, line 1: not a measures record" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_a_failed_measurement_is_reported_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
+    import explorer.training.trainer as trainer_module
+
+    def out_of_memory(*_args, **_kwargs):
+        raise RuntimeError("out of memory: tried to allocate 2.00 GiB\nmore lines")
+    monkeypatch.setattr(trainer_module, "measure_checkpoint", out_of_memory)
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    Trainer(_options(), _images(8)).save(tmp_path / "start.pt")
+    assert _run_main(["--data", str(data), "--resume", str(tmp_path / "start.pt"), "--kimg", "0.008",
+                      "--sample-minutes", "1000", "--checkpoint-minutes", "0", "--outdir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "measuring at 4 images failed (out of memory: tried to allocate 2.00 GiB); the run goes on" in out
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["progress"]["nimg"] == 8
+    assert not (tmp_path / "run" / "measures.jsonl").exists()

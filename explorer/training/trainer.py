@@ -477,8 +477,14 @@ def main(argv=None) -> int:
         if args.keep_checkpoints:
             shutil.copyfile(checkpoint, outdir / f"checkpoint-{nimg:09d}.pt")
         if measure and not args.no_measure:
-            measures = measure_checkpoint(trainer.G_ema, trainer.images.permute(0, 2, 3, 1).cpu(), nimg,
-                                          trainer.progress.wall_seconds / 3600)
+            try:
+                measures = measure_checkpoint(trainer.G_ema, trainer.images.permute(0, 2, 3, 1).cpu(), nimg,
+                                              trainer.progress.wall_seconds / 3600)
+            except (RuntimeError, ValueError, MemoryError) as error:
+                # A measurement is a record, not the run: out of memory (say) costs the record, not the training.
+                print(f"measuring at {nimg:,} images failed ({str(error).strip().splitlines()[0]}); "
+                      f"the run goes on", flush=True)
+                return
             print(measures.line(), flush=True)
             with open(outdir / "measures.jsonl", "a") as file:
                 file.write(json.dumps(measures.as_json()) + "\n")
