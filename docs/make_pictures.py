@@ -50,10 +50,10 @@ def main() -> int:
         report = c.status.droplets
         best = report.findings[0]
         droplet_layers = sorted(report.droplet_layers, key=lambda layer: (-layer.seeds, -layer.shared_share))
-        widest = max(report.layers, key=lambda layer: max(layer.shares, default=0.0))
+        widest = max(report.layers, key=lambda layer: layer.widest_share)
         if droplet_layers:
             shown_layer, shown_seed = droplet_layers[0].layer, droplet_layers[0].best_seed
-        elif max(widest.shares, default=0.0) >= SHARED_SPOT_SHARE:
+        elif widest.widest_share >= SHARED_SPOT_SHARE:
             # A droplet on some seeds but not on half of them: show the seed where it is widest.
             shown_layer, shown_seed = widest.layer, widest.best_seed
         else:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .analysis.droplets import SHARED_SPOT_SHARE
-
 
 @dataclass(frozen=True)
 class LayerOperation:
@@ -162,4 +160,4 @@ def shared_spot_ablations(report) -> tuple[LayerOperation, ...]:
     may spike less than a lone channel elsewhere."""
     return tuple(LayerOperation(layer.layer, "ablate", tuple(sorted(layer.spot_channels)), 1.0)
                  for layer in report.layers
-                 if layer.spot_channels and layer.shares and max(layer.shares) >= SHARED_SPOT_SHARE)
+                 if layer.spot_channels and layer.seeds > 0)

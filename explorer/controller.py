@@ -264,7 +264,8 @@ class Controller:
         self._restore = None
         if step is not None:
             step.after = self.session.to_dict()
-        self._report(network=load.description, loading=None, load_error=None, recent_files=recent)
+        # A droplet report names another network's layers and channels: its ablations must not reach this one.
+        self._report(network=load.description, loading=None, load_error=None, recent_files=recent, droplets=None)
         if self._pending_state is not None:
             text, self._pending_state = self._pending_state, None
             self._apply_state(text)
@@ -556,45 +557,59 @@ class Controller:
 
     def detect_droplets(self, seeds=None) -> bool:
         """The droplet detector over a seed set (default: the 16 seeds from the current one), with the session's
-        truncation and noise mode; Status.droplets gets the DropletReport."""
+        truncation, noise mode and bending (so that a detection after an ablation shows what the ablation did);
+        Status.droplets gets the DropletReport."""
         from .analysis.droplets import detect_droplets
+        from .bending import layer_edits
         s = self.session
         seeds = list(seeds) if seeds is not None else [(s.latent.seed + k) % (2 ** 32) for k in range(16)]
         psi, cutoff, noise = s.truncation.psi, s.truncation.cutoff, s.noise.mode
+        edits = layer_edits(s.bending.operations) if s.bending.operations else None
         return self._start_analysis(
             "droplets", lambda G, progress: detect_droplets(G, seeds, psi=psi, cutoff=cutoff, noise_mode=noise,
-                                                            progress=progress),
+                                                            progress=progress, layer_edits=edits),
             lambda report: (self._report(droplets=report), self._remark()), total=len(seeds))
 
     def ablate_top_droplets(self, count: int = 3) -> int:
         """Zeroes the channels of the `count` best-ranked droplet findings (one undo step); returns how many."""
-        report = self.status.droplets
-        if report is None or not report.findings:
-            self._report(analysis_error="no droplet findings yet: run the detector first")
-            return 0
         from .bending import top_droplet_ablations
-        operations = top_droplet_ablations(report, count)    # ranked best first, spiking or not: the top asked for
-        with self.history.step(("ablate-droplets", time.monotonic()), merge=False):
-            self.session.bending.operations = self.session.bending.operations + operations
-        self._report_history()
-        return sum(len(op.channels) for op in operations)
+        report = self._droplet_report()
+        # Ranked best first, spiking or not: the top asked for.
+        return self._add_ablations("ablate-droplets", top_droplet_ablations(report, count)) if report else 0
 
     def ablate_droplet_spots(self) -> int:
         """Zeroes the channels that spike at the widest shared spot of each layer with a droplet on some seed of
         the last detection (one undo step); returns how many channels, 0 (with a message) when no layer has one."""
         from .analysis.droplets import SHARED_SPOT_SHARE
-        report = self.status.droplets
-        if report is None:
-            self._report(analysis_error="no droplet findings yet: run the detector first")
-            return 0
         from .bending import shared_spot_ablations
+        report = self._droplet_report()
+        if report is None:
+            return 0
         operations = shared_spot_ablations(report)
         if not operations:
             self._report(analysis_error=f"no layer has {SHARED_SPOT_SHARE:.0%} of its channels spiking at one spot "
                                         f"on any of the seeds: no droplet to ablate")
             return 0
-        with self.history.step(("ablate-droplet-spots", time.monotonic()), merge=False):
-            self.session.bending.operations = self.session.bending.operations + operations
+        return self._add_ablations("ablate-droplet-spots", operations)
+
+    def _droplet_report(self):
+        """The last droplet report with findings, or None after saying that the detector has to run first."""
+        report = self.status.droplets
+        if report is None or not report.findings:
+            self._report(analysis_error="no droplet findings yet: run the detector first")
+            return None
+        return report
+
+    def _add_ablations(self, label: str, operations) -> int:
+        """Appends the ablation operations the session's bending lacks, as one undo step; returns how many
+        channels (0, with a message, when every one is there already)."""
+        existing = self.session.bending.operations
+        operations = tuple(op for op in operations if op not in existing)
+        if not operations:
+            self._report(analysis_error="those channels are ablated already")
+            return 0
+        with self.history.step((label, time.monotonic()), merge=False):
+            self.session.bending.operations = existing + operations
         self._report_history()
         return sum(len(op.channels) for op in operations)
 

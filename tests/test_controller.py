@@ -223,12 +223,19 @@ def test_ablating_the_droplet_is_one_step_and_refused_with_a_message_without_one
     save_network(planted_droplet("b32.conv1", y=20, x=11), planted)
     c.open_network(str(planted))
     _settle(c)
+    assert c.status.droplets is None          # the last report named the other network's channels
     c.set("noise", "mode", "const")          # the planted spike is the stored noise
     assert c.detect_droplets(seeds=[0, 1]) and c.wait_for_analysis()
     layer = next(l for l in c.status.droplets.layers if l.layer == "b32.conv1")
     assert c.ablate_droplet_spots() == len(layer.spot_channels) > 0
     (op,) = c.session.bending.operations
     assert (op.layer, op.operation, op.channels) == ("b32.conv1", "ablate", tuple(sorted(layer.spot_channels)))
+    assert c.ablate_droplet_spots() == 0 and "ablated already" in c.status.analysis_error
+    assert len(c.session.bending.operations) == 1
+    # Detecting again sees the ablation: the layer's spot is gone.
+    assert c.detect_droplets(seeds=[0, 1]) and c.wait_for_analysis()
+    after = next(l for l in c.status.droplets.layers if l.layer == "b32.conv1")
+    assert not after.droplet and after.widest_share < layer.widest_share
     _settle(c)
     assert c.undo() and c.session.bending.operations == ()
 

@@ -183,7 +183,8 @@ def test_command_json_lists_the_planted_spike_first(tmp_path, capsys):
         assert 0 <= layer["shared_share"] <= 1
         assert layer["droplet"] == (layer["seeds"] >= RECURRING_SHARE * 4)
     assert layers[-1]["droplet"] and (layers[-1]["y"], layers[-1]["x"]) == (PLANT["y"], PLANT["x"])
-    assert PLANT["channel"] in layers[2]["spot_channels"] and layers[2]["layer"] == PLANT["layer"]
+    # The planted channel is counted at its layer's spot, first (strongest); no other channel spikes there.
+    assert layers[2]["layer"] == PLANT["layer"] and layers[2]["spot_channels"] == [PLANT["channel"]]
     assert findings[0] == {"layer": PLANT["layer"], "channel": PLANT["channel"], "y": PLANT["y"], "x": PLANT["x"],
                            "score": findings[0]["score"], "seeds": 4}
     assert findings[0]["score"] > DROPLET_SCORE
@@ -284,7 +285,7 @@ def test_ablating_the_droplet_zeroes_the_channels_at_its_spot_and_the_layer_shar
 def test_ablating_the_shipped_adain_models_droplet_changes_the_image_at_its_spot(shipped_reports):
     """On seed 11 the droplet's 13 channels of b64.conv1 make the orange blob at the left edge: zeroing them
     changes the pixels in the spot's window several times more than the image on average (zeroing 13 other
-    channels changes the image everywhere alike). The blob does not vanish: it turns dark (README)."""
+    channels changes the image everywhere alike). The blob does not vanish: it turns dark red."""
     from explorer.analysis.latent import seed_ws
     from explorer.bending import LayerOperation, layer_edits, shared_spot_ablations
     from explorer.formats import load_network

@@ -73,6 +73,14 @@ def test_droplets_panel_lists_findings_shows_one_marked_and_ablates_the_top(gui,
     settle(gui)
     assert gui.session.bending.operations == operations
     assert "no droplet to ablate" in dpg.get_value(droplets.progress_tag)
+    # Over 16 seeds each layer's line also gives its widest spot and the seed of it.
+    fire("droplets.seeds", None)
+    wait_for_analysis(gui)
+    report = gui.controller.status.droplets
+    assert len(report.seeds) == 16
+    for i, layer in enumerate(report.layers):
+        line = dpg.get_value(f"droplets.layer.{i}")
+        assert f"widest {layer.widest_share:.0%} (seed {layer.best_seed}), {layer.seeds}/16 seeds" in line
 
 
 def test_directions_panel_sliders_move_the_image_along_sefa_directions(gui, tmp_path):

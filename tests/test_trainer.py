@@ -452,9 +452,10 @@ def test_a_broken_measures_file_is_named_with_its_line(tmp_path, capsys):
 
 def test_a_failed_measurement_is_reported_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
     import explorer.training.trainer as trainer_module
+    failures = iter([RuntimeError("out of memory: tried to allocate 2.00 GiB\nmore lines"), MemoryError()])
 
     def out_of_memory(*_args, **_kwargs):
-        raise RuntimeError("out of memory: tried to allocate 2.00 GiB\nmore lines")
+        raise next(failures)
     monkeypatch.setattr(trainer_module, "measure_checkpoint", out_of_memory)
     data = tmp_path / "tiny.npz"
     np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
@@ -463,5 +464,33 @@ def test_a_failed_measurement_is_reported_and_the_run_goes_on(tmp_path, capsys, 
                       "--sample-minutes", "1000", "--checkpoint-minutes", "0", "--outdir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "measuring at 4 images failed (out of memory: tried to allocate 2.00 GiB); the run goes on" in out
+    assert "measuring at 8 images failed (MemoryError); the run goes on" in out      # no message of its own
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["progress"]["nimg"] == 8
     assert not (tmp_path / "run" / "measures.jsonl").exists()
+
+
+def test_a_run_that_has_nothing_left_to_train_saves_but_measures_nothing(tmp_path, capsys):
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    trainer = Trainer(_options(), _images(8))
+    trainer.step()
+    trainer.save(tmp_path / "start.pt")
+    assert _run_main(["--data", str(data), "--resume", str(tmp_path / "start.pt"), "--kimg", "0.004",
+                      "--sample-minutes", "1000", "--outdir", str(tmp_path / "run"), "--keep-checkpoints"]) == 0
+    assert "measured" not in capsys.readouterr().out
+    assert not (tmp_path / "run" / "measures.jsonl").exists()      # the starting checkpoint is not the run's
+    assert (tmp_path / "run" / "checkpoint-000000004.pt").exists()
+
+
+def test_measures_of_a_network_too_small_for_the_detector_have_no_droplet_lines():
+    from explorer.training.measures import markdown_table, measure_checkpoint
+    small = Trainer(_options(resolution=8), _images(8, size=8))
+    measures = measure_checkpoint(small.G_ema, _images(8, size=8).permute(0, 2, 3, 1).numpy(), 8, 0.01)
+    assert measures.layers == () and measures.quality.samples == 8
+    assert measures.line().startswith("measured at 8 images: precision") and "droplets" not in measures.line()
+    # A table of records with and without layers has every layer's column; "-" where a record lacks it.
+    big = Trainer(_options(), _images(8))
+    later = measure_checkpoint(big.G_ema, _images(8).permute(0, 2, 3, 1).numpy(), 16, 0.02)
+    rows = markdown_table([measures, later]).splitlines()
+    assert rows[0].endswith("| b16.conv0: droplet seeds, widest spot | b16.conv1: droplet seeds, widest spot |")
+    assert rows[2].endswith("| - | - |") and not rows[3].endswith("| - | - |")

@@ -1,7 +1,7 @@
 """Droplets: the detector's score across layers (for the image on screen and for a seed set), a line per layer with
 the share of its channels that spike at one spot (the layer-wide droplet), the ranked list of (layer, channel,
-location, score), a click that shows a finding in the layer view with its spike marked, and the ablation of the top
-channels, to see whether the artifacts go."""
+location, score), a click that shows a finding in the layer view with its spike marked, and two ablations to see
+whether the artifacts go: the top channels, or the channels that spike at a droplet's spot."""
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
@@ -89,7 +89,7 @@ class DropletsPanel(Panel):
                      parent=self.layers_group)
         for i, layer in enumerate(layers):
             marked = {"color": self.layout.note_color} if layer.droplet else {}
-            widest = f", widest {max(layer.shares):.0%} (seed {layer.best_seed})" if len(layer.shares) > 1 else ""
+            widest = f", widest {layer.widest_share:.0%} (seed {layer.best_seed})" if len(layer.shares) > 1 else ""
             dpg.add_text(f"{layer.layer:<10} {layer.shared_share:4.0%} median{widest}, "
                          f"{layer.seeds}/{layer.seed_count} seeds{'  droplet' if layer.droplet else ''}",
                          parent=self.layers_group,

@@ -143,7 +143,12 @@ class LayerDropletScore:
     y: int = 0
     x: int = 0
     best_seed: int = 0
-    spot_channels: tuple[int, ...] = ()   # the channels counted at that widest spot (strongest first): the droplet's
+    spot_channels: tuple[int, ...] = ()   # the channels counted at that widest spot, strongest first
+
+    @property
+    def widest_share(self) -> float:
+        """The largest shared share on any seed (0 with no seeds)."""
+        return max(self.shares, default=0.0)
 
     @property
     def droplet(self) -> bool:

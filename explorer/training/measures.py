@@ -6,7 +6,8 @@ The trainer appends one JSON line a checkpoint to OUTDIR/measures.jsonl (`--no-m
 
     python -m explorer.training.measures runs/sg1/measures.jsonl [--layers b64.conv0 b64.conv1]
 
-prints them as the Markdown table of docs/TRAINING.md. Measuring reads only seeded random numbers of its own
+prints them as a Markdown table (a row a checkpoint: images seen, hours, quality, and per layer the droplet
+seeds and the widest shared spot). Measuring reads only seeded random numbers of its own
 (numpy.random.RandomState), never the training's generators, so a measured run takes the same steps as one that
 is not measured.
 """
@@ -19,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..analysis.droplets import detect_droplets
-from .quality import Quality, evaluate
+from ..analysis.droplets import detect_droplets, detectable_layers
+from .quality import EXIT_BAD_INPUT, Quality, evaluate
 
 DROPLET_SEEDS = tuple(range(16))     # the seed set of the README's droplet numbers
-EXIT_BAD_INPUT = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class CheckpointMeasures:
         return cls(int(record["images_seen"]), float(record["hours"]), quality, layers, int(record["seed_count"]))
 
     def line(self) -> str:
-        """One line for the trainer's output: the quality and the layer with the widest shared spot."""
+        """One line for the trainer's output: the quality, and the layer with the most droplet seeds (of those, the
+        one with the widest shared spot)."""
         q = self.quality
         text = (f"measured at {self.images_seen:,} images: precision {q.precision:.3f}, recall {q.recall:.3f}, "
                 f"KID x 1000 {q.kid * 1000:.2f}")
@@ -84,12 +85,9 @@ def measure_checkpoint(G, real_images, images_seen: int, hours: float, seeds: Se
     without layers of at least the detector's minimum size get no droplet lines."""
     quality = evaluate(G, real_images)
     layers: tuple[LayerShare, ...] = ()
-    try:
+    if detectable_layers(G.synthesis.layers):     # none in networks smaller than the detector's minimum map size
         report = detect_droplets(G, list(seeds))
-    except ValueError:                      # no layer the detector measures (a network smaller than 16 px)
-        report = None
-    if report is not None:
-        layers = tuple(LayerShare(layer.layer, layer.shared_share, max(layer.shares), layer.best_seed, layer.seeds)
+        layers = tuple(LayerShare(layer.layer, layer.shared_share, layer.widest_share, layer.best_seed, layer.seeds)
                        for layer in report.layers)
     return CheckpointMeasures(images_seen, hours, quality, layers, len(seeds))
 
@@ -108,10 +106,11 @@ def read_measures(path: str | Path) -> list[CheckpointMeasures]:
 
 
 def markdown_table(records: Sequence[CheckpointMeasures], layers: Sequence[str] | None = None) -> str:
-    """A row a checkpoint: images seen, hours, precision, recall, KID x 1000, then per layer (default: those of
-    the first record) the droplet seeds and the widest shared spot."""
+    """A row a checkpoint: images seen, hours, precision, recall, KID x 1000, then per layer (default: every layer
+    of any record, in the order they first appear) the droplet seeds and the widest shared spot ("-" where a
+    record lacks the layer)."""
     if layers is None:
-        layers = [layer.layer for layer in records[0].layers] if records else []
+        layers = list(dict.fromkeys(layer.layer for record in records for layer in record.layers))
     head = ["images seen", "hours", "precision", "recall", "KID x 1000"] + [
         f"{name}: droplet seeds, widest spot" for name in layers]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

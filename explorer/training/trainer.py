@@ -463,32 +463,11 @@ def main(argv=None) -> int:
     # Denormal floats (below 1e-38) take a slow path on x86 CPUs; a GAN's weights and activations never need them.
     torch.set_flush_denormal(True)
     stop = StopRequest.install()
-    checkpoint = outdir / "checkpoint.pt"
     log = open(outdir / "log.jsonl", "a")
 
-    saved_at = [None]     # the images seen at the last save: the run's end saves again only if it moved on
-
-    def save_checkpoint(measure: bool) -> None:
-        nimg = trainer.progress.nimg
-        if saved_at[0] == nimg:
-            return
-        saved_at[0] = nimg
-        trainer.save(checkpoint)
-        if args.keep_checkpoints:
-            shutil.copyfile(checkpoint, outdir / f"checkpoint-{nimg:09d}.pt")
-        if measure and not args.no_measure:
-            try:
-                measures = measure_checkpoint(trainer.G_ema, trainer.images.permute(0, 2, 3, 1).cpu(), nimg,
-                                              trainer.progress.wall_seconds / 3600)
-            except (RuntimeError, ValueError, MemoryError) as error:
-                # A measurement is a record, not the run: out of memory (say) costs the record, not the training.
-                print(f"measuring at {nimg:,} images failed ({str(error).strip().splitlines()[0]}); "
-                      f"the run goes on", flush=True)
-                return
-            print(measures.line(), flush=True)
-            with open(outdir / "measures.jsonl", "a") as file:
-                file.write(json.dumps(measures.as_json()) + "\n")
-
+    # The run measures what it trains: the checkpoint it started from is not measured again.
+    writer = CheckpointWriter(outdir, keep=args.keep_checkpoints, measure=not args.no_measure,
+                              measured_nimg=trainer.progress.nimg)
     last_checkpoint = last_sample = last_report = time.time()
     window_start, window_nimg = time.time(), trainer.progress.nimg
     while trainer.progress.nimg < args.kimg * 1000 and not stop.requested:
@@ -508,19 +487,64 @@ def main(argv=None) -> int:
             trainer.sample_grid(outdir / f"samples-{trainer.progress.nimg // 1000:06d}k.png")
             last_sample = now
         if now - last_checkpoint > args.checkpoint_minutes * 60:
-            save_checkpoint(measure=True)
-            # The measuring time is not training: the next rate report starts after it.
-            last_checkpoint = last_report = window_start = time.time()
-            window_nimg = trainer.progress.nimg
+            measuring = writer.save(trainer, measure=True)
+            last_checkpoint = time.time()
+            # Measuring is not training: the rate and the report clock skip the time it took.
+            window_start += measuring
+            last_report += measuring
     # A stop by signal saves at once: measuring would keep the user waiting a minute after Ctrl-C.
-    save_checkpoint(measure=not stop.requested)
+    writer.save(trainer, measure=not stop.requested)
     trainer.sample_grid(outdir / f"samples-{trainer.progress.nimg // 1000:06d}k.png")
     if stop.requested:
+        unmeasured = writer.measure and writer.measured_nimg != trainer.progress.nimg
         print(f"stopped by signal {stop.signal_number} at {trainer.progress.nimg} images; "
-              f"resume with --resume {checkpoint}" + ("" if args.no_measure else
-              f"; this last checkpoint is not measured (python -m explorer.training.quality and "
-              f"stylegan-explorer droplets measure it)"), flush=True)
+              f"resume with --resume {writer.path}" + (
+                  "; this last checkpoint is not measured (python -m explorer.training.quality and "
+                  "stylegan-explorer droplets measure it)" if unmeasured else ""), flush=True)
     return 0
+
+
+@dataclass
+class CheckpointWriter:
+    """Writes a run's checkpoint, OUTDIR/checkpoint.pt (with `keep`, also a copy named by the images seen), and
+    appends its measures (explorer.training.measures) to OUTDIR/measures.jsonl; each at most once per images
+    seen, so that the run's end does not write or measure again what its last checkpoint did."""
+    outdir: Path
+    keep: bool = False
+    measure: bool = True
+    saved_nimg: int | None = None
+    measured_nimg: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.outdir / "checkpoint.pt"
+
+    def save(self, trainer: "Trainer", measure: bool) -> float:
+        """Saves the trainer's state (unless saved at these images seen) and, when `measure` and the writer's
+        own setting ask for it, measures the EMA generator; returns the seconds spent measuring."""
+        nimg = trainer.progress.nimg
+        if self.saved_nimg != nimg:
+            trainer.save(self.path)
+            self.saved_nimg = nimg
+            if self.keep:
+                shutil.copyfile(self.path, self.outdir / f"checkpoint-{nimg:09d}.pt")
+        if not (measure and self.measure) or self.measured_nimg == nimg:
+            return 0.0
+        self.measured_nimg = nimg
+        start = time.time()
+        try:
+            measures = measure_checkpoint(trainer.G_ema, trainer.images.permute(0, 2, 3, 1).cpu(), nimg,
+                                          trainer.progress.wall_seconds / 3600)
+        except (RuntimeError, ValueError, MemoryError) as error:
+            # A measurement is a record, not the run: out of memory (say) costs the record, not the training.
+            text = str(error).strip()
+            print(f"measuring at {nimg:,} images failed ({text.splitlines()[0] if text else type(error).__name__}); "
+                  f"the run goes on", flush=True)
+            return time.time() - start
+        print(measures.line(), flush=True)
+        with open(self.outdir / "measures.jsonl", "a") as file:
+            file.write(json.dumps(measures.as_json()) + "\n")
+        return time.time() - start
 
 
 @dataclass
