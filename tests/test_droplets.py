@@ -302,3 +302,30 @@ def test_ablating_the_shipped_adain_models_droplet_changes_the_image_at_its_spot
     others = tuple(c for c in range(32) if c not in ablations[0].channels)[:13]
     assert change(ablations) > 5.0
     assert change((LayerOperation("b64.conv1", "ablate", others),)) < 2.0
+
+
+def test_over_200_seeds_only_the_adain_model_has_droplets():
+    """Droplets are rare in the shipped AdaIN model (a few seeds in a hundred), so 16 seeds show at most one; over
+    seeds 0-199 the detector separates the two shipped models: the AdaIN model has seeds where 40% of a 64x64 layer's
+    channels spike at one spot, and many more where a quarter do; the StyleGAN2 model has none and few. The README
+    quotes these numbers."""
+    from explorer.formats import load_network
+    counts = {}
+    for name, path in (("adain", "assets/default_stylegan_adain.safetensors"),
+                       ("stylegan2", "assets/default.safetensors")):
+        G = load_network(path).generator
+        report = detect_droplets(G, range(200), layers=["b64.conv0", "b64.conv1"],
+                                 cutoff=getattr(G, "default_truncation_cutoff", None))
+        counts[name] = {layer.layer: (sum(s >= SHARED_SPOT_SHARE for s in layer.shares),
+                                      sum(s >= 0.25 for s in layer.shares))
+                        for layer in report.layers}
+    assert counts["adain"] == SHIPPED_200_SEEDS["adain"]
+    assert counts["stylegan2"] == SHIPPED_200_SEEDS["stylegan2"]
+    assert all(droplets == 0 for droplets, _ in counts["stylegan2"].values())
+    assert counts["adain"]["b64.conv1"][0] > 0
+    assert counts["adain"]["b64.conv1"][1] >= 5 * max(quarter for _, quarter in counts["stylegan2"].values())
+
+
+# Per layer: (seeds of 0-199 with a droplet, 40% of the channels at one spot; seeds with a quarter of them).
+SHIPPED_200_SEEDS = {"adain": {"b64.conv0": (0, 2), "b64.conv1": (1, 16)},
+                     "stylegan2": {"b64.conv0": (0, 0), "b64.conv1": (0, 2)}}
