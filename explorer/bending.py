@@ -159,5 +159,4 @@ def shared_spot_ablations(report) -> tuple[LayerOperation, ...]:
     top channel findings need not be those channels: a droplet is a spot shared by many channels, each of which
     may spike less than a lone channel elsewhere."""
     return tuple(LayerOperation(layer.layer, "ablate", tuple(sorted(layer.spot_channels)), 1.0)
-                 for layer in report.layers
-                 if layer.spot_channels and layer.seeds > 0)
+                 for layer in report.layers if layer.seeds > 0)

@@ -564,7 +564,7 @@ class Controller:
         s = self.session
         seeds = list(seeds) if seeds is not None else [(s.latent.seed + k) % (2 ** 32) for k in range(16)]
         psi, cutoff, noise = s.truncation.psi, s.truncation.cutoff, s.noise.mode
-        edits = layer_edits(s.bending.operations) if s.bending.operations else None
+        edits = layer_edits(s.bending.operations)
         return self._start_analysis(
             "droplets", lambda G, progress: detect_droplets(G, seeds, psi=psi, cutoff=cutoff, noise_mode=noise,
                                                             progress=progress, layer_edits=edits),

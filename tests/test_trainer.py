@@ -354,7 +354,6 @@ def test_growing_refuses_images_no_larger_than_the_checkpoints(tmp_path):
 
 
 def test_pl_weight_given_on_resume_changes_the_runs_option_and_drops_the_term(tmp_path, capsys):
-    from explorer.training.trainer import main
     data = tmp_path / "tiny.npz"
     np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
     trainer = Trainer(_options(), _images(8))
@@ -363,16 +362,10 @@ def test_pl_weight_given_on_resume_changes_the_runs_option_and_drops_the_term(tm
     assert trainer.progress.pl_mean != 0
     # Four more minibatches, steps 1-4: the term would run at step 4.
     kimg = (trainer.progress.nimg + 4 * trainer.options.batch) / 1000
-    import signal
-    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    try:
-        for weight, outdir in ((None, "kept"), (0.0, "dropped")):
-            extra = [] if weight is None else ["--pl-weight", str(weight)]
-            assert main(["--data", str(data), "--outdir", str(tmp_path / outdir), "--resume", str(tmp_path / "ck.pt"),
-                         "--kimg", str(kimg), "--sample-minutes", "1000", *extra]) == 0
-    finally:   # main() installs its stop-on-signal handlers
-        signal.signal(signal.SIGINT, handlers[0])
-        signal.signal(signal.SIGTERM, handlers[1])
+    for weight, outdir in ((None, "kept"), (0.0, "dropped")):
+        extra = [] if weight is None else ["--pl-weight", str(weight)]
+        assert _run_main(["--data", str(data), "--outdir", str(tmp_path / outdir), "--resume", str(tmp_path / "ck.pt"),
+                          "--kimg", str(kimg), "--sample-minutes", "1000", *extra]) == 0
     kept = torch.load(tmp_path / "kept" / "checkpoint.pt", weights_only=True)
     dropped = torch.load(tmp_path / "dropped" / "checkpoint.pt", weights_only=True)
     assert kept["progress"]["step"] == dropped["progress"]["step"] == 5
