@@ -149,9 +149,27 @@ def psnr_8bit(image: torch.Tensor, reference: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
 
 
-def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: int) -> bool:
+def stylegan2_conv_macs(synthesis) -> int:
+    """Multiply-adds of a StyleGAN2 synthesis network's convolutions as the plainest exact path computes them:
+    each 3x3 layer over its output (an upsampling layer as a transposed convolution over its input, so the zeros
+    that upsampling inserts are not multiplied), and each block's 1x1 ToRGB."""
+    total = 0
+    for resolution in synthesis.block_resolutions:
+        block = getattr(synthesis, f"b{resolution}")
+        for layer in (getattr(block, "conv0", None), block.conv1):
+            if layer is not None:
+                out_channels, in_channels, kh, kw = layer.weight.shape
+                total += (resolution // layer.up) ** 2 * out_channels * in_channels * kh * kw
+        torgb = getattr(block, "torgb", None)
+        if torgb is not None:
+            total += resolution ** 2 * torgb.weight.shape[0] * torgb.weight.shape[1]
+    return total
+
+
+def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: int, dense_rate: float) -> bool:
     import legacy
     from explorer.formats import load_network
+    from explorer.networks.common import bfloat16_is_fast_on_cpu
 
     G_built, D = build_nvlabs(spec, seed)
     path = workdir / f"{name}.pkl"
@@ -162,7 +180,7 @@ def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: in
         G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False)
     G_ours = load_network(path).generator.eval().requires_grad_(False)
 
-    preview = PREVIEW_DTYPE["cpu"]
+    preview = PREVIEW_DTYPE["cpu"] if bfloat16_is_fast_on_cpu() else None
     with torch.no_grad():
         ws = G_nvlabs.mapping(torch.randn([1, G_nvlabs.z_dim], generator=torch.Generator().manual_seed(seed)),
                               None, truncation_psi=0.7)
@@ -179,15 +197,18 @@ def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: in
         def ours_preview():
             return G_ours.synthesis(ws, noise_mode="const", compute_dtype=preview).image
 
-        reference, image, preview_image = nvlabs(), ours(), ours_preview()     # also the warm-up
+        reference, image = nvlabs(), ours()     # also the warm-up
         difference = float((reference - image).abs().max())
-        preview_difference = float((preview_image - image).abs().max())
-        preview_psnr = psnr_8bit(preview_image, image)
+        if preview is not None:
+            preview_image = ours_preview()
+            preview_difference = float((preview_image - image).abs().max())
+            preview_psnr = psnr_8bit(preview_image, image)
         timings = {"nvlabs": Timings(), "ours": Timings(), "preview": Timings()}
         for _ in range(repeats):
             timings["nvlabs"].add(nvlabs)
             timings["ours"].add(ours)
-            timings["preview"].add(ours_preview)
+            if preview is not None:
+                timings["preview"].add(ours_preview)
 
     agree = difference <= TOLERANCE and mapping_difference <= TOLERANCE
     nv, fp, bf = timings["nvlabs"], timings["ours"], timings["preview"]
@@ -196,9 +217,18 @@ def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: in
     print(f"  NVlabs float32   wall {nv.median_wall:7.3f} s   cpu {nv.median_cpu:7.3f} s")
     print(f"  ours float32     wall {fp.median_wall:7.3f} s   cpu {fp.median_cpu:7.3f} s   "
           f"ratio wall {nv.median_wall / fp.median_wall:5.2f}x   cpu {nv.median_cpu / fp.median_cpu:5.2f}x")
-    print(f"  ours {str(preview).replace('torch.', ''):<11} wall {bf.median_wall:7.3f} s   cpu {bf.median_cpu:7.3f} s   "
-          f"ratio wall {nv.median_wall / bf.median_wall:5.2f}x   cpu {nv.median_cpu / bf.median_cpu:5.2f}x   "
-          f"vs ours float32: max |difference| {preview_difference:.3f}, PSNR (8-bit) {preview_psnr:.1f} dB")
+    if preview is not None:
+        print(f"  ours {str(preview).replace('torch.', ''):<11} wall {bf.median_wall:7.3f} s   cpu {bf.median_cpu:7.3f} s   "
+              f"ratio wall {nv.median_wall / bf.median_wall:5.2f}x   cpu {nv.median_cpu / bf.median_cpu:5.2f}x   "
+              f"vs ours float32: max |difference| {preview_difference:.3f}, PSNR (8-bit) {preview_psnr:.1f} dB")
+    else:
+        print("  ours bfloat16   not run: this CPU has no bfloat16 units (AVX-512 BF16 or AMX), the preview is refused")
+    if spec["module"] == "networks_stylegan2":
+        macs = stylegan2_conv_macs(G_nvlabs.synthesis)
+        bound = 2 * macs / (dense_rate * 1e9)
+        print(f"  limit: {macs / 1e9:.1f} GMAC of convolutions (transposed upsampling, no zeros multiplied) at this "
+              f"CPU's dense 3x3 rate of {dense_rate:.0f} GFLOP/s take {bound:.3f} s: no float32 path that does this "
+              f"arithmetic beats {nv.median_wall / bound:.2f}x NVlabs here")
     if name == CACHED_NETWORK:
         cached_cases(G_ours, repeats)
     sys.stdout.flush()
@@ -233,6 +263,20 @@ def cached_cases(G, repeats: int) -> None:
               f"= {cached.median_wall / full.median_wall:.2f} of a full render (cpu {cached.median_cpu / full.median_cpu:.2f})")
 
 
+def dense_conv_gflops(channels: int = 512, size: int = 64, repeats: int = 5) -> float:
+    """float32 GFLOP/s of the best of `repeats` dense 3x3 convolutions (batch 1, channels-last): a shape that
+    oneDNN runs near this CPU's peak, the rate no convolution of the networks beats."""
+    x = torch.randn([1, channels, size, size]).to(memory_format=torch.channels_last)
+    w = torch.randn([channels, channels, 3, 3]).to(memory_format=torch.channels_last)
+    best = math.inf
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            torch.nn.functional.conv2d(x, w, padding=1)
+            best = min(best, time.perf_counter() - start)
+    return 2 * channels * channels * 9 * size * size / best / 1e9
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nvlabs", type=Path, help="a checkout of https://github.com/NVlabs/stylegan3")
@@ -250,10 +294,14 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of {args.repeats} after a warm-up")
+    dense_rate = dense_conv_gflops()
+    print(f"this CPU's float32 rate on a dense 3x3 convolution (512 channels, 64x64, channels-last): "
+          f"{dense_rate:.0f} GFLOP/s")
     all_agree = True
     with tempfile.TemporaryDirectory(prefix="bench-vs-nvlabs-") as workdir:
         for name in args.networks:
-            all_agree &= compare_network(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats, Path(workdir), args.seed)
+            all_agree &= compare_network(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats, Path(workdir), args.seed,
+                                          dense_rate)
     return 0 if all_agree else 1
 
 

@@ -487,3 +487,26 @@ def test_measures_of_a_network_too_small_for_the_detector_have_no_droplet_lines(
     rows = markdown_table([measures, later]).splitlines()
     assert rows[0].endswith("| b16.conv0: droplet seeds, widest spot | b16.conv1: droplet seeds, widest spot |")
     assert rows[2].endswith("| - | - |") and not rows[3].endswith("| - | - |")
+
+
+def test_precision_given_on_resume_changes_the_runs_precision_and_keeps_it_otherwise(tmp_path, capsys):
+    # A run saved in bfloat16 on a CPU with bfloat16 units must go on in float32 on one without (there bfloat16
+    # passes are emulated, about 20x slower): --precision changes it, as --pl-weight changes the path length term.
+    from explorer.networks.common import bfloat16_is_fast_on_cpu
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    trainer = Trainer(_options(precision="bfloat16"), _images(8))
+    trainer.save(tmp_path / "ck.pt")
+    kimg = (trainer.progress.nimg + trainer.options.batch) / 1000
+    for precision, outdir in ((None, "kept"), ("float32", "changed")):
+        extra = [] if precision is None else ["--precision", precision]
+        assert _run_main(["--data", str(data), "--outdir", str(tmp_path / outdir), "--resume", str(tmp_path / "ck.pt"),
+                          "--kimg", str(kimg), "--sample-minutes", "1000", "--no-measure", *extra]) == 0
+    kept = torch.load(tmp_path / "kept" / "checkpoint.pt", weights_only=True)
+    changed = torch.load(tmp_path / "changed" / "checkpoint.pt", weights_only=True)
+    assert kept["options"]["precision"] == "bfloat16" and changed["options"]["precision"] == "float32"
+    assert kept["progress"]["step"] == changed["progress"]["step"] == 1
+    assert not torch.equal(kept["G"]["synthesis.b16.conv1.weight"], changed["G"]["synthesis.b16.conv1.weight"])
+    out = capsys.readouterr().out
+    assert "precision bfloat16 -> float32 from image 0" in out
+    assert ("this CPU has no bfloat16 units" in out) == (not bfloat16_is_fast_on_cpu())

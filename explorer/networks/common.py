@@ -271,11 +271,12 @@ class LayeredSynthesis(nn.Module):
         or NVlabs' own float16 blocks on CUDA when force_fp32 is False. A resumed state keeps the type it was
         computed in until the next layer converts it."""
         check_ws(ws, self.num_ws, self.w_dim)
-        check_compute_dtype(compute_dtype, ws.device)
         if compute_dtype == torch.float32:
             compute_dtype = None
+        # The network's own limit first: it holds on every device, the device's limit only on this one.
         if compute_dtype is not None and not self.supports_compute_dtype:
             raise ValueError(f"{type(self).__module__.rsplit('.', 1)[-1]} networks compute in float32 only")
+        check_compute_dtype(compute_dtype, ws.device)
         controls = LayerControls(self.layer_names, noise_mode=noise_mode, noise_strength=noise_strength,
                                  noise_seed=noise_seed, style_deltas=style_deltas, capture=capture,
                                  stop_after=stop_after, resume=resume, layer_edits=layer_edits)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..networks import build_generator
+from ..networks.common import bfloat16_is_fast_on_cpu
 from .discriminator import Discriminator
 from .measures import measure_checkpoint
 
@@ -415,8 +416,9 @@ def main(argv=None) -> int:
     parser.add_argument("--channel-base", type=int, default=defaults.channel_base,
                         help="channels at resolution r: min(channel_base / r, channel_max)")
     parser.add_argument("--channel-max", type=int, default=defaults.channel_max)
-    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                        help="bfloat16: mixed precision for synthesis and D (weights and losses stay float32)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="bfloat16: mixed precision for synthesis and D (weights and losses stay float32); "
+                             f"default {defaults.precision}, --resume and --grow keep the run's own unless given")
     parser.add_argument("--conv-clamp", type=float, default=defaults.conv_clamp,
                         help="clamp of convolution outputs; 0 for none "
                              "(float16 needs one, float32 and bfloat16 do not)")
@@ -449,12 +451,21 @@ def main(argv=None) -> int:
         options = TrainingOptions(resolution=images.shape[2], batch=args.batch, augment=not args.no_augment,
                                   r1_gamma=r1_gamma_heuristic(images.shape[2], args.batch), family=args.family,
                                   channel_base=args.channel_base, channel_max=args.channel_max,
-                                  precision=args.precision, conv_clamp=args.conv_clamp or None)
+                                  precision=args.precision or defaults.precision,
+                                  conv_clamp=args.conv_clamp or None)
         trainer = Trainer(options, images, args.device)
     if args.pl_weight is not None and args.pl_weight != trainer.options.pl_weight:
         print(f"path length weight {trainer.options.pl_weight:g} -> {args.pl_weight:g} from image "
               f"{trainer.progress.nimg:,}", flush=True)
         trainer.options = replace(trainer.options, pl_weight=args.pl_weight)
+    if args.precision is not None and args.precision != trainer.options.precision:
+        # Weights, optimiser states and losses are float32 in both: only the passes' arithmetic changes.
+        print(f"precision {trainer.options.precision} -> {args.precision} from image {trainer.progress.nimg:,}",
+              flush=True)
+        trainer.options = replace(trainer.options, precision=args.precision)
+    if trainer.options.precision == "bfloat16" and trainer.device.type == "cpu" and not bfloat16_is_fast_on_cpu():
+        print("note: this CPU has no bfloat16 units (AVX-512 BF16 or AMX): bfloat16 passes run emulated, slower "
+              "than float32; --precision float32 continues the run in float32", flush=True)
     if args.export_default:
         trainer.export(args.export_default)
         print(f"wrote {args.export_default}")
