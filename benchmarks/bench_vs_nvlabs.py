@@ -1,6 +1,7 @@
 """This project's synthesis against NVlabs' own PyTorch code, with the same weights, in one process, interleaved.
 
     python benchmarks/bench_vs_nvlabs.py --nvlabs DIR [--networks NAME ...] [--repeats 3] [--threads 2]
+    python benchmarks/bench_vs_nvlabs.py --nvlabs DIR --device cuda [--networks config-f-1024] [--batch 1 8]
 
 DIR is a checkout of NVlabs' stylegan3 repository (https://github.com/NVlabs/stylegan3) that you provide; it is
 never fetched or copied here. For each network the script builds NVlabs' Generator with random weights (noise
@@ -12,6 +13,8 @@ this project's preview precision, round-robin in the same process with the same 
 custom ops run their reference implementations (nothing is compiled). Prints medians (wall and process CPU time)
 and ratios (> 1: this project is faster); for config F 1024 also the cached re-renders through
 explorer.render.render and a RenderCache (the last 4 ws mixed; the finest noise layer's strength changed).
+With --device cuda, NVlabs' custom CUDA ops (built by NVlabs' code on first use, which needs nvcc and ninja) are
+compared on the GPU, float32 and float16, batch 1 and 8, and the script says whether they were built.
 
 Exit status: 0 when every network agreed, 1 when one did not, 2 without a usable NVlabs checkout.
 """
@@ -235,6 +238,74 @@ def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: in
     return agree
 
 
+def nvlabs_plugins_compiled() -> dict[str, bool]:
+    """Whether NVlabs' custom CUDA ops were built and used (they fall back to their reference code, with a
+    warning, when the build fails)."""
+    compiled = {}
+    for op in ("bias_act", "upfirdn2d", "filtered_lrelu"):
+        module = sys.modules.get(f"torch_utils.ops.{op}")
+        compiled[op] = module is not None and getattr(module, "_plugin", None) is not None
+    return compiled
+
+
+def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: int, batches: list[int]) -> bool:
+    """NVlabs' networks with their custom CUDA ops against this project's, on the GPU: float32 (TF32 off, so both
+    are exact) and float16 (NVlabs' own: its 4 highest-resolution blocks in float16; this project's preview:
+    every layer), for each batch size; medians of `repeats` after two warm-ups, the GPU synchronised around
+    each."""
+    import legacy
+    from explorer.formats import load_network
+
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    G_built, D = build_nvlabs(spec, seed)
+    path = workdir / f"{name}.pkl"
+    write_snapshot(path, G_built, D)
+    del G_built, D
+    device = torch.device("cuda")
+    with open(path, "rb") as file:
+        G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False).to(device)
+    G_ours = load_network(path).generator.eval().requires_grad_(False).to(device)
+
+    def timed(function) -> float:
+        times = []
+        for run in range(repeats + 2):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            function()
+            torch.cuda.synchronize()
+            if run >= 2:
+                times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    agree = True
+    with torch.no_grad():
+        for batch in batches:
+            z = torch.randn([batch, G_nvlabs.z_dim], generator=torch.Generator().manual_seed(seed)).to(device)
+            ws = G_nvlabs.mapping(z, None, truncation_psi=0.7)
+            paths = {
+                "NVlabs float32": lambda: G_nvlabs.synthesis(ws, noise_mode="const", force_fp32=True),
+                "NVlabs float16": lambda: G_nvlabs.synthesis(ws, noise_mode="const", force_fp32=False),
+                "ours float32": lambda: G_ours.synthesis(ws, noise_mode="const").image,
+                "ours float16": lambda: G_ours.synthesis(ws, noise_mode="const", compute_dtype=torch.float16).image,
+            }
+            images = {label: function().float() for label, function in paths.items()}
+            difference = float((images["NVlabs float32"] - images["ours float32"]).abs().max())
+            agree &= difference <= TOLERANCE
+            seconds = {label: timed(function) for label, function in paths.items()}
+            print(f"{name}, batch {batch}, cuda ({torch.cuda.get_device_name(device)}): float32 max |difference| "
+                  f"{difference:.2e} -> {'agree' if difference <= TOLERANCE else 'DIFFER'}; NVlabs' compiled ops: "
+                  + ", ".join(f"{op} {'yes' if built else 'NO (reference code)'}"
+                              for op, built in nvlabs_plugins_compiled().items()))
+            for precision in ("float32", "float16"):
+                theirs, ours = seconds[f"NVlabs {precision}"], seconds[f"ours {precision}"]
+                psnr = psnr_8bit(images[f"ours {precision}"], images["ours float32"])
+                print(f"  {precision}: NVlabs {theirs * 1000:8.2f} ms   ours {ours * 1000:8.2f} ms   "
+                      f"ratio {theirs / ours:5.2f}x   ours against our float32: PSNR (8-bit) {psnr:.1f} dB")
+            sys.stdout.flush()
+    return agree
+
+
 def cached_cases(G, repeats: int) -> None:
     """Re-renders through the render cache after a change of the last ws, or of the finest noise layer."""
     from explorer.render import RenderCache, RenderRequest, render
@@ -284,16 +355,29 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed syntheses of each path (after one warm-up)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: against NVlabs' custom CUDA ops, float32 and float16, for each --batch")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes of the cuda comparison")
     args = parser.parse_args()
     if args.nvlabs is None or import_nvlabs(args.nvlabs.expanduser().resolve()) is None:
         print(HOW_TO_GET if args.nvlabs is None else f"{args.nvlabs} is not a checkout of NVlabs' stylegan3 "
               f"(no training/networks_stylegan2.py or legacy.py there)\n\n{HOW_TO_GET}", file=sys.stderr)
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: torch sees no CUDA device here", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     import platform
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of {args.repeats} after a warm-up")
+    if args.device == "cuda":
+        all_agree = True
+        with tempfile.TemporaryDirectory(prefix="bench-vs-nvlabs-") as workdir:
+            for name in args.networks:
+                all_agree &= compare_on_cuda(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats,
+                                             Path(workdir), args.seed, args.batch)
+        return 0 if all_agree else 1
     dense_rate = dense_conv_gflops()
     print(f"this CPU's float32 rate on a dense 3x3 convolution (512 channels, 64x64, channels-last): "
           f"{dense_rate:.0f} GFLOP/s")

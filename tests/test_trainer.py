@@ -510,3 +510,17 @@ def test_precision_given_on_resume_changes_the_runs_precision_and_keeps_it_other
     out = capsys.readouterr().out
     assert "precision bfloat16 -> float32 from image 0" in out
     assert ("this CPU has no bfloat16 units" in out) == (not bfloat16_is_fast_on_cpu())
+
+
+def test_minutes_stop_a_run_in_time_and_save_it(tmp_path, capsys):
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=_images(8).permute(0, 2, 3, 1).numpy())
+    Trainer(_options(), _images(8)).save(tmp_path / "ck.pt")
+    assert _run_main(["--data", str(data), "--outdir", str(tmp_path / "run"), "--resume", str(tmp_path / "ck.pt"),
+                      "--kimg", "1000", "--minutes", "0.01", "--no-measure"]) == 0
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert 0 < saved["progress"]["nimg"] < 1_000_000
+    assert f"stopped after 0.01 minutes at {saved['progress']['nimg']} images" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        _run_main(["--data", str(data), "--outdir", str(tmp_path / "bad"), "--minutes", "0"])
+    assert "--minutes must be more than 0" in capsys.readouterr().err

@@ -124,7 +124,7 @@ def augment(images: torch.Tensor, p: float, generator: torch.Generator) -> torch
         return (torch.rand([n, 1, 1, 1], generator=generator) < p).to(device=device, dtype=images.dtype)
 
     shift = (torch.rand([n, 2], generator=generator) * 2 - 1) * 0.125
-    apply = chosen()[:, :, 0, 0]
+    apply = chosen()[:, :, 0, 0].cpu()       # the shifts are drawn and rounded on the CPU, then index on the device
     shift = (shift * apply).mul(torch.tensor([w, h])).round().long()
     pad = max(h, w) // 8
     padded = F.pad(images, [pad, pad, pad, pad], mode="reflect")
@@ -284,12 +284,13 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------------------------
 
     def state(self) -> dict:
-        return {
+        # On the CPU whatever device trained: a checkpoint written on a GPU must load on a machine without one.
+        return _on_cpu({
             "options": asdict(self.options), "progress": asdict(self.progress),
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
-        }
+        })
 
     def save(self, path: str | os.PathLike):
         path = Path(path)
@@ -369,6 +370,17 @@ class Trainer:
         return save_network(generator, path, extra=extra, overwrite=overwrite)
 
 
+def _on_cpu(value):
+    """`value` (tensors, in dicts, lists and tuples) with every tensor on the CPU; the CPU's own are not copied."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
+
+
 def _saved_options(state: dict) -> dict:
     """A checkpoint's TrainingOptions fields (the checkpoint holds betas as a list)."""
     return dict(state["options"], betas=tuple(state["options"]["betas"]))
@@ -404,6 +416,8 @@ def main(argv=None) -> int:
                         help="continue this checkpoint's run at the (higher) resolution of --data: shared layers "
                              "keep their weights, the new resolution's layers start fresh")
     parser.add_argument("--kimg", type=float, default=1000, help="stop after this many thousand real images")
+    parser.add_argument("--minutes", type=float,
+                        help="also stop after this many minutes of wall time (a lent GPU machine's time is fixed)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--checkpoint-minutes", type=float, default=10)
@@ -434,6 +448,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.resume and args.grow:
         parser.error("--resume and --grow exclude each other")
+    if args.minutes is not None and args.minutes <= 0:
+        parser.error(f"--minutes must be more than 0, not {args.minutes}")
     if args.pl_weight is not None and args.pl_weight < 0:
         parser.error(f"--pl-weight must be at least 0, not {args.pl_weight}")
     if args.threads:
@@ -481,7 +497,8 @@ def main(argv=None) -> int:
                               measured_nimg=trainer.progress.nimg)
     last_checkpoint = last_sample = last_report = time.time()
     window_start, window_nimg = time.time(), trainer.progress.nimg
-    while trainer.progress.nimg < args.kimg * 1000 and not stop.requested:
+    deadline = math.inf if args.minutes is None else time.time() + args.minutes * 60
+    while trainer.progress.nimg < args.kimg * 1000 and not stop.requested and time.time() < deadline:
         start = time.time()
         stats = trainer.step()
         trainer.progress.wall_seconds += time.time() - start
@@ -506,6 +523,8 @@ def main(argv=None) -> int:
     # A stop by signal saves at once: measuring would keep the user waiting a minute after Ctrl-C.
     writer.save(trainer, measure=not stop.requested)
     trainer.sample_grid(outdir / f"samples-{trainer.progress.nimg // 1000:06d}k.png")
+    if time.time() >= deadline and not stop.requested:
+        print(f"stopped after {args.minutes:g} minutes at {trainer.progress.nimg} images", flush=True)
     if stop.requested:
         unmeasured = writer.measure and writer.measured_nimg != trainer.progress.nimg
         print(f"stopped by signal {stop.signal_number} at {trainer.progress.nimg} images; "
