@@ -1,4 +1,5 @@
 """The fast kernels against their plain references, values and gradients, on random inputs."""
+import importlib
 import itertools
 import math
 
@@ -186,3 +187,24 @@ def test_modulated_conv2d_float32_fused_vs_unfused_close():
     a = modulated_conv2d(x, weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False, fused_modconv=True)
     b = modulated_conv2d(x, weight, styles, up=2, padding=1, resample_filter=f, flip_weight=False, fused_modconv=False)
     assert (a - b).abs().max() < 1e-4
+
+
+def test_a_prepared_filter_is_kept_per_filter_and_follows_an_in_place_change():
+    fir = importlib.import_module("kernels.upfirdn2d")     # the module; the package exports the function
+    torch.manual_seed(0)
+    x = torch.randn([1, 3, 16, 16])
+    f = setup_filter([1, 3, 3, 1])
+    first = fir.upfirdn2d(x, f, up=2, padding=2)
+    assert torch.allclose(first, upfirdn2d_reference(x, f, up=2, padding=2), atol=1e-5)
+    assert sum(entry[0]() is f for entry in fir._prepared_filters.values()) == 1
+    assert torch.equal(fir.upfirdn2d(x, f, up=2, padding=2), first)          # from the kept preparation
+    with torch.no_grad():
+        f.copy_(setup_filter([1, 2, 1, 1]))       # as load_state_dict changes a stored filter: in place
+    changed = fir.upfirdn2d(x, f, up=2, padding=2)
+    assert torch.allclose(changed, upfirdn2d_reference(x, f, up=2, padding=2), atol=1e-5)
+    assert not torch.allclose(changed, first, atol=1e-3)
+    # A filter that is not rank one is kept with no factors and still filters exactly.
+    g = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 0.0, 1.0]])
+    assert torch.allclose(fir.upfirdn2d(x, g, down=2, padding=1), upfirdn2d_reference(x, g, down=2, padding=1),
+                          atol=1e-5)
+    assert fir._prepared_filter(g, x, False, 1)[1] is None
