@@ -354,6 +354,12 @@ class Controller:
         from dataclasses import replace as replaced
         return replaced(self.request(), dtype=dtype)
 
+    @property
+    def preview_precision(self) -> str | None:
+        """The adaptive mode's preview precision on the chosen device: bfloat16 on a CPU with bfloat16 units,
+        float16 on CUDA, None where there is none (a CPU with AVX2 only: every frame is exact)."""
+        return preview_dtype(self.session.performance.device)
+
     def _preview_dtype(self) -> str | None:
         """The preview tier's dtype when adaptive mode is on and pays: float32 chosen, a fast dtype on the device,
         an exact frame slower than a display frame, and no recording (recordings take exact frames)."""
@@ -362,7 +368,7 @@ class Controller:
             return None
         if self._exact_s is None or self._exact_s <= self.adaptive_threshold_s:
             return None
-        return preview_dtype(p.device)
+        return self.preview_precision
 
     def _take_result(self) -> Frame | None:
         result = self.worker.poll()

@@ -389,6 +389,23 @@ def test_performance_panel_reports_a_device_error_and_limits_the_viewer_frame_ra
     assert "render" in dpg.get_value(performance.timings_tag)
 
 
+def test_performance_panel_says_when_the_device_has_no_preview_precision(gui, monkeypatch):
+    import dearpygui.dearpygui as dpg
+    import explorer.controller
+    performance = panel(gui, "PerformancePanel")
+    note = "cpu here has no preview precision; every frame is exact"
+    for available, shown in ((None, True), ("bfloat16", False)):     # an AVX2-only CPU, then one with bf16 units
+        monkeypatch.setattr(explorer.controller, "preview_dtype", lambda device, available=available: available)
+        assert gui.controller.preview_precision == available
+        performance.refresh()
+        assert (note in dpg.get_value(performance.timings_tag)) == shown
+    fire(performance.adaptive_tag, False)                            # off: nothing to say
+    monkeypatch.setattr(explorer.controller, "preview_dtype", lambda device: None)
+    performance.refresh()
+    assert note not in dpg.get_value(performance.timings_tag)
+    fire(performance.adaptive_tag, True)
+
+
 # -- Help, and the keys the viewer sends ---------------------------------------------------------------------------
 
 def test_help_lists_every_shortcut_and_the_viewer_keys_do_what_it_says(gui):

@@ -37,7 +37,10 @@ class PerformancePanel(Panel):
         self.put(self.fps_tag, p.fps_limit)
         self.put(self.adaptive_tag, p.adaptive)
         render_ms = s.timings.total_s * 1000 if s.timings else 0.0
+        # Say so where the adaptive mode has nothing to preview with, rather than promise previews.
+        no_preview = (f"\n(adaptive: {p.device} here has no preview precision; every frame is exact)"
+                      if p.adaptive and self.controller.preview_precision is None else "")
         self.put(self.timings_tag, f"render {render_ms:.1f} ms   upload {s.display.upload_ms:.2f} ms\n"
                                    f"panels {s.display.panel_fps:.0f} fps   viewer {s.display.viewer_fps:.0f} fps\n"
-                                   f"on screen: {s.tier}")
+                                   f"on screen: {s.tier}{no_preview}")
         self.put(self.render_error_tag, f"render failed: {s.render_error}" if s.render_error else "")
