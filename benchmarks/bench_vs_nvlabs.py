@@ -334,20 +334,6 @@ def cached_cases(G, repeats: int) -> None:
               f"= {cached.median_wall / full.median_wall:.2f} of a full render (cpu {cached.median_cpu / full.median_cpu:.2f})")
 
 
-def dense_conv_gflops(channels: int = 512, size: int = 64, repeats: int = 5) -> float:
-    """float32 GFLOP/s of the best of `repeats` dense 3x3 convolutions (batch 1, channels-last): a shape that
-    oneDNN runs near this CPU's peak, the rate no convolution of the networks beats."""
-    x = torch.randn([1, channels, size, size]).to(memory_format=torch.channels_last)
-    w = torch.randn([channels, channels, 3, 3]).to(memory_format=torch.channels_last)
-    best = math.inf
-    with torch.no_grad():
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            torch.nn.functional.conv2d(x, w, padding=1)
-            best = min(best, time.perf_counter() - start)
-    return 2 * channels * channels * 9 * size * size / best / 1e9
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nvlabs", type=Path, help="a checkout of https://github.com/NVlabs/stylegan3")
@@ -378,6 +364,7 @@ def main() -> int:
                 all_agree &= compare_on_cuda(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats,
                                              Path(workdir), args.seed, args.batch)
         return 0 if all_agree else 1
+    from benchmarks.bench_stylegan3 import dense_conv_gflops     # the same yardstick as the StyleGAN3 profile
     dense_rate = dense_conv_gflops()
     print(f"this CPU's float32 rate on a dense 3x3 convolution (512 channels, 64x64, channels-last): "
           f"{dense_rate:.0f} GFLOP/s")
