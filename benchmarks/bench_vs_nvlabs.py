@@ -13,8 +13,9 @@ this project's preview precision, round-robin in the same process with the same 
 custom ops run their reference implementations (nothing is compiled). Prints medians (wall and process CPU time)
 and ratios (> 1: this project is faster); for config F 1024 also the cached re-renders through
 explorer.render.render and a RenderCache (the last 4 ws mixed; the finest noise layer's strength changed).
-With --device cuda, NVlabs' custom CUDA ops (built by NVlabs' code on first use, which needs nvcc and ninja) are
-compared on the GPU, float32 and float16, batch 1 and 8, and the script says whether they were built.
+With --device cuda, NVlabs' custom CUDA ops (built by NVlabs' code, which needs nvcc and ninja) are compared on
+the GPU, float32 and float16, batch 1 and 8; an op that does not build runs NVlabs' reference code instead, and
+the script says which did.
 
 Exit status: 0 when every network agreed, 1 when one did not, 2 without a usable NVlabs checkout.
 """
@@ -238,14 +239,20 @@ def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: in
     return agree
 
 
-def nvlabs_plugins_compiled() -> dict[str, bool]:
-    """Whether NVlabs' custom CUDA ops were built and used (they fall back to their reference code, with a
-    warning, when the build fails)."""
-    compiled = {}
-    for op in ("bias_act", "upfirdn2d", "filtered_lrelu"):
-        module = sys.modules.get(f"torch_utils.ops.{op}")
-        compiled[op] = module is not None and getattr(module, "_plugin", None) is not None
-    return compiled
+def build_nvlabs_plugins(ops: tuple[str, ...]) -> dict[str, str]:
+    """Builds NVlabs' custom CUDA ops that a network uses, as their first call would; an op whose build fails
+    is told to take its reference path (stylegan3's own code re-raises the failure), so the run goes on and says
+    so. Returns each op's state: 'compiled' or why not."""
+    import importlib
+    states = {}
+    for op in ops:
+        module = importlib.import_module(f"torch_utils.ops.{op}")
+        try:
+            states[op] = "compiled" if module._init() else "reference code (not built)"
+        except Exception as error:  # noqa: BLE001 - any build failure (no nvcc, no ninja, a compiler error)
+            module._init = lambda: False
+            states[op] = f"reference code (build failed: {str(error).splitlines()[0][:120]})"
+    return states
 
 
 def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: int, batches: list[int]) -> bool:
@@ -263,6 +270,8 @@ def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: in
     write_snapshot(path, G_built, D)
     del G_built, D
     device = torch.device("cuda")
+    ops = ("bias_act", "upfirdn2d") + (("filtered_lrelu",) if spec["module"] == "networks_stylegan3" else ())
+    plugins = build_nvlabs_plugins(ops)
     with open(path, "rb") as file:
         G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False).to(device)
     G_ours = load_network(path).generator.eval().requires_grad_(False).to(device)
@@ -294,9 +303,8 @@ def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: in
             agree &= difference <= TOLERANCE
             seconds = {label: timed(function) for label, function in paths.items()}
             print(f"{name}, batch {batch}, cuda ({torch.cuda.get_device_name(device)}): float32 max |difference| "
-                  f"{difference:.2e} -> {'agree' if difference <= TOLERANCE else 'DIFFER'}; NVlabs' compiled ops: "
-                  + ", ".join(f"{op} {'yes' if built else 'NO (reference code)'}"
-                              for op, built in nvlabs_plugins_compiled().items()))
+                  f"{difference:.2e} -> {'agree' if difference <= TOLERANCE else 'DIFFER'}; NVlabs' custom ops: "
+                  + ", ".join(f"{op} {state}" for op, state in plugins.items()))
             for precision in ("float32", "float16"):
                 theirs, ours = seconds[f"NVlabs {precision}"], seconds[f"ours {precision}"]
                 psnr = psnr_8bit(images[f"ours {precision}"], images["ours float32"])

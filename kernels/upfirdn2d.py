@@ -194,8 +194,11 @@ def _prepared_filter(f, x, flip_filter, gain):
     """(_prepare(...), its separable factors or None), kept per stored filter: a network calls upfirdn2d with the
     same few buffers every frame, and preparing and testing one costs about 0.3 ms (and a device sync on a GPU)
     per call, a tenth of a 64 px network's frame. Keyed by the filter object, its version (an in-place change,
-    such as loading a state dict, makes a new entry) and what the preparation depends on."""
-    if f is None or f.requires_grad or torch.jit.is_tracing() or torch.jit.is_scripting():
+    such as loading a state dict, makes a new entry) and what the preparation depends on. A change through
+    `f.data` bumps no version and is not seen: change a stored filter in place (`copy_`) or replace it.
+    Inference tensors have no version counter, so they are prepared on every call."""
+    if (f is None or f.requires_grad or f.is_inference() or torch.jit.is_tracing()
+            or torch.jit.is_scripting()):
         prepared = _prepare(f, x, flip_filter, gain)
         return prepared, (prepared, prepared) if prepared.ndim == 1 else _separable_factors(prepared)
     key = (id(f), f._version, x.dtype, x.device, flip_filter, float(gain))

@@ -168,6 +168,21 @@ def _tick_until(c, condition, timeout=TIMEOUT_S):
     assert pump(c, condition, timeout), "timed out"
 
 
+def test_adaptive_mode_without_a_preview_precision_shows_exact_frames(controller, monkeypatch):
+    # A device without one (a CPU with AVX2 only, as on most laptops): a moving control gets the exact frame.
+    import explorer.controller
+    monkeypatch.setattr(explorer.controller, "preview_dtype", lambda device: None)
+    c = controller
+    c.adaptive_threshold_s = 0.0              # the tiny network is fast: treat it as slower than a frame
+    assert c.preview_precision is None and c.session.performance.adaptive
+    _tick_until(c, lambda: c.frame is not None)
+    for psi in (0.6, 0.7):
+        c.set("truncation", "psi", psi)       # moving
+        _tick_until(c, lambda: c.frame.result.request.truncation_psi == psi)
+        assert c.frame.result.request.dtype == "float32" and c.status.tier == "exact"
+        assert np.array_equal(c.frame.result.image, render(c.worker._generator, c.request()).image)
+
+
 def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_rest(controller):
     from explorer.networks.common import bfloat16_is_fast_on_cpu
     from explorer.render import preview_dtype
@@ -176,13 +191,10 @@ def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_re
     c.adaptive_threshold_s = 0.0              # the tiny network is fast: treat it as slower than a frame
     G = c.worker._generator
     if preview is None:
-        # A CPU without bfloat16 units (AVX-512 BF16 or AMX) has no preview tier: a moving control gets the
-        # exact frame, and the heads-up says so.
-        assert not bfloat16_is_fast_on_cpu()
-        c.set("truncation", "psi", 0.6)
-        _tick_until(c, lambda: c.frame is not None and c.frame.result.request.truncation_psi == 0.6)
-        assert c.frame.result.request.dtype == "float32" and c.status.tier == "exact"
-        assert np.array_equal(c.frame.result.image, render(G, c.request()).image)
+        # This CPU has no bfloat16 units (AVX-512 BF16 or AMX): bfloat16 is refused, the test above holds here.
+        assert not bfloat16_is_fast_on_cpu() and c.preview_precision is None
+        with pytest.raises(StateError, match="no bfloat16 units"):
+            c.set("performance", "dtype", "bfloat16")
         return
     assert preview == "bfloat16" and bfloat16_is_fast_on_cpu()
     c.set("truncation", "psi", 0.6)            # moving

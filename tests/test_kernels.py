@@ -208,3 +208,7 @@ def test_a_prepared_filter_is_kept_per_filter_and_follows_an_in_place_change():
     assert torch.allclose(fir.upfirdn2d(x, g, down=2, padding=1), upfirdn2d_reference(x, g, down=2, padding=1),
                           atol=1e-5)
     assert fir._prepared_filter(g, x, False, 1)[1] is None
+    # A filter made under inference mode has no version counter: prepared on every call, still exact.
+    with torch.inference_mode():
+        h = setup_filter([1, 3, 3, 1])
+        assert torch.allclose(fir.upfirdn2d(x, h, up=2, padding=2), first, atol=1e-6)

@@ -521,6 +521,11 @@ def test_minutes_stop_a_run_in_time_and_save_it(tmp_path, capsys):
     saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert 0 < saved["progress"]["nimg"] < 1_000_000
     assert f"stopped after 0.01 minutes at {saved['progress']['nimg']} images" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        _run_main(["--data", str(data), "--outdir", str(tmp_path / "bad"), "--minutes", "0"])
-    assert "--minutes must be more than 0" in capsys.readouterr().err
+    # A run that reaches --kimg first is not said to have run out of time.
+    assert _run_main(["--data", str(data), "--outdir", str(tmp_path / "short"), "--resume", str(tmp_path / "ck.pt"),
+                      "--kimg", "0.004", "--minutes", "100", "--no-measure"]) == 0
+    assert "stopped after" not in capsys.readouterr().out
+    for bad in ("0", "nan"):
+        with pytest.raises(SystemExit):
+            _run_main(["--data", str(data), "--outdir", str(tmp_path / "bad"), "--minutes", bad])
+        assert "--minutes must be more than 0" in capsys.readouterr().err

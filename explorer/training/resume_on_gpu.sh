@@ -6,8 +6,8 @@
 #
 # Needs data/emoji64.npz (python -m explorer.training.emoji_dataset --out data/emoji64.npz; a lent device machine
 # cannot build it: carry the folder data), a python3 whose torch sees CUDA, and numpy, pillow and safetensors.
-# The two runs share the GPU (each is far too small to fill it); each measures its checkpoints on the CPU with
-# THREADS threads (default 4). --minutes stops the training loop; the last save, measurement and sample grid come
+# The two runs share the GPU (each is far too small to fill it); each measures its checkpoints (the samples on
+# the GPU, their features and distances on the CPU with THREADS threads, default 4). --minutes stops the training loop; the last save, measurement and sample grid come
 # after it, so leave a minute or two of the machine's time beyond MINUTES. Every file left in OUTDIR is under 16 MiB and
 # named in letters, digits, '.', '_' and '-', as a lent machine's output folder takes them back.
 set -euo pipefail

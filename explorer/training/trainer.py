@@ -448,7 +448,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.resume and args.grow:
         parser.error("--resume and --grow exclude each other")
-    if args.minutes is not None and args.minutes <= 0:
+    if args.minutes is not None and not args.minutes > 0:       # also refuses nan
         parser.error(f"--minutes must be more than 0, not {args.minutes}")
     if args.pl_weight is not None and args.pl_weight < 0:
         parser.error(f"--pl-weight must be at least 0, not {args.pl_weight}")
@@ -474,6 +474,12 @@ def main(argv=None) -> int:
         print(f"path length weight {trainer.options.pl_weight:g} -> {args.pl_weight:g} from image "
               f"{trainer.progress.nimg:,}", flush=True)
         trainer.options = replace(trainer.options, pl_weight=args.pl_weight)
+    if args.export_default:
+        trainer.export(args.export_default)
+        print(f"wrote {args.export_default}")
+        return 0
+
+    # Not before an export: the exported file records the precision its weights were trained in.
     if args.precision is not None and args.precision != trainer.options.precision:
         # Weights, optimiser states and losses are float32 in both: only the passes' arithmetic changes.
         print(f"precision {trainer.options.precision} -> {args.precision} from image {trainer.progress.nimg:,}",
@@ -482,10 +488,6 @@ def main(argv=None) -> int:
     if trainer.options.precision == "bfloat16" and trainer.device.type == "cpu" and not bfloat16_is_fast_on_cpu():
         print("note: this CPU has no bfloat16 units (AVX-512 BF16 or AMX): bfloat16 passes run emulated, slower "
               "than float32; --precision float32 continues the run in float32", flush=True)
-    if args.export_default:
-        trainer.export(args.export_default)
-        print(f"wrote {args.export_default}")
-        return 0
 
     # Denormal floats (below 1e-38) take a slow path on x86 CPUs; a GAN's weights and activations never need them.
     torch.set_flush_denormal(True)
@@ -520,10 +522,11 @@ def main(argv=None) -> int:
             # Measuring is not training: the rate and the report clock skip the time it took.
             window_start += measuring
             last_report += measuring
+    timed_out = time.time() >= deadline and not stop.requested and trainer.progress.nimg < args.kimg * 1000
     # A stop by signal saves at once: measuring would keep the user waiting a minute after Ctrl-C.
     writer.save(trainer, measure=not stop.requested)
     trainer.sample_grid(outdir / f"samples-{trainer.progress.nimg // 1000:06d}k.png")
-    if time.time() >= deadline and not stop.requested:
+    if timed_out:
         print(f"stopped after {args.minutes:g} minutes at {trainer.progress.nimg} images", flush=True)
     if stop.requested:
         unmeasured = writer.measure and writer.measured_nimg != trainer.progress.nimg
