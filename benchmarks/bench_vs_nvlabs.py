@@ -103,14 +103,14 @@ def import_nvlabs(directory: Path):
         from packaging.version import parse
         sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
     import legacy  # noqa: F401
-    import training.networks_stylegan2  # noqa: F401
-    import training.networks_stylegan3  # noqa: F401
-    return sys.modules
+    import training.networks_stylegan2  # noqa: F401   (StyleGAN3's module is imported when a network needs it:
+    return sys.modules                                 #  it needs scipy, StyleGAN2's does not)
 
 
 def build_nvlabs(spec: dict, seed: int):
     """NVlabs' G (random weights, noise strengths and biases, w_avg from random z) and D, as train.py sets them."""
-    module = sys.modules[f"training.{spec['module']}"]
+    import importlib
+    module = importlib.import_module(f"training.{spec['module']}")
     torch.manual_seed(seed)
     G = module.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=spec["resolution"], img_channels=3,
                          channel_base=spec["channel_base"], channel_max=spec["channel_max"],
@@ -272,6 +272,7 @@ def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: in
     device = torch.device("cuda")
     ops = ("bias_act", "upfirdn2d") + (("filtered_lrelu",) if spec["module"] == "networks_stylegan3" else ())
     plugins = build_nvlabs_plugins(ops)
+    print(f"{name}: NVlabs' custom ops: " + ", ".join(f"{op} {state}" for op, state in plugins.items()), flush=True)
     with open(path, "rb") as file:
         G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False).to(device)
     G_ours = load_network(path).generator.eval().requires_grad_(False).to(device)

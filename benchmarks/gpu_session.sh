@@ -21,7 +21,7 @@ report="$outdir/report.txt"
 : > "$report"
 
 echo "== CUDA tests" | tee -a "$report"
-"$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -n 30 | tee -a "$report"
+"$python" -m pytest -q -p no:cacheprovider --tb=short -rfE tests/test_cuda.py 2>&1 | tee -a "$report" | tail -n 15
 
 echo "== bench_vs_nvlabs.py --device cuda" | tee -a "$report"
 if [ -f .nvlabs/legacy.py ]; then

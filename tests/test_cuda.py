@@ -52,8 +52,10 @@ NETWORKS = {
 
 
 def _ws(G, batch=2, seed=0):
-    z = torch.from_numpy(np.random.RandomState(seed).randn(batch, G.z_dim)).float()
-    c = torch.zeros([batch, G.c_dim])
+    """ws of the seed's z (and class 0 where the network is conditional), on the network's device."""
+    device = G.mapping.w_avg.device
+    z = torch.from_numpy(np.random.RandomState(seed).randn(batch, G.z_dim)).float().to(device)
+    c = torch.zeros([batch, G.c_dim], device=device)
     if G.c_dim:
         c[:, 0] = 1
     with torch.no_grad():

@@ -25,10 +25,12 @@ test -f data/emoji64.npz || { echo "data/emoji64.npz is missing: build it with p
 workdir=$(mktemp -d)
 pids=()
 for run in stylegan stylegan2; do
-    # --kimg far beyond any run's end: --minutes stops it; a checkpoint (measured) every 2 minutes and at the end.
+    # --kimg far beyond any run's end: --minutes stops it. A checkpoint (measured, about a minute) every
+    # CHECKPOINT_MINUTES (default: only at the end, so that a short run trains all its minutes).
     "$python" -m explorer.training.trainer --data data/emoji64.npz --outdir "$workdir/$run" --device "$device" \
         --resume "assets/training/$run.pt" --kimg 100000 --minutes "$minutes" --threads "${THREADS:-4}" \
-        --checkpoint-minutes 2 --sample-minutes 2 > "$outdir/$run.log" 2>&1 &
+        --checkpoint-minutes "${CHECKPOINT_MINUTES:-$minutes}" --sample-minutes "${CHECKPOINT_MINUTES:-$minutes}" \
+        > "$outdir/$run.log" 2>&1 &
     pids+=($!)
 done
 status=0
