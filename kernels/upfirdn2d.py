@@ -160,9 +160,30 @@ MATMUL_SIZE_LIMIT = 512    # (input side x up) beyond this the band matrices was
 _axis_matrices: dict = {}
 
 
+_taps_keys: dict = {}
+TAPS_KEYS_MAX = 512
+
+
 def _taps_key(taps: torch.Tensor) -> tuple:
     """What identifies a filter in the band-matrix caches: dtype, device and values (numpy has no bfloat16,
-    so the values are read as float32, which holds every bfloat16 exactly)."""
+    so the values are read as float32, which holds every bfloat16 exactly).
+
+    Reading the values copies them to the host: on a GPU a sync per call. The prepared filters upfirdn2d keeps
+    are the same objects every frame, so their keys are kept too, per object and version (as _prepared_filter)."""
+    if taps.requires_grad or taps.is_inference():
+        return _read_taps_key(taps)
+    key = (id(taps), taps._version)
+    entry = _taps_keys.get(key)
+    if entry is not None and entry[0]() is taps:
+        return entry[1]
+    value = _read_taps_key(taps)
+    if len(_taps_keys) >= TAPS_KEYS_MAX:
+        _taps_keys.clear()
+    _taps_keys[key] = (weakref.ref(taps), value)
+    return value
+
+
+def _read_taps_key(taps: torch.Tensor) -> tuple:
     return taps.dtype, str(taps.device), taps.detach().cpu().float().numpy().tobytes()
 
 

@@ -208,6 +208,13 @@ def test_a_prepared_filter_is_kept_per_filter_and_follows_an_in_place_change():
     assert torch.allclose(fir.upfirdn2d(x, g, down=2, padding=1), upfirdn2d_reference(x, g, down=2, padding=1),
                           atol=1e-5)
     assert fir._prepared_filter(g, x, False, 1)[1] is None
+    # The band-matrix key of a kept factor is read once, and again after an in-place change.
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    key = fir._taps_key(taps)
+    assert fir._taps_key(taps) is key
+    with torch.no_grad():
+        taps.mul_(2)
+    assert fir._taps_key(taps) != key and fir._taps_key(taps)[2] == torch.tensor([2.0, 6.0, 6.0, 2.0]).numpy().tobytes()
     # A filter made under inference mode has no version counter: prepared on every call, still exact.
     with torch.inference_mode():
         h = setup_filter([1, 3, 3, 1])
