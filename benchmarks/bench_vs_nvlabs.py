@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
+import importlib
 import math
 import pickle
 import statistics
@@ -109,7 +111,6 @@ def import_nvlabs(directory: Path):
 
 def build_nvlabs(spec: dict, seed: int):
     """NVlabs' G (random weights, noise strengths and biases, w_avg from random z) and D, as train.py sets them."""
-    import importlib
     module = importlib.import_module(f"training.{spec['module']}")
     torch.manual_seed(seed)
     G = module.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=spec["resolution"], img_channels=3,
@@ -153,6 +154,20 @@ def psnr_8bit(image: torch.Tensor, reference: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
 
 
+def snapshot_both(spec: dict, seed: int, path: Path):
+    """(NVlabs' G_ema, this project's generator), both read from the snapshot pickle written at `path` for a
+    network built by NVlabs' code, in eval mode without gradients."""
+    import legacy
+    from explorer.formats import load_network
+
+    G_built, D = build_nvlabs(spec, seed)
+    write_snapshot(path, G_built, D)
+    del G_built, D
+    with open(path, "rb") as file:
+        G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False)
+    return G_nvlabs, load_network(path).generator.eval().requires_grad_(False)
+
+
 def stylegan2_conv_macs(synthesis) -> int:
     """Multiply-adds of a StyleGAN2 synthesis network's convolutions as the plainest exact path computes them:
     each 3x3 layer over its output (an upsampling layer as a transposed convolution over its input, so the zeros
@@ -171,18 +186,11 @@ def stylegan2_conv_macs(synthesis) -> int:
 
 
 def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: int, dense_rate: float) -> bool:
-    import legacy
-    from explorer.formats import load_network
     from explorer.networks.common import bfloat16_is_fast_on_cpu
 
-    G_built, D = build_nvlabs(spec, seed)
     path = workdir / f"{name}.pkl"
-    write_snapshot(path, G_built, D)
-    del G_built, D
+    G_nvlabs, G_ours = snapshot_both(spec, seed, path)
     size_mb = path.stat().st_size / 2 ** 20
-    with open(path, "rb") as file:
-        G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False)
-    G_ours = load_network(path).generator.eval().requires_grad_(False)
 
     preview = PREVIEW_DTYPE["cpu"] if bfloat16_is_fast_on_cpu() else None
     with torch.no_grad():
@@ -243,7 +251,6 @@ def build_nvlabs_plugins(ops: tuple[str, ...]) -> dict[str, str]:
     """Builds NVlabs' custom CUDA ops that a network uses, as their first call would; an op whose build fails
     is told to take its reference path (stylegan3's own code re-raises the failure), so the run goes on and says
     so. Returns each op's state: 'compiled' or why not."""
-    import importlib
     states = {}
     for op in ops:
         module = importlib.import_module(f"torch_utils.ops.{op}")
@@ -260,22 +267,13 @@ def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: in
     are exact) and float16 (NVlabs' own: its 4 highest-resolution blocks in float16; this project's preview:
     every layer), for each batch size; medians of `repeats` after two warm-ups, the GPU synchronised around
     each."""
-    import legacy
-    from explorer.formats import load_network
-
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
-    G_built, D = build_nvlabs(spec, seed)
-    path = workdir / f"{name}.pkl"
-    write_snapshot(path, G_built, D)
-    del G_built, D
     device = torch.device("cuda")
     ops = ("bias_act", "upfirdn2d") + (("filtered_lrelu",) if spec["module"] == "networks_stylegan3" else ())
     plugins = build_nvlabs_plugins(ops)
     print(f"{name}: NVlabs' custom ops: " + ", ".join(f"{op} {state}" for op, state in plugins.items()), flush=True)
-    with open(path, "rb") as file:
-        G_nvlabs = legacy.load_network_pkl(file)["G_ema"].eval().requires_grad_(False).to(device)
-    G_ours = load_network(path).generator.eval().requires_grad_(False).to(device)
+    G_nvlabs, G_ours = (G.to(device) for G in snapshot_both(spec, seed, workdir / f"{name}.pkl"))
 
     def timed(function) -> float:
         times = []
@@ -304,8 +302,7 @@ def compare_on_cuda(name: str, spec: dict, repeats: int, workdir: Path, seed: in
             agree &= difference <= TOLERANCE
             seconds = {label: timed(function) for label, function in paths.items()}
             print(f"{name}, batch {batch}, cuda ({torch.cuda.get_device_name(device)}): float32 max |difference| "
-                  f"{difference:.2e} -> {'agree' if difference <= TOLERANCE else 'DIFFER'}; NVlabs' custom ops: "
-                  + ", ".join(f"{op} {state}" for op, state in plugins.items()))
+                  f"{difference:.2e} -> {'agree' if difference <= TOLERANCE else 'DIFFER'}")
             for precision in ("float32", "float16"):
                 theirs, ours = seconds[f"NVlabs {precision}"], seconds[f"ours {precision}"]
                 psnr = psnr_8bit(images[f"ours {precision}"], images["ours float32"])
@@ -367,21 +364,17 @@ def main() -> int:
           f"{torch.backends.cpu.get_cpu_capability()}, {platform.processor() or platform.machine()}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of {args.repeats} after a warm-up")
     if args.device == "cuda":
-        all_agree = True
-        with tempfile.TemporaryDirectory(prefix="bench-vs-nvlabs-") as workdir:
-            for name in args.networks:
-                all_agree &= compare_on_cuda(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats,
-                                             Path(workdir), args.seed, args.batch)
-        return 0 if all_agree else 1
-    from benchmarks.bench_stylegan3 import dense_conv_gflops     # the same yardstick as the StyleGAN3 profile
-    dense_rate = dense_conv_gflops()
-    print(f"this CPU's float32 rate on a dense 3x3 convolution (512 channels, 64x64, channels-last): "
-          f"{dense_rate:.0f} GFLOP/s")
+        compare = functools.partial(compare_on_cuda, batches=args.batch)
+    else:
+        from benchmarks.bench_stylegan3 import dense_conv_gflops     # the same yardstick as the StyleGAN3 profile
+        dense_rate = dense_conv_gflops()
+        print(f"this CPU's float32 rate on a dense 3x3 convolution (512 channels, 64x64, channels-last): "
+              f"{dense_rate:.0f} GFLOP/s")
+        compare = functools.partial(compare_network, dense_rate=dense_rate)
     all_agree = True
     with tempfile.TemporaryDirectory(prefix="bench-vs-nvlabs-") as workdir:
         for name in args.networks:
-            all_agree &= compare_network(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats, Path(workdir), args.seed,
-                                          dense_rate)
+            all_agree &= compare(name, {**NETWORKS, **SMOKE_NETWORKS}[name], args.repeats, Path(workdir), args.seed)
     return 0 if all_agree else 1
 
 

@@ -161,26 +161,32 @@ _axis_matrices: dict = {}
 
 
 _taps_keys: dict = {}
-TAPS_KEYS_MAX = 512
+KEPT_PER_TENSOR_MAX = 512  # entries of each per-tensor cache below before it starts again
+
+
+def _kept_per_tensor(cache: dict, tensor: torch.Tensor, key: tuple, compute):
+    """compute(), kept in `cache` per tensor object and version (plus `key`): the filters a network passes are the
+    same buffers every frame, and an in-place change (loading a state dict) bumps the version, so a changed filter
+    makes a new entry. A change through `tensor.data` bumps no version and is not seen. Tensors that need a
+    gradient, inference tensors (no version counter) and tracing compute every call."""
+    if tensor.requires_grad or tensor.is_inference() or torch.jit.is_tracing() or torch.jit.is_scripting():
+        return compute()
+    full_key = (id(tensor), tensor._version, *key)
+    entry = cache.get(full_key)
+    if entry is not None and entry[0]() is tensor:     # the same object, not a new one at a reused address
+        return entry[1]
+    value = compute()
+    if len(cache) >= KEPT_PER_TENSOR_MAX:
+        cache.clear()
+    cache[full_key] = (weakref.ref(tensor), value)
+    return value
 
 
 def _taps_key(taps: torch.Tensor) -> tuple:
     """What identifies a filter in the band-matrix caches: dtype, device and values (numpy has no bfloat16,
-    so the values are read as float32, which holds every bfloat16 exactly).
-
-    Reading the values copies them to the host: on a GPU a sync per call. The prepared filters upfirdn2d keeps
-    are the same objects every frame, so their keys are kept too, per object and version (as _prepared_filter)."""
-    if taps.requires_grad or taps.is_inference():
-        return _read_taps_key(taps)
-    key = (id(taps), taps._version)
-    entry = _taps_keys.get(key)
-    if entry is not None and entry[0]() is taps:
-        return entry[1]
-    value = _read_taps_key(taps)
-    if len(_taps_keys) >= TAPS_KEYS_MAX:
-        _taps_keys.clear()
-    _taps_keys[key] = (weakref.ref(taps), value)
-    return value
+    so the values are read as float32, which holds every bfloat16 exactly). Reading the values copies them to
+    the host, on a GPU a sync per call, so the key is kept per filter object."""
+    return _kept_per_tensor(_taps_keys, taps, (), lambda: _read_taps_key(taps))
 
 
 def _read_taps_key(taps: torch.Tensor) -> tuple:
@@ -208,30 +214,17 @@ def _axis_matrix(length, taps, up, down, pad0, pad1) -> torch.Tensor:
 
 
 _prepared_filters: dict = {}
-PREPARED_FILTERS_MAX = 512
 
 
 def _prepared_filter(f, x, flip_filter, gain):
-    """(_prepare(...), its separable factors or None), kept per stored filter: a network calls upfirdn2d with the
-    same few buffers every frame, and preparing and testing one costs about 0.3 ms (and a device sync on a GPU)
-    per call, a tenth of a 64 px network's frame. Keyed by the filter object, its version (an in-place change,
-    such as loading a state dict, makes a new entry) and what the preparation depends on. A change through
-    `f.data` bumps no version and is not seen: change a stored filter in place (`copy_`) or replace it.
-    Inference tensors have no version counter, so they are prepared on every call."""
-    if (f is None or f.requires_grad or f.is_inference() or torch.jit.is_tracing()
-            or torch.jit.is_scripting()):
+    """(_prepare(...), its separable factors or None), kept per stored filter: preparing and testing one costs
+    about 0.3 ms (and a device sync on a GPU) per call, a tenth of a 64 px network's frame."""
+    def prepare():
         prepared = _prepare(f, x, flip_filter, gain)
         return prepared, (prepared, prepared) if prepared.ndim == 1 else _separable_factors(prepared)
-    key = (id(f), f._version, x.dtype, x.device, flip_filter, float(gain))
-    entry = _prepared_filters.get(key)
-    if entry is not None and entry[0]() is f:       # the same object, not a new one at a reused address
-        return entry[1], entry[2]
-    prepared = _prepare(f, x, flip_filter, gain)
-    factors = (prepared, prepared) if prepared.ndim == 1 else _separable_factors(prepared)
-    if len(_prepared_filters) >= PREPARED_FILTERS_MAX:
-        _prepared_filters.clear()
-    _prepared_filters[key] = (weakref.ref(f), prepared, factors)
-    return prepared, factors
+    if f is None:
+        return prepare()
+    return _kept_per_tensor(_prepared_filters, f, (x.dtype, x.device, flip_filter, float(gain)), prepare)
 
 
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: IntPair = 1, down: IntPair = 1,

@@ -7,8 +7,6 @@ machine. The device is a constant so that the same file can be checked on the CP
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,7 @@ import torch
 from explorer.render import RenderRequest, render
 from kernels import bias_act, bias_act_reference, setup_filter, upfirdn2d, upfirdn2d_reference
 from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
+from tests.fixtures.images import psnr_8bit
 from tests.fixtures.networks import tiny_stylegan2
 from tests.fixtures.networks_sg3 import tiny_stylegan3
 
@@ -85,11 +84,7 @@ def test_the_float16_preview_is_close_to_float32(name):
     assert preview.dtype == torch.float32
     difference = (preview - exact).abs()
     assert 0 < float(difference.max()) < 0.2
-
-    def to8(x):
-        return (x * 127.5 + 128).clamp(0, 255).round()
-    mse = float((to8(preview) - to8(exact)).square().mean())
-    assert mse == 0 or 10 * math.log10(255 ** 2 / mse) > PREVIEW_MIN_PSNR_DB
+    assert psnr_8bit(preview, exact) > PREVIEW_MIN_PSNR_DB
 
 
 def test_render_on_the_device_gives_the_cpus_pixels():

@@ -12,6 +12,7 @@ from explorer.networks.stylegan2 import Generator
 from kernels import bias_act_reference, modulated_conv2d_reference, setup_filter
 from kernels.modulated_conv import (modulated_conv2d_bias_act, modulated_conv2d_bias_act_reference,
                                     polyphase_kernels, prepare_weight)
+from tests.fixtures.images import psnr_8bit
 
 torch.set_num_threads(1)
 EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
@@ -215,12 +216,6 @@ def test_derived_tensor_recomputes_on_change_only():
 
 # -- the preview precision of a synthesis call ------------------------------------------------------------------
 
-def _psnr_8bit(image, reference):
-    to8 = lambda x: (x * 127.5 + 128).clamp(0, 255).round()  # noqa: E731
-    mse = float((to8(image) - to8(reference)).square().mean())
-    return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
-
-
 def test_compute_dtype_float32_is_the_exact_path():
     G = _network()
     ws = G.mapping(torch.randn([1, 16]), None)
@@ -243,7 +238,7 @@ def test_bfloat16_preview_of_stylegan2():
     assert preview.activations["b64.conv1"].dtype == torch.bfloat16
     difference = (preview.image - exact).abs().max()
     assert 0 < difference < 0.2
-    assert _psnr_8bit(preview.image, exact) > 30
+    assert psnr_8bit(preview.image, exact) > 30
 
 
 def test_bfloat16_preview_of_stylegan3():
