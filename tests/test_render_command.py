@@ -98,8 +98,7 @@ def test_render_never_publishes_half_a_file_and_never_follows_a_dangling_link(tm
 
 
 def test_render_precision_is_chosen_by_name_and_refused_where_the_device_cannot(tmp_path, capsys):
-    from explorer.render import RenderRequest
-    from explorer.render import bfloat16_supported
+    from explorer.render import RenderRequest, bfloat16_supported
     G = load_network("assets/default.safetensors").generator
     bf16 = ["render", "--seeds", "4", "--outdir", str(tmp_path / "bf16"), "--precision", "bfloat16", "--npy"]
     if bfloat16_supported("cpu"):
