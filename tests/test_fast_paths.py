@@ -1,5 +1,6 @@
 """The inference fast paths (fused modulated convolution, channels-last, polyphase upsampling, cached weight work,
 preview precisions) held against the plain reference kernels, on random weights."""
+import dataclasses
 import math
 
 import pytest
@@ -19,16 +20,16 @@ EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
 HAS_BF16 = bfloat16_is_fast_on_cpu()
 
 
-@pytest.fixture(params=["plain", "channels_last+polyphase"])
+@pytest.fixture(params=["plain", "channels_last+polyphase", "winograd"])
 def layout(request, monkeypatch):
-    """Each kernel test runs with the plain layout and transposed upsampling, and with channels-last and
-    polyphase kernels forced on for every size."""
-    if request.param == "plain":
-        monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6)
-        monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6)
-    else:
-        monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 0)
-        monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 0)
+    """Each kernel test runs with the plain layout and transposed upsampling, with channels-last and polyphase
+    kernels forced on for every size, and with Winograd's algorithm forced on for every 3x3 stride-1 layer."""
+    plain = request.param == "plain"
+    monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6 if plain else 0)
+    monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain else 0)
+    winograd = request.param == "winograd"
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0 if winograd else 10 ** 6)
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0 if winograd else 10 ** 6)
     return request.param
 
 
@@ -56,6 +57,8 @@ def test_fused_layer_matches_reference(layout, batch, up, size, clamp, with_nois
     prepared = prepare_weight(weight, f, up=up, padding=1, flip_weight=(up == 1), in_size=size)
     if up > 1:
         assert prepared.polyphase is not None and prepared.polyphase.kernels.shape == (5 * 4, 6, 3, 3)
+    if layout == "winograd" and modulated_conv.use_winograd(x, weight, up, torch.float32):
+        prepared = dataclasses.replace(prepared, winograd=modulated_conv.winograd_form(weight, padding=1))
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
     assert actual.shape == expected.shape == (batch, 5, size * up, size * up)
@@ -296,3 +299,35 @@ def test_stylegan3_channels_last_matches_plain_layout(monkeypatch, radial):
         channels_last = G.synthesis(ws, capture="all")
     assert (channels_last.image - plain).abs().max() <= EXACT
     assert plain.abs().max() > 0.01
+
+
+@pytest.mark.parametrize("radial", [False, True])
+def test_stylegan3_winograd_matches_the_direct_convolution(monkeypatch, radial):
+    """Every 3x3 layer of a StyleGAN3-T network by Winograd's algorithm (R's 1x1 layers keep the direct one),
+    against the direct convolution, every activation; a tracked input magnitude other than 1 included."""
+    from explorer.networks import stylegan3
+    torch.manual_seed(0)
+    extra = dict(conv_kernel=1, use_radial_filters=True) if radial else {}
+    G = stylegan3.Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
+                            channel_max=16, num_layers=4, num_critical=1, mapping_kwargs=dict(num_layers=2),
+                            **extra).eval()
+    with torch.no_grad():
+        for name, buffer in G.synthesis.named_buffers():
+            if name.endswith("magnitude_ema"):
+                buffer.fill_(0.6)
+    ws = G.mapping(torch.randn([2, 16]), None)
+    calls = []
+    winograd_conv3x3 = stylegan3.winograd_conv3x3
+    monkeypatch.setattr(stylegan3, "winograd_conv3x3", lambda *a, **k: calls.append(1) or winograd_conv3x3(*a, **k))
+    with torch.no_grad():
+        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 10 ** 6)
+        direct = G.synthesis(ws, capture="all")
+        assert not calls
+        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0)
+        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0)
+        winograd = G.synthesis(ws, capture="all")
+    assert len(calls) == (0 if radial else 4)
+    assert (winograd.image - direct.image).abs().max() <= EXACT
+    for name, activation in direct.activations.items():
+        assert (winograd.activations[name] - activation).abs().max() <= EXACT, name
+    assert direct.image.abs().max() > 0.01

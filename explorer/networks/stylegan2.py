@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
-from kernels.modulated_conv import modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase
+from kernels.modulated_conv import (modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase,
+                                    use_winograd, winograd_form)
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
                      SynthesisCall, SynthesisState)
@@ -85,6 +86,8 @@ class SynthesisLayer(nn.Module):
         self.prepared = DerivedTensor(prepare_weight)
         # Built only once a call needs them (bfloat16, or 1024 px): 4x the weight's size.
         self.polyphase = DerivedTensor(polyphase_kernels)
+        # Built only once a float32 call needs them (many channels, no upsampling): 4x the weight's size.
+        self.winograd = DerivedTensor(winograd_form)
 
     def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
@@ -95,7 +98,10 @@ class SynthesisLayer(nn.Module):
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         if fused_modconv and inference_only(x, w, self.weight, self.bias, styles, noise):
             prepared = self.prepared.get(self.weight)
-            if use_polyphase(x, self.up, compute_dtype or x.dtype):
+            if use_winograd(x, self.weight, self.up, compute_dtype or x.dtype):
+                winograd = self.winograd.get(self.weight, padding=self.padding)
+                prepared = dataclasses.replace(prepared, winograd=winograd)
+            elif use_polyphase(x, self.up, compute_dtype or x.dtype):
                 polyphase = self.polyphase.get(self.weight, self.resample_filter, up=self.up, padding=self.padding,
                                                flip_weight=(self.up == 1), in_size=x.shape[-1])
                 prepared = dataclasses.replace(prepared, polyphase=polyphase)

@@ -17,11 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels.filtered_lrelu import filtered_lrelu
-from kernels.modulated_conv import use_channels_last
+from kernels.modulated_conv import (PreparedWeight, demodulation_coefficients, use_channels_last, use_winograd,
+                                    winograd_form)
+from kernels.winograd import winograd_conv3x3
 
 from dataclasses import dataclass
 
-from .common import ControlsForLayer, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo, SynthesisCall
+from .stylegan2 import inference_only
+from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
+                     SynthesisCall)
 
 
 # Layers of this side and more convolve channels-last in float32 (measured on StyleGAN3-T 256: from 64 px 1.3x
@@ -29,11 +33,28 @@ from .common import ControlsForLayer, FullyConnectedLayer, GeneratorBase, Layere
 CHANNELS_LAST_MIN_SIDE = 64
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None):
+def normalized_winograd(weight: torch.Tensor, padding: int) -> PreparedWeight:
+    """What the Winograd path needs from a layer's stored weight, once per weight: the weight normalised as
+    `modulated_conv2d` does, its energy per [out, in] for the demodulation, its Winograd form."""
+    normalized = weight.detach() * weight.detach().square().mean([1, 2, 3], keepdim=True).rsqrt()
+    return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_form(normalized, padding))
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None,
+                     prepared: PreparedWeight | None = None):
     """StyleGAN3's variant: weights and styles normalised first (their scale then cancels in demodulation and
-    float16 cannot overflow), the input gain folded into the weights."""
+    float16 cannot overflow), the input gain folded into the weights.
+
+    With `prepared` (`normalized_winograd` of the weight; inference only, float32) the convolution runs by
+    Winograd's algorithm: the styles and the input gain scale the input's channels, the demodulation the
+    output's, and the weight itself is never modulated."""
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
+    if prepared is not None and demodulate:
+        styles = styles.float() * styles.float().square().mean().rsqrt()
+        in_scale = styles if input_gain is None else styles * input_gain
+        return winograd_conv3x3(x, prepared.winograd.kernels, in_scale,
+                                demodulation_coefficients(prepared.energy, styles), padding=padding)
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
@@ -163,6 +184,8 @@ class SynthesisLayer(nn.Module):
         pad_lo = (pad_total + self.up_factor) // 2
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
+        # Built only once a float32 inference call needs it (many channels): 4x the weight's size.
+        self.winograd = DerivedTensor(normalized_winograd)
 
     def forward(self, x, w, controls: ControlsForLayer, force_fp32=True, update_emas=False, compute_dtype=None):
         if update_emas:
@@ -173,8 +196,11 @@ class SynthesisLayer(nn.Module):
             styles = styles / np.sqrt(self.in_channels * self.conv_kernel ** 2)
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         dtype = compute_dtype if compute_dtype is not None else dtype
+        prepared = None
+        if not self.is_torgb and use_winograd(x, self.weight, 1, dtype) and inference_only(x, w, self.weight):
+            prepared = self.winograd.get(self.weight, padding=self.conv_kernel - 1)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
-                             demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt())
+                             demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt(), prepared=prepared)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=self.up_factor,
                               down=self.down_factor, padding=self.padding, gain=1 if self.is_torgb else np.sqrt(2),
                               slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)

@@ -1,0 +1,81 @@
+"""Winograd's F(4x4, 3x3) (kernels/winograd.py) held against a plain float64 convolution, and the layers that
+use it against the float32 reference path."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kernels.modulated_conv as modulated_conv
+from kernels.winograd import winograd_conv3x3, winograd_kernels
+
+torch.set_num_threads(1)
+EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
+
+
+def _plain(x, g, in_scale, out_scale, bias, padding):
+    """The same convolution in float64: scale the input, correlate, scale the output, add the bias."""
+    x = x.double()
+    if in_scale is not None:
+        x = x * in_scale.double()[:, :, None, None]
+    y = F.conv2d(x, g.double(), padding=padding)
+    if out_scale is not None:
+        y = y * out_scale.double()[:, :, None, None]
+    if bias is not None:
+        y = y + bias.double()[None, :, None, None]
+    return y
+
+
+@pytest.mark.parametrize("batch, in_channels, out_channels, height, width, padding", [
+    (1, 8, 12, 8, 8, 1),          # whole tiles
+    (2, 5, 7, 9, 13, 1),          # partial tiles on both axes, a batch
+    (1, 6, 4, 10, 10, 2),         # StyleGAN3's padding (the output grows by 2)
+    (1, 3, 2, 7, 5, 0),           # no padding
+    (1, 4, 3, 2, 2, 1),           # smaller than one tile
+])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_matches_a_plain_convolution(batch, in_channels, out_channels, height, width, padding, scaled):
+    g = torch.Generator().manual_seed(height * 100 + width)
+    x = torch.randn([batch, in_channels, height, width], generator=g)
+    kernels = torch.randn([out_channels, in_channels, 3, 3], generator=g) / 3
+    in_scale = torch.rand([batch, in_channels], generator=g) + 0.5 if scaled else None
+    out_scale = torch.rand([batch, out_channels], generator=g) + 0.5 if scaled else None
+    bias = torch.randn([out_channels], generator=g) if scaled else None
+    expected = _plain(x, kernels, in_scale, out_scale, bias, padding)
+    actual = winograd_conv3x3(x, winograd_kernels(kernels), in_scale, out_scale, bias, padding=padding)
+    assert actual.shape == expected.shape and actual.dtype == torch.float32
+    assert actual.is_contiguous(memory_format=torch.channels_last)
+    assert (actual.double() - expected).abs().max() <= EXACT
+    assert expected.abs().max() > 1
+
+
+def test_reads_either_layout_and_many_channels():
+    """512 channels at unit scale (a StyleGAN2 layer's size): within the tolerance of the direct float32
+    convolution, from a plain or a channels-last input."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn([1, 512, 16, 16], generator=g)
+    kernels = torch.randn([256, 512, 3, 3], generator=g) / (512 * 9) ** 0.5
+    expected = _plain(x, kernels, None, None, None, 1)
+    prepared = winograd_kernels(kernels)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        actual = winograd_conv3x3(x.contiguous(memory_format=layout), prepared)
+        assert (actual.double() - expected).abs().max() <= EXACT
+    direct = F.conv2d(x, kernels, padding=1)
+    assert (actual - direct).abs().max() <= EXACT
+
+
+def test_only_3x3_kernels():
+    with pytest.raises(ValueError, match="3x3"):
+        winograd_kernels(torch.ones([2, 2, 1, 1]))
+    assert modulated_conv.winograd_form(torch.ones([2, 2, 1, 1])) is None
+
+
+def test_which_convolutions_take_it():
+    """float32 3x3 stride-1 convolutions with many channels on the CPU; not upsampling, not 1x1, not previews,
+    not few channels or small images."""
+    x = torch.zeros([1, 512, 32, 32])
+    many = torch.zeros([512, 512, 3, 3])
+    assert modulated_conv.use_winograd(x, many, 1, torch.float32)
+    assert not modulated_conv.use_winograd(x, many, 2, torch.float32)
+    assert not modulated_conv.use_winograd(x, many, 1, torch.bfloat16)
+    assert not modulated_conv.use_winograd(x, torch.zeros([512, 512, 1, 1]), 1, torch.float32)
+    assert not modulated_conv.use_winograd(x, torch.zeros([128, 512, 3, 3]), 1, torch.float32)
+    assert not modulated_conv.use_winograd(torch.zeros([1, 512, 8, 8]), many, 1, torch.float32)
