@@ -300,6 +300,14 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
+def inference_only(*tensors: torch.Tensor) -> bool:
+    """True when no gradient can flow and no tracer records the call: the fused inference kernels may run
+    (they work in place and lay large activations out channels-last, which a traced export must not bake in)."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return False
+    return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
+
+
 class DerivedTensor:
     """A value computed from a parameter (a scaled copy, a prepared kernel), recomputed only when the parameter
     changes (a loaded state dict, an optimiser step): the inference path's per-call work without the per-call

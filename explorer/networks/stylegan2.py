@@ -20,19 +20,11 @@ from kernels.modulated_conv import (modulated_conv2d_bias_act, polyphase_kernels
                                     use_winograd, winograd_form)
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
-                     SynthesisCall, SynthesisState)
+                     SynthesisCall, SynthesisState, inference_only)
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 # Resnet blocks scale both the skip path and the main path by sqrt(1/2), so their sum keeps unit variance.
 RESNET_GAIN = np.sqrt(0.5)
-
-
-def inference_only(*tensors: torch.Tensor) -> bool:
-    """True when no gradient can flow and no tracer records the call: the fused inference kernels may run
-    (they work in place and lay large activations out channels-last, which a traced export must not bake in)."""
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-        return False
-    return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
 
 
 class Conv2dLayer(nn.Module):

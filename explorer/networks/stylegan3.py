@@ -23,9 +23,8 @@ from kernels.winograd import winograd_conv3x3
 
 from dataclasses import dataclass
 
-from .stylegan2 import inference_only
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
-                     SynthesisCall)
+                     SynthesisCall, inference_only)
 
 
 # Layers of this side and more convolve channels-last in float32 (measured on StyleGAN3-T 256: from 64 px 1.3x
