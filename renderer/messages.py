@@ -122,8 +122,10 @@ class Closed:
 @dataclass(frozen=True)
 class ViewerStats:
     """Over the last second: new frames shown per second, the last texture upload, and the median time from a
-    frame's publication in shared memory to the end of its draw (the viewer's share of the latency)."""
+    frame's publication in shared memory to the end of its draw (the viewer's share of the latency), and to the end
+    of its texture upload (the share up to the GPU's copy; the draw after it is the OpenGL implementation's)."""
     fps: float
     upload_ms: float
     latency_ms: float = 0.0
     draws_per_s: float = 0.0
+    upload_latency_ms: float = 0.0

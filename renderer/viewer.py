@@ -70,6 +70,7 @@ class Viewer:
         self.cursor = None            # last cursor position in framebuffer pixels
         self.upload_ms = 0.0
         self.shown: deque[tuple[float, float]] = deque()     # (time shown, latency ms) of new frames
+        self.uploaded: deque[tuple[float, float]] = deque()  # (time uploaded, latency ms) of new frames
         self.draws: deque[float] = deque()
         self.last_draw = 0.0
         for name, handler in (("mouse_button", self.on_button), ("cursor_pos", self.on_cursor),
@@ -97,7 +98,9 @@ class Viewer:
             return
         started = time.perf_counter()
         self.texture.upload(frame.pixels)
-        self.upload_ms = (time.perf_counter() - started) * 1000
+        uploaded = time.perf_counter()
+        self.upload_ms = (uploaded - started) * 1000
+        self.uploaded.append((uploaded, (time.monotonic_ns() - frame.published_ns) / NANOSECONDS * 1000))
         self.frame, self.last_seq = frame, frame.seq
         self.dirty = True
         self._update_cursor_text()
@@ -340,11 +343,14 @@ class Viewer:
     def report_stats(self, now: float) -> None:
         while self.shown and self.shown[0][0] < now - STATS_WINDOW_S:
             self.shown.popleft()
+        while self.uploaded and self.uploaded[0][0] < now - STATS_WINDOW_S:
+            self.uploaded.popleft()
         while self.draws and self.draws[0] < now - STATS_WINDOW_S:
             self.draws.popleft()
         latency = statistics.median(l for _, l in self.shown) if self.shown else 0.0
+        upload_latency = statistics.median(l for _, l in self.uploaded) if self.uploaded else 0.0
         self.events.put(msg.ViewerStats(len(self.shown) / STATS_WINDOW_S, self.upload_ms, latency,
-                                        len(self.draws) / STATS_WINDOW_S))
+                                        len(self.draws) / STATS_WINDOW_S, upload_latency))
 
     def close(self) -> None:
         try:
