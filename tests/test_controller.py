@@ -11,6 +11,7 @@ from explorer.render import render
 from explorer.state import StateError
 from tests.controller_driver import pump
 from tests.fixtures.networks import tiny_stylegan2
+from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
 
 TIMEOUT_S = 60
 
@@ -183,20 +184,24 @@ def test_adaptive_mode_without_a_preview_precision_shows_exact_frames(controller
         assert np.array_equal(c.frame.result.image, render(c.worker._generator, c.request()).image)
 
 
-def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_rest(controller):
+def test_bfloat16_is_refused_by_name_without_its_units(controller, monkeypatch):
+    pretend_no_bfloat16_units(monkeypatch)
+    c = controller
+    assert c.preview_precision is None
+    with pytest.raises(StateError, match="no bfloat16 units"):
+        c.set("performance", "dtype", "bfloat16")
+
+
+def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_rest(controller, monkeypatch):
     from explorer.networks.common import bfloat16_is_fast_on_cpu
+    if not bfloat16_is_fast_on_cpu():
+        emulate_bfloat16_units(monkeypatch)
     from explorer.render import preview_dtype
     c = controller
     preview = preview_dtype("cpu")
     c.adaptive_threshold_s = 0.0              # the tiny network is fast: treat it as slower than a frame
     G = c.worker._generator
-    if preview is None:
-        # This CPU has no bfloat16 units (AVX-512 BF16 or AMX): bfloat16 is refused, the test above holds here.
-        assert not bfloat16_is_fast_on_cpu() and c.preview_precision is None
-        with pytest.raises(StateError, match="no bfloat16 units"):
-            c.set("performance", "dtype", "bfloat16")
-        return
-    assert preview == "bfloat16" and bfloat16_is_fast_on_cpu()
+    assert preview == "bfloat16" and c.preview_precision == "bfloat16"
     c.set("truncation", "psi", 0.6)            # moving
     _tick_until(c, lambda: c.frame is not None and c.frame.result.request.truncation_psi == 0.6)
     assert c.frame.result.request.dtype == preview and c.status.tier == f"preview {preview}"

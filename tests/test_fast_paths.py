@@ -14,6 +14,7 @@ from kernels import bias_act_reference, modulated_conv2d_reference, setup_filter
 from kernels.modulated_conv import (modulated_conv2d_bias_act, modulated_conv2d_bias_act_reference,
                                     polyphase_kernels, prepare_weight)
 from tests.fixtures.images import psnr_8bit
+from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
 
 torch.set_num_threads(1)
 EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
@@ -226,14 +227,29 @@ def test_compute_dtype_float32_is_the_exact_path():
         assert torch.equal(G.synthesis(ws, compute_dtype=torch.float32).image, G.synthesis(ws).image)
 
 
-def test_bfloat16_preview_of_stylegan2():
-    """On a CPU with native bfloat16 the preview is close to the exact image; on one without, it is refused."""
-    G = _network(resolution=64)
-    ws = G.mapping(torch.randn([2, 16], generator=torch.Generator().manual_seed(4)), None)
+@pytest.fixture
+def bfloat16_units(monkeypatch):
+    """The preview's numbers are tested on every CPU: emulated where it has no bfloat16 units."""
     if not HAS_BF16:
+        emulate_bfloat16_units(monkeypatch)
+
+
+def test_bfloat16_is_refused_without_its_units(monkeypatch):
+    from explorer.networks.stylegan3 import Generator as StyleGAN3
+    pretend_no_bfloat16_units(monkeypatch)
+    torch.manual_seed(0)
+    sg3 = StyleGAN3(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
+                    channel_max=16, num_layers=4, num_critical=1, mapping_kwargs=dict(num_layers=2)).eval()
+    for G in (_network(), sg3):
+        ws = G.mapping(torch.randn([1, 16]), None)
         with pytest.raises(ValueError, match="needs a CPU with AVX-512 BF16 or AMX"):
             G.synthesis(ws, compute_dtype=torch.bfloat16)
-        return
+
+
+def test_bfloat16_preview_of_stylegan2(bfloat16_units):
+    """The preview is close to the exact image, with its activations in bfloat16."""
+    G = _network(resolution=64)
+    ws = G.mapping(torch.randn([2, 16], generator=torch.Generator().manual_seed(4)), None)
     with torch.no_grad():
         exact = G.synthesis(ws, noise_mode="const").image
         preview = G.synthesis(ws, noise_mode="const", compute_dtype=torch.bfloat16, capture=["b64.conv1"])
@@ -244,16 +260,12 @@ def test_bfloat16_preview_of_stylegan2():
     assert psnr_8bit(preview.image, exact) > 30
 
 
-def test_bfloat16_preview_of_stylegan3():
+def test_bfloat16_preview_of_stylegan3(bfloat16_units):
     from explorer.networks.stylegan3 import Generator as StyleGAN3
     torch.manual_seed(0)
     G = StyleGAN3(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
                   channel_max=16, num_layers=4, num_critical=1, mapping_kwargs=dict(num_layers=2)).eval()
     ws = G.mapping(torch.randn([1, 16]), None)
-    if not HAS_BF16:
-        with pytest.raises(ValueError, match="needs a CPU with AVX-512 BF16 or AMX"):
-            G.synthesis(ws, compute_dtype=torch.bfloat16)
-        return
     with torch.no_grad():
         exact = G.synthesis(ws).image
         preview = G.synthesis(ws, compute_dtype=torch.bfloat16).image

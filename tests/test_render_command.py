@@ -16,6 +16,7 @@ from explorer.render import render
 from explorer.state import Session
 from tests.fixtures.networks import tiny_stylegan2
 from tests.fixtures.networks_sg3 import tiny_stylegan3
+from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
 
 
 def _edited_session(G, path):
@@ -97,11 +98,18 @@ def test_render_never_publishes_half_a_file_and_never_follows_a_dangling_link(tm
     assert sorted(p.name for p in outdir.iterdir()) == ["seed0000.png"]  # no temporary left behind
 
 
-def test_render_precision_is_chosen_by_name_and_refused_where_the_device_cannot(tmp_path, capsys):
+@pytest.mark.parametrize("units", [True, False], ids=["bfloat16 units", "no bfloat16 units"])
+def test_render_precision_is_chosen_by_name_and_refused_where_the_device_cannot(tmp_path, capsys, monkeypatch,
+                                                                                units):
+    """Both kinds of CPU on every machine: the units emulated where this one lacks them, or pretended away."""
     from explorer.render import RenderRequest, bfloat16_supported
+    if units and not bfloat16_supported("cpu"):
+        emulate_bfloat16_units(monkeypatch)
+    elif not units:
+        pretend_no_bfloat16_units(monkeypatch)
     G = load_network("assets/default.safetensors").generator
     bf16 = ["render", "--seeds", "4", "--outdir", str(tmp_path / "bf16"), "--precision", "bfloat16", "--npy"]
-    if bfloat16_supported("cpu"):
+    if units:
         assert main(bf16) == 0
         preview = np.load(tmp_path / "bf16" / "seed0004.npy")[0]
         exact = render(G, RenderRequest("x", seed_weights=((4, 1.0),))).raw
