@@ -144,6 +144,7 @@ def main() -> int:
         print(f"{'network':<24}{'to':<10}{'median ms':>12}{'p95 ms':>10}{'p95 / budget':>14}")
         for label, kind, median, p95 in rows:
             print(f"{label:<24}{kind:<10}{median:>12.1f}{p95:>10.1f}{p95 / FRAME_BUDGET_MS:>14.2f}")
+        print("(each change's app part plus the viewer's median share: the viewer's own spread is not in the p95)")
         if args.config_f:
             app = MeasuredApp(pkl=str(config_f(1024, Path(folder))))
             try:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import _padding4, filter_size, upfirdn2d, upfirdn2d_reference
-from .winograd import winograd_conv3x3, winograd_kernels
+from .winograd import winograd_conv3x3
 
 
 def _conv(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
@@ -189,7 +189,7 @@ CHANNELS_LAST_DTYPES = (torch.bfloat16,)
 POLYPHASE_DTYPES = (torch.bfloat16,)
 POLYPHASE_MIN_SIDE = 1024
 
-# float32 3x3 convolutions with at least this many input and output channels, from this output side on, run by
+# float32 3x3 convolutions with at least this many input and output channels, from this input side on, run by
 # Winograd's F(4x4, 3x3) (kernels/winograd.py): a quarter of the multiplies, as 36 matrix products at the BLAS
 # rate. Measured on the 2-core AMD EPYC (AVX2) against oneDNN's channels-last convolution: 512 channels 2.4-2.6x
 # at 32-64 px, 1.4x at 16 px, 0.9x at 8 px; 256 channels 1.7-1.9x at 64-128 px; 128 channels 1.0-1.1x (the
@@ -209,29 +209,14 @@ class Polyphase:
 
 
 @dataclass(frozen=True)
-class Winograd:
-    """A 3x3 convolution in Winograd's transformed space."""
-    kernels: torch.Tensor         # [36, in, out]: winograd_kernels of the correlation kernels
-    padding: int
-
-
-def winograd_form(weight: torch.Tensor, padding: int = 1, flip_weight: bool = True) -> Winograd | None:
-    """The Winograd form of a stride-1 conv2d_resample(x, weight, padding=padding), or None for kernels other
-    than 3x3."""
-    if weight.shape[-2:] != (3, 3):
-        return None
-    kernels = weight.detach() if flip_weight else weight.detach().flip([2, 3])
-    return Winograd(winograd_kernels(kernels), padding)
-
-
-@dataclass(frozen=True)
 class PreparedWeight:
     """What a layer's modulated convolution needs from its stored weight, computed once per weight: the sum of
     squares over each kernel (demodulation becomes a [N, in] x [in, out] product instead of a pass over the
-    modulated [N, out, in, kh, kw] weights), and for upsampling layers the polyphase kernels."""
+    modulated [N, out, in, kh, kw] weights), for upsampling layers the polyphase kernels, for 3x3 layers with many
+    channels the weight in Winograd's form."""
     energy: torch.Tensor          # [out, in]: sum over kh, kw of weight^2
     polyphase: Polyphase | None = None
-    winograd: Winograd | None = None
+    winograd: torch.Tensor | None = None    # [36, in, out]: winograd_kernels(weight), the correlation kernels
 
 
 def prepare_weight(weight: torch.Tensor, resample_filter: torch.Tensor | None = None, up: int = 1,
@@ -327,7 +312,7 @@ def use_winograd(x: torch.Tensor, weight: torch.Tensor, up: int, dtype: torch.dt
     by Winograd's algorithm."""
     out_channels, in_channels, kh, kw = weight.shape
     return (x.device.type == "cpu" and dtype == torch.float32 and up == 1 and (kh, kw) == (3, 3)
-            and min(in_channels, out_channels) >= WINOGRAD_MIN_CHANNELS and x.shape[-1] * up >= WINOGRAD_MIN_SIDE)
+            and min(in_channels, out_channels) >= WINOGRAD_MIN_CHANNELS and x.shape[-1] >= WINOGRAD_MIN_SIDE)
 
 
 def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
@@ -351,18 +336,18 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     styles = styles.float()
+    b = None if bias is None else (bias.float() * gain).to(dtype)
+    if (prepared is not None and prepared.winograd is not None and up == 1 and dtype == torch.float32
+            and flip_weight and isinstance(padding, int)):
+        # The styles scale the input's channels and the demodulation the output's as they are copied in and out.
+        out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
+        y = winograd_conv3x3(x, prepared.winograd, styles * gain, out_scale, b, padding=padding)
+        return _noise_act_clamp(y, noise, act, alpha, gain, clamp)
 
     scale = styles.unsqueeze(1) * gain                                     # [N, 1, in]
     if demodulate:
         energy = (prepared or prepare_weight(weight)).energy
         scale = scale * demodulation_coefficients(energy, styles).unsqueeze(2)   # [N, out, in]
-    b = None if bias is None else (bias.float() * gain).to(dtype)
-    if prepared is not None and prepared.winograd is not None and up == 1 and dtype == torch.float32:
-        # The styles scale the input's channels and the demodulation the output's as they are copied in and out.
-        form = prepared.winograd
-        out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
-        y = winograd_conv3x3(x, form.kernels, styles * gain, out_scale, b, padding=form.padding)
-        return _noise_act_clamp(y, noise, act, alpha, gain, clamp)
     polyphase = prepared.polyphase if prepared is not None and use_polyphase(x, up, dtype) else None
     if polyphase is not None:
         # Every phase kernel of output channel o is scaled like o's 3x3 kernel; the bias is the same per phase.

@@ -15,6 +15,8 @@ copy the input in and the output out: no per-frame work on the kernel at all.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 TILE = 4                      # outputs per tile side
@@ -73,7 +75,7 @@ def winograd_conv3x3(x: torch.Tensor, kernels: torch.Tensor, in_scale: torch.Ten
     batch_size, in_channels, height, width = x.shape
     out_channels = kernels.shape[2]
     out_h, out_w = height + 2 * padding - TAPS + 1, width + 2 * padding - TAPS + 1
-    tiles_y, tiles_x = -(-out_h // TILE), -(-out_w // TILE)
+    tiles_y, tiles_x = math.ceil(out_h / TILE), math.ceil(out_w / TILE)
     padded_h, padded_w = TILE * tiles_y + TAPS - 1, TILE * tiles_x + TAPS - 1
     transform_in, transform_out = _input_and_output_transforms(x.device)
 
@@ -99,7 +101,8 @@ def winograd_conv3x3(x: torch.Tensor, kernels: torch.Tensor, in_scale: torch.Ten
     # Back to [N, out_h, out_w, out] with the output scale and the bias in the same pass, written through a view
     # of the output that has the blocks' shape (a second buffer only where the last tiles are partial).
     blocks = blocks.view(TILE, TILE, batch_size, tiles_y, tiles_x, out_channels).permute(2, 3, 0, 4, 1, 5)
-    y = torch.empty(batch_size, out_channels, out_h, out_w, device=x.device, memory_format=torch.channels_last)
+    y = torch.empty(batch_size, out_channels, out_h, out_w, dtype=torch.float32, device=x.device,
+                    memory_format=torch.channels_last)
     whole = out_h % TILE == 0 and out_w % TILE == 0
     full_shape = (batch_size, tiles_y, TILE, tiles_x, TILE, out_channels)
     target = y.permute(0, 2, 3, 1).view(full_shape) if whole else y.new_empty(full_shape)

@@ -13,6 +13,7 @@ from explorer.networks.stylegan2 import Generator
 from kernels import bias_act_reference, modulated_conv2d_reference, setup_filter
 from kernels.modulated_conv import (modulated_conv2d_bias_act, modulated_conv2d_bias_act_reference,
                                     polyphase_kernels, prepare_weight)
+from kernels.winograd import winograd_kernels
 from tests.fixtures.images import psnr_8bit
 from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
 
@@ -59,7 +60,7 @@ def test_fused_layer_matches_reference(layout, batch, up, size, clamp, with_nois
     if up > 1:
         assert prepared.polyphase is not None and prepared.polyphase.kernels.shape == (5 * 4, 6, 3, 3)
     if layout == "winograd" and modulated_conv.use_winograd(x, weight, up, torch.float32):
-        prepared = dataclasses.replace(prepared, winograd=modulated_conv.winograd_form(weight, padding=1))
+        prepared = dataclasses.replace(prepared, winograd=winograd_kernels(weight))
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
     assert actual.shape == expected.shape == (batch, 5, size * up, size * up)
@@ -185,9 +186,33 @@ def test_gradients_take_the_reference_path():
         assert (G.synthesis(ws, noise_mode="const").image - image).abs().max() <= EXACT
 
 
-def test_cached_weight_work_follows_a_new_state_dict():
-    """The per-weight work (weight energies, polyphase kernels, scaled dense weights) is redone when a state dict
-    is loaded into the same modules."""
+def test_stylegan3_gradients_through_styles_take_the_direct_path(monkeypatch):
+    """A frozen StyleGAN3 whose styles need a gradient (a style delta being optimised): the Winograd layers
+    (forced on for every layer) stay out, the gradient reaches the delta."""
+    from explorer.networks import stylegan3
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0)
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0)
+    torch.manual_seed(0)
+    G = stylegan3.Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
+                            channel_max=16, num_layers=4, num_critical=1,
+                            mapping_kwargs=dict(num_layers=2)).eval().requires_grad_(False)
+    ws = G.mapping(torch.randn([1, 16]), None)
+    layer = G.synthesis.layer_names[2]
+    delta = torch.zeros([getattr(G.synthesis, layer).in_channels], requires_grad=True)
+    image = G.synthesis(ws, style_deltas={layer: delta}).image
+    image.square().sum().backward()
+    assert delta.grad is not None and delta.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert (G.synthesis(ws, style_deltas={layer: delta}).image - image).abs().max() <= EXACT
+
+
+@pytest.mark.parametrize("winograd", [False, True])
+def test_cached_weight_work_follows_a_new_state_dict(monkeypatch, winograd):
+    """The per-weight work (weight energies, polyphase kernels, Winograd kernels, scaled dense weights) is redone
+    when a state dict is loaded into the same modules."""
+    if winograd:
+        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0)
+        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0)
     G, other = _network(seed=0), _network(seed=1)
     ws = other.mapping(torch.randn([1, 16], generator=torch.Generator().manual_seed(2)), None)
     with torch.no_grad():

@@ -275,7 +275,7 @@ def test_frames_reach_the_screen_within_milliseconds(viewer, tmp_path):
         stats += [e for e in viewer.poll() if isinstance(e, msg.ViewerStats)]
     stats = stats[-1]       # over the last second, while frames kept coming
     assert 0 < stats.latency_ms < 100, stats            # measured 2-7 ms on an idle 2-core machine
-    assert 0 < stats.upload_latency_ms <= stats.latency_ms, stats
+    assert 0 < stats.upload_latency_ms < 100, stats     # medians over different sets: no order between them
     assert stats.upload_ms < 50
     assert stats.fps > 10
 

@@ -28,6 +28,7 @@ def _plain(x, g, in_scale, out_scale, bias, padding):
     (1, 8, 12, 8, 8, 1),          # whole tiles
     (2, 5, 7, 9, 13, 1),          # partial tiles on both axes, a batch
     (1, 6, 4, 10, 10, 2),         # StyleGAN3's padding (the output grows by 2)
+    (2, 6, 4, 9, 11, 2),          # the same with partial tiles
     (1, 3, 2, 7, 5, 0),           # no padding
     (1, 4, 3, 2, 2, 1),           # smaller than one tile
 ])
@@ -65,7 +66,6 @@ def test_reads_either_layout_and_many_channels():
 def test_only_3x3_kernels():
     with pytest.raises(ValueError, match="3x3"):
         winograd_kernels(torch.ones([2, 2, 1, 1]))
-    assert modulated_conv.winograd_form(torch.ones([2, 2, 1, 1])) is None
 
 
 def test_which_convolutions_take_it():
@@ -79,3 +79,22 @@ def test_which_convolutions_take_it():
     assert not modulated_conv.use_winograd(x, torch.zeros([512, 512, 1, 1]), 1, torch.float32)
     assert not modulated_conv.use_winograd(x, torch.zeros([128, 512, 3, 3]), 1, torch.float32)
     assert not modulated_conv.use_winograd(torch.zeros([1, 512, 8, 8]), many, 1, torch.float32)
+
+
+def test_the_fused_layer_without_demodulation():
+    """The modulated convolution's Winograd branch with the styles only (no demodulation), against the
+    reference composition."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn([2, 6, 9, 9], generator=g)
+    weight = torch.randn([5, 6, 3, 3], generator=g)
+    styles = torch.randn([2, 6], generator=g) + 1
+    bias = torch.randn([5], generator=g)
+    noise = torch.randn([1, 1, 9, 9], generator=g)
+    options = dict(noise=noise, padding=1, demodulate=False, act="lrelu", gain=1.3, clamp=2.0)
+    prepared = modulated_conv.prepare_weight(weight)
+    prepared = modulated_conv.PreparedWeight(prepared.energy, winograd=winograd_kernels(weight))
+    expected = modulated_conv.modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
+    actual = modulated_conv.modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
+    assert actual.is_contiguous(memory_format=torch.channels_last)      # it took the Winograd branch
+    assert (actual - expected).abs().max() <= EXACT
+    assert expected.abs().max() > 1

@@ -17,7 +17,8 @@ from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
 from kernels.modulated_conv import (modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase,
-                                    use_winograd, winograd_form)
+                                    use_winograd)
+from kernels.winograd import winograd_kernels
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
                      SynthesisCall, SynthesisState, inference_only)
@@ -79,7 +80,7 @@ class SynthesisLayer(nn.Module):
         # Built only once a call needs them (bfloat16, or 1024 px): 4x the weight's size.
         self.polyphase = DerivedTensor(polyphase_kernels)
         # Built only once a float32 call needs them (many channels, no upsampling): 4x the weight's size.
-        self.winograd = DerivedTensor(winograd_form)
+        self.winograd = DerivedTensor(winograd_kernels)
 
     def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
@@ -91,8 +92,7 @@ class SynthesisLayer(nn.Module):
         if fused_modconv and inference_only(x, w, self.weight, self.bias, styles, noise):
             prepared = self.prepared.get(self.weight)
             if use_winograd(x, self.weight, self.up, compute_dtype or x.dtype):
-                winograd = self.winograd.get(self.weight, padding=self.padding)
-                prepared = dataclasses.replace(prepared, winograd=winograd)
+                prepared = dataclasses.replace(prepared, winograd=self.winograd.get(self.weight))
             elif use_polyphase(x, self.up, compute_dtype or x.dtype):
                 polyphase = self.polyphase.get(self.weight, self.resample_filter, up=self.up, padding=self.padding,
                                                flip_weight=(self.up == 1), in_size=x.shape[-1])

@@ -17,9 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels.filtered_lrelu import filtered_lrelu
-from kernels.modulated_conv import (PreparedWeight, demodulation_coefficients, use_channels_last, use_winograd,
-                                    winograd_form)
-from kernels.winograd import winograd_conv3x3
+from kernels.modulated_conv import PreparedWeight, demodulation_coefficients, use_channels_last, use_winograd
+from kernels.winograd import winograd_conv3x3, winograd_kernels
 
 from dataclasses import dataclass
 
@@ -32,11 +31,11 @@ from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, Gener
 CHANNELS_LAST_MIN_SIDE = 64
 
 
-def normalized_winograd(weight: torch.Tensor, padding: int) -> PreparedWeight:
+def normalized_winograd(weight: torch.Tensor) -> PreparedWeight:
     """What the Winograd path needs from a layer's stored weight, once per weight: the weight normalised as
     `modulated_conv2d` does, its energy per [out, in] for the demodulation, its Winograd form."""
     normalized = weight.detach() * weight.detach().square().mean([1, 2, 3], keepdim=True).rsqrt()
-    return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_form(normalized, padding))
+    return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_kernels(normalized))
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None,
@@ -52,7 +51,7 @@ def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=N
     if prepared is not None and demodulate:
         styles = styles.float() * styles.float().square().mean().rsqrt()
         in_scale = styles if input_gain is None else styles * input_gain
-        return winograd_conv3x3(x, prepared.winograd.kernels, in_scale,
+        return winograd_conv3x3(x, prepared.winograd, in_scale,
                                 demodulation_coefficients(prepared.energy, styles), padding=padding)
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
@@ -196,8 +195,9 @@ class SynthesisLayer(nn.Module):
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         dtype = compute_dtype if compute_dtype is not None else dtype
         prepared = None
-        if not self.is_torgb and use_winograd(x, self.weight, 1, dtype) and inference_only(x, w, self.weight):
-            prepared = self.winograd.get(self.weight, padding=self.conv_kernel - 1)
+        if (not self.is_torgb and use_winograd(x, self.weight, 1, dtype)
+                and inference_only(x, w, styles, self.weight, self.bias)):
+            prepared = self.winograd.get(self.weight)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt(), prepared=prepared)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=self.up_factor,
