@@ -107,8 +107,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
 
+    from explorer.memory import keep_freed_memory
     from renderer import messages as msg
     from widgets.app import App
+    keep_freed_memory()          # as the stylegan-explorer command does at its start
 
     class MeasuredApp(App):
         viewer_latency_ms = 0.0

@@ -62,6 +62,11 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        # A process of its own (the console script, `python -m explorer`): frames reuse the memory the last one
+        # freed. A caller that passes argv (a test, a script) keeps its process's allocator as it is.
+        from .memory import keep_freed_memory
+        keep_freed_memory()
     args = build_parser().parse_args(argv)
     if args.command is None:
         args.handler = open_window
