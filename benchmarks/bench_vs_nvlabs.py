@@ -371,9 +371,15 @@ def main() -> int:
         return 2
     torch.set_num_threads(args.threads)
     import platform
+
+    from explorer.memory import keep_freed_memory
+    # As the stylegan-explorer command does: both sides then reuse freed memory, whatever allocator the
+    # process was started with (an LD_PRELOAD of tcmalloc gives about the same).
+    kept = keep_freed_memory()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, {platform.processor() or platform.machine()}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of {args.repeats} after a warm-up")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; median of {args.repeats} after a warm-up; "
+          f"freed memory {'kept' if kept else 'as the allocator does'}")
     if args.device == "cuda":
         compare = functools.partial(compare_on_cuda, batches=args.batch)
     else:
