@@ -31,10 +31,18 @@ from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, Gener
 CHANNELS_LAST_MIN_SIDE = 64
 
 
+def unit_rms(t: torch.Tensor, dims: list[int] | None = None) -> torch.Tensor:
+    """t scaled to a root mean square of 1, over `dims` (kept) or over all of it: how StyleGAN3 normalises its
+    weights (per output channel) and styles (all at once) before modulating."""
+    if dims is None:
+        return t * t.square().mean().rsqrt()
+    return t * t.square().mean(dims, keepdim=True).rsqrt()
+
+
 def normalized_winograd(weight: torch.Tensor) -> PreparedWeight:
     """What the Winograd path needs from a layer's stored weight, once per weight: the weight normalised as
     `modulated_conv2d` does, its energy per [out, in] for the demodulation, its Winograd form."""
-    normalized = weight.detach() * weight.detach().square().mean([1, 2, 3], keepdim=True).rsqrt()
+    normalized = unit_rms(weight.detach(), [1, 2, 3])
     return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_kernels(normalized))
 
 
@@ -49,13 +57,13 @@ def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=N
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     if prepared is not None and demodulate:
-        styles = styles.float() * styles.float().square().mean().rsqrt()
+        styles = unit_rms(styles.float())
         in_scale = styles if input_gain is None else styles * input_gain
         return winograd_conv3x3(x, prepared.winograd, in_scale,
                                 demodulation_coefficients(prepared.energy, styles), padding=padding)
     if demodulate:
-        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
-        styles = styles * styles.square().mean().rsqrt()
+        weight = unit_rms(weight, [1, 2, 3])
+        styles = unit_rms(styles)
     w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch_size, -1, 1, 1, 1)
