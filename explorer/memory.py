@@ -3,8 +3,8 @@
 A frame of a 1024 px network allocates and frees the same large activations (up to 128 MB each) every time. glibc's
 malloc hands blocks that large to mmap and back to the system when they are freed, and takes blocks freed at the
 top of its heap back as well, so every frame first-touches hundreds of megabytes of fresh pages again: measured
-on the 2-core AMD EPYC (docs/BENCHMARKS.md), config F 1024 rendered in a worker thread in 2.29-2.49 s that way,
-1.86-2.00 s with freed memory kept (tcmalloc, which keeps it too, 1.71-2.18 s), for about 200 MB more resident
+on the 2-core AMD EPYC (docs/BENCHMARKS.md), config F 1024 rendered in a worker thread in 2.29-2.55 s that way,
+1.79-2.00 s with freed memory kept (tcmalloc, which keeps it too, 1.71-2.18 s), for 200-500 MB more resident
 memory at the peak. `keep_freed_memory` tells glibc to keep it: one arena for every thread (a thread's own arena
 cannot hold blocks over 64 MB and would mmap them anyway), no mmap for large blocks, no trimming.
 """
