@@ -11,12 +11,15 @@ products (`fir_rows_blocked`): measured 2-5x faster for a whole call on StyleGAN
 """
 from __future__ import annotations
 
+import ctypes
 import math
 
 import torch
 
+from . import native
 from .bias_act import bias_act, bias_act_reference
-from .upfirdn2d import _padding4, _prepare, _separable_factors, fir_rows_blocked, upfirdn2d, upfirdn2d_reference
+from .upfirdn2d import (_padding4, _prepare, _prepared_filter, _separable_factors, fir_rows_blocked, upfirdn2d,
+                        upfirdn2d_reference)
 
 # Channels per chunk: as many as keep one chunk's 2x-rate intermediate near this many elements (~5 MB of
 # float32, within the shared cache), measured fastest among 1, 4, 16 and all channels of [1, 128, 278, 278].
@@ -50,6 +53,9 @@ def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=ma
     if grad_needed or not isinstance(up, int) or not isinstance(down, int):
         return _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, upfirdn2d, bias_act)
     padding = _padding4(padding)
+    y = _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+    if y is not None:
+        return y
     up_taps = down_taps = None
     if max(x.shape[2], x.shape[3]) * up >= BLOCKED_MIN_SIDE:
         up_taps = _axis_taps(fu, x, flip_filter, up ** 2, up, UP_BLOCK)
@@ -95,3 +101,83 @@ def _filtered_lrelu_chunk(x, fu, fd, up_taps, down_taps, up, down, padding, gain
         x = fir_rows_blocked(x.transpose(2, 3), fx, 1, down, 0, 0, DOWN_BLOCK)
         return fir_rows_blocked(x.transpose(2, 3), fy, 1, down, 0, 0, DOWN_BLOCK)
     return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)
+
+
+# -- the compiled kernel (kernels/native/filtered_lrelu.c) ---------------------------------------------------------
+
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+_native_functions = None
+
+
+def _native_kernel():
+    """The C function with its argument types set, or None where the compiled kernels are unavailable."""
+    global _native_functions
+    lib = native.library("filtered_lrelu")
+    if lib is None:
+        return None
+    if _native_functions is None:
+        function = lib.filtered_lrelu_channels_last
+        function.restype = ctypes.c_int
+        ints = [ctypes.c_int] * 4
+        function.argtypes = ([_c_float_p] * 3 + ints + [_c_float_p] * 2 + [ctypes.c_int] * 6 + [_c_float_p] * 3
+                             + [ctypes.c_int] * 2 + [ctypes.c_float] * 3 + [ctypes.c_int] * 2)
+        lib.filtered_lrelu_channel_block.restype = ctypes.c_int
+        _native_functions = (function, lib.filtered_lrelu_channel_block())
+    return _native_functions
+
+
+def _pointer(t: torch.Tensor | None):
+    return None if t is None else ctypes.cast(t.data_ptr(), _c_float_p)
+
+
+def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
+    """The whole op as one compiled pass (float32 CPU inference with both filters, the upsampling one separable),
+    or None where it does not apply and the eager path runs. Returns [N, C, H, W] laid out channels-last."""
+    if (x.device.type != "cpu" or x.dtype != torch.float32 or fu is None or fd is None or x.ndim != 4
+            or x.shape[1] == 0 or x.shape[0] == 0):
+        return None
+    kernel = _native_kernel()
+    if kernel is None:
+        return None
+    function, channel_block = kernel
+    up_taps, up_factors = _prepared_filter(fu, x, flip_filter, up ** 2)
+    down_taps, down_factors = _prepared_filter(fd, x, flip_filter, 1)
+    if up_factors is None:
+        return None
+    up_y, up_x = (t.contiguous() for t in up_factors)
+    if up_y.shape[0] != up_x.shape[0] or (down_taps.ndim == 2 and down_taps.shape[0] != down_taps.shape[1]):
+        return None
+    if down_factors is not None:
+        down_y, down_x = (t.contiguous() for t in down_factors)
+        down_2d = None
+        if down_y.shape[0] != down_x.shape[0]:
+            return None
+    else:
+        down_y = down_x = None
+        down_2d = down_taps.contiguous()
+    down_count = down_taps.shape[-1]
+    px0, px1, py0, py1 = padding
+    batch_size, channels, height, width = x.shape
+    out_h = _out_size(height, up, py0, py1, up_y.shape[0], down, down_count)
+    out_w = _out_size(width, up, px0, px1, up_x.shape[0], down, down_count)
+    if out_h <= 0 or out_w <= 0:
+        return None
+    x = x.contiguous(memory_format=torch.channels_last)
+    bias = None if b is None else b.to(torch.float32).contiguous()
+    y = torch.empty([batch_size, channels, out_h, out_w], dtype=torch.float32, memory_format=torch.channels_last)
+    clamp_value = -1.0 if clamp is None or clamp < 0 else float(clamp)
+
+    def run(begin: int, end: int) -> int:
+        return function(_pointer(x), _pointer(bias), _pointer(y), batch_size, channels, height, width,
+                        _pointer(up_x), _pointer(up_y), up_x.shape[0], up, px0, px1, py0, py1,
+                        _pointer(down_x), _pointer(down_y), _pointer(down_2d), down_count, down,
+                        float(slope), float(gain), clamp_value, begin, end)
+
+    if any(status != 0 for status in native.run_split(run, channels, channel_block)):
+        raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its row buffers")
+    return y
+
+
+def _out_size(n, up, pad0, pad1, up_count, down, down_count):
+    upsampled = n * up + pad0 + pad1 - up_count + 1
+    return 0 if upsampled < down_count else (upsampled - down_count) // down + 1

@@ -13,6 +13,7 @@ import torch
 import kernels.filtered_lrelu as flrelu_module
 from explorer.networks.stylegan3 import Generator, design_lowpass_filter
 from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
+from tests.fixtures.native import eager_only
 
 torch.set_num_threads(1)
 
@@ -89,8 +90,10 @@ def test_render_path_matches_reference(monkeypatch, blocked_calls, radial, up, d
     assert len(blocked_calls) % max(passes, 1) == 0 and len(blocked_calls) // max(passes, 1) >= (2 if passes else 0)
 
 
-def test_render_path_below_threshold_and_float32(blocked_calls):
-    """Small images keep upfirdn2d's whole-axis products; float32 stays within float32 rounding of float64."""
+def test_render_path_below_threshold_and_float32(blocked_calls, monkeypatch):
+    """Small images keep upfirdn2d's whole-axis products; float32 stays within float32 rounding of float64 (the
+    eager path: float32 would otherwise go to the compiled kernel, tests/test_native_kernels.py)."""
+    eager_only(monkeypatch)
     g = torch.Generator().manual_seed(2)
     x = torch.randn([1, 4, 20, 20], generator=g, dtype=torch.float64)
     fu, fd = _filters(False, 2, 2)

@@ -15,24 +15,38 @@ import kernels.filtered_lrelu as flrelu_module
 from explorer.formats import load_network
 from explorer.networks.common import LayerInfo
 from explorer.networks.stylegan3 import Generator, transform_matrix
+from tests.fixtures.native import eager_only, require_native
 from tests.fixtures.networks_sg3 import STYLEGAN3_CONFIGS, tiny_stylegan3
 from tests.fixtures.nvlabs_pickle_writer import write_nvlabs_pickle
 
 torch.set_num_threads(1)
 
 
-@pytest.fixture(params=["default", "blocked"])
+@pytest.fixture(params=["compiled", "default", "blocked"])
 def filtered_lrelu_path(request, monkeypatch):
-    """The render path as it runs for these small images, and forced onto the blocked band products and channel
-    chunks that large images take."""
+    """The render path as it runs (the compiled kernel); without it, the eager path as it runs for these small
+    images, and forced onto the blocked band products and channel chunks that large images take."""
     calls = []
+    if request.param == "compiled":
+        require_native("filtered_lrelu")
+        compiled = flrelu_module._filtered_lrelu_native
+
+        def counting(*args):
+            y = compiled(*args)
+            if y is not None:
+                calls.append(1)
+            return y
+
+        monkeypatch.setattr(flrelu_module, "_filtered_lrelu_native", counting)
+    else:
+        eager_only(monkeypatch)
     if request.param == "blocked":
         monkeypatch.setattr(flrelu_module, "BLOCKED_MIN_SIDE", 0)
         monkeypatch.setattr(flrelu_module, "CHUNK_ELEMENTS", 3 * 40 * 40)
         original = flrelu_module.fir_rows_blocked
         monkeypatch.setattr(flrelu_module, "fir_rows_blocked", lambda *a, **k: calls.append(1) or original(*a, **k))
     yield request.param
-    assert bool(calls) == (request.param == "blocked")
+    assert bool(calls) == (request.param != "default")
 
 
 @pytest.mark.parametrize("kind", ["t", "r"])

@@ -1,0 +1,146 @@
+"""Compiled CPU kernels: C sources beside this file, built by the system's C compiler the first time a process
+needs them and loaded with ctypes.
+
+Why C and not PyTorch ops: the passes that remain slow on the CPU (docs/BENCHMARKS.md) are chains of cheap steps
+over large images, where eager ops write and re-read every intermediate; a loop that keeps a few rows in cache
+does the same arithmetic once. Why built here and not shipped: the sources are compiled for this CPU
+(`-march=native`), and a plain C compiler is all they need (no PyTorch headers, a build takes about a second).
+
+Builds are kept in a cache folder, one file per source, compiler, flags and CPU, written under a temporary name
+and renamed, so that processes starting together never load half a file. Where no compiler is found, or a
+build fails, `library()` returns None and says why once in the log; every caller then runs its eager path,
+which computes the same numbers. `STYLEGAN_EXPLORER_NATIVE=0` turns the kernels off (the benchmarks' baseline).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SOURCE_DIR = Path(__file__).resolve().parent
+# No -ffast-math: the kernels' sums need no reordering to vectorise (each lane is its own channel), and NaNs and
+# infinities must come out as PyTorch's ops give them.
+FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno")
+BUILD_TIMEOUT_S = 120
+ENVIRONMENT_SWITCH = "STYLEGAN_EXPLORER_NATIVE"
+
+_lock = threading.Lock()
+_libraries: dict[str, ctypes.CDLL | None] = {}
+_reasons: dict[str, str] = {}
+_pool: ThreadPoolExecutor | None = None
+
+
+def enabled() -> bool:
+    """False when the environment turns the compiled kernels off."""
+    return os.environ.get(ENVIRONMENT_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("STYLEGAN_EXPLORER_CACHE")
+    if override:
+        return Path(override) / "native"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "stylegan-explorer" / "native"
+
+
+def compiler() -> str | None:
+    """The C compiler: $CC, else cc, gcc or clang, whichever is found first."""
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_identity() -> str:
+    """The CPU's model and feature flags (-march=native builds for exactly these)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            lines = [line for line in f if line.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        import platform
+        return platform.processor() + platform.machine()
+
+
+def _build(name: str, cc: str) -> Path:
+    source = SOURCE_DIR / f"{name}.c"
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    key = hashlib.sha256(b"\0".join(part.encode() for part in
+                                    (source.read_text(), version, " ".join(FLAGS), _cpu_identity()))).hexdigest()[:16]
+    target = cache_dir() / f"{name}-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{name}-", suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        result = subprocess.run([cc, *FLAGS, "-o", partial, str(source)], capture_output=True, text=True,
+                                timeout=BUILD_TIMEOUT_S)
+        if result.returncode != 0:
+            raise RuntimeError(f"{Path(cc).name} failed on {source.name}: {result.stderr.strip()[-600:]}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
+def library(name: str) -> ctypes.CDLL | None:
+    """The compiled kernels of `name`.c, built on first use; None (and the reason in `unavailable_reason`)
+    where they cannot be had."""
+    if not enabled():
+        return None
+    with _lock:
+        if name in _libraries:
+            return _libraries[name]
+        cc = compiler()
+        lib = None
+        try:
+            if cc is None:
+                raise RuntimeError("no C compiler found (set CC, or install gcc)")
+            lib = ctypes.CDLL(str(_build(name, cc)))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            _reasons[name] = str(error)
+            log.warning("compiled kernels '%s' unavailable, using the eager path: %s", name, error)
+        _libraries[name] = lib
+        return lib
+
+
+def unavailable_reason(name: str) -> str | None:
+    if not enabled():
+        return f"turned off by {ENVIRONMENT_SWITCH}"
+    return _reasons.get(name)
+
+
+def threads() -> int:
+    import torch
+    return max(1, torch.get_num_threads())
+
+
+def run_split(task, count: int, block: int) -> list:
+    """task(begin, end) on disjoint ranges of [0, count), cut at multiples of `block`, one range per thread (ctypes
+    calls release the GIL, so the ranges run at once). Returns the tasks' results in order."""
+    global _pool
+    blocks = -(-count // block)
+    parts = min(threads(), blocks)
+    bounds = [min(count, block * (blocks * i // parts)) for i in range(parts + 1)]
+    ranges = [(bounds[i], bounds[i + 1]) for i in range(parts) if bounds[i] < bounds[i + 1]]
+    if len(ranges) == 1:
+        return [task(*ranges[0])]
+    with _lock:
+        if _pool is None or _pool._max_workers < len(ranges) - 1:
+            _pool = ThreadPoolExecutor(max_workers=len(ranges) - 1, thread_name_prefix="native-kernels")
+        pool = _pool
+    # The caller's thread takes the first range itself.
+    futures = [pool.submit(task, *r) for r in ranges[1:]]
+    first = task(*ranges[0])
+    return [first] + [f.result() for f in futures]

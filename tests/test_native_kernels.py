@@ -1,0 +1,199 @@
+"""The compiled filtered leaky ReLU (kernels/native/filtered_lrelu.c) against the reference composition, and the
+build machinery around it: what happens without a compiler, with a broken source, when turned off."""
+import itertools
+import math
+
+import pytest
+import torch
+
+import kernels.filtered_lrelu as flrelu_module
+from explorer.networks.stylegan3 import Generator, design_lowpass_filter
+from kernels import native
+from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
+from tests.fixtures.native import eager_only, require_native
+
+torch.set_num_threads(2)   # two ranges of channels, run by two threads at once
+
+
+@pytest.fixture
+def native_calls(monkeypatch):
+    """Counts the calls that the compiled kernel answered (not None), so that a silent fallback cannot pass."""
+    require_native("filtered_lrelu")
+    calls = []
+    original = flrelu_module._filtered_lrelu_native
+
+    def counting(*args, **kwargs):
+        y = original(*args, **kwargs)
+        calls.append(y is not None)
+        return y
+
+    monkeypatch.setattr(flrelu_module, "_filtered_lrelu_native", counting)
+    return calls
+
+
+def _random_filters(g, up, down, radial, taps_per_factor=6):
+    """Asymmetric random filters (a flip or an off-by-one in the kernel shows), 1-D or 2-D."""
+    fu = torch.rand([taps_per_factor * up], generator=g, dtype=torch.float64) + 0.1 if up > 1 else None
+    if down == 1:
+        return fu, None
+    shape = [taps_per_factor * down] * (2 if radial else 1)
+    return fu, torch.rand(shape, generator=g, dtype=torch.float64) - 0.2
+
+
+@pytest.mark.parametrize("radial,up,down,flip,padding,channels,batch", [
+    (radial, up, 2, flip, padding, channels, batch)
+    for (radial, up, flip), padding, (channels, batch) in itertools.product(
+        [(False, 2, False), (False, 4, True), (True, 2, True), (True, 4, False)],
+        [(5, 4, 5, 4), (-3, 7, 2, -1), (13, 12, 11, 14)],
+        [(16, 1), (37, 2), (3, 1)])
+])
+def test_matches_reference(native_calls, radial, up, down, flip, padding, channels, batch):
+    """Separable and 2-D down filters, both flips, cropping and padding, channel counts that fill one block, end
+    in a short block or are smaller than one block, batches."""
+    g = torch.Generator().manual_seed(channels + up)
+    x = torch.randn([batch, channels, 23, 19], generator=g, dtype=torch.float64) * 3
+    b = torch.randn([channels], generator=g, dtype=torch.float64)
+    fu, fd = _random_filters(g, up, down, radial)
+    kwargs = dict(up=up, down=down, padding=list(padding), gain=1.7, slope=0.3, clamp=4.0, flip_filter=flip)
+    expected = filtered_lrelu_reference(x, fu, fd, b, **kwargs)
+    with torch.no_grad():
+        actual = filtered_lrelu(x.float(), fu.float(), fd.float(), b.float(), **kwargs)
+    assert native_calls == [True]
+    assert actual.shape == expected.shape and actual.dtype == torch.float32
+    scale = expected.abs().max().item()
+    assert scale > 1
+    # Within float32 rounding: no further from float64 than the reference composition run in float32 (these
+    # random filters with gains up to 16 amplify rounding) or a millionth of the output's scale.
+    reference_float32 = filtered_lrelu_reference(x.float(), fu.float(), fd.float(), b.float(), **kwargs)
+    rounding = (reference_float32.double() - expected).abs().max().item()
+    assert (actual.double() - expected).abs().max().item() <= max(2 * rounding, 1e-6 * scale)
+    # The clamp is reached somewhere (the 2-D filter's negative taps keep the output from simply saturating).
+    assert (expected.abs() > 0.5 * 4.0).any()
+
+
+def test_no_bias_no_clamp_and_plain_layout_input(native_calls):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn([1, 20, 30, 30], generator=g) * 50
+    fu, fd = (f.float() for f in _random_filters(g, 2, 2, False))
+    with torch.no_grad():
+        actual = filtered_lrelu(x, fu, fd, None, up=2, down=2, padding=10, clamp=None)
+    expected = filtered_lrelu_reference(x.double(), fu.double(), fd.double(), None, up=2, down=2, padding=10)
+    assert native_calls == [True]
+    assert expected.abs().max() > 256   # no clamp was applied
+    assert (actual.double() - expected).abs().max().item() <= 1e-6 * expected.abs().max().item()
+
+
+def test_nan_and_infinity_pass_through_as_in_pytorch(native_calls):
+    x = torch.zeros([1, 16, 24, 24])
+    x[0, 3, 10, 10] = float("nan")
+    x[0, 5, 4, 4] = float("inf")
+    fu = torch.ones(12) / 12
+    fd = torch.ones(12) / 12
+    with torch.no_grad():
+        actual = filtered_lrelu(x, fu, fd, up=2, down=2, padding=10, clamp=None)
+        expected = filtered_lrelu_reference(x, fu, fd, up=2, down=2, padding=10)
+    assert native_calls == [True]
+    assert torch.equal(actual.isnan(), expected.isnan()) and actual.isnan().any()
+    assert torch.equal(actual.isinf(), expected.isinf()) and actual.isinf().any()
+    finite = expected.isfinite()
+    assert torch.allclose(actual[finite], expected[finite], atol=1e-6)
+
+
+@pytest.mark.parametrize("radial", [False, True])
+def test_every_layer_of_a_network_and_the_whole_image(native_calls, monkeypatch, radial):
+    """StyleGAN3's own filters, factors and paddings at 128 px; the image with the compiled kernel equals the
+    image without it (the eager fast path) within float32 rounding."""
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=128, img_channels=3, channel_base=1024, channel_max=24,
+                  num_layers=8, margin_size=6, conv_kernel=1 if radial else 3, use_radial_filters=radial).eval()
+    ws = G.mapping(torch.randn([2, 8], generator=torch.Generator().manual_seed(1)), None)
+    with torch.no_grad():
+        compiled = G.synthesis(ws).image
+    layers = len(G.synthesis.synthesis_layer_names) - 1      # ToRGB has no filters
+    assert native_calls.count(True) == layers
+    eager_only(monkeypatch)
+    with torch.no_grad():
+        eager = G.synthesis(ws).image
+    assert native_calls.count(True) == layers                 # the second run did not use it
+    assert compiled.abs().max() > 0.05
+    assert (compiled - eager).abs().max().item() <= 1e-5
+
+
+def test_out_of_scope_calls_take_the_eager_path(native_calls):
+    """float64, gradients, a missing filter: the compiled kernel declines (returns None), the eager path answers."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn([1, 4, 20, 20], generator=g)
+    fu, fd = (f.float() for f in _random_filters(g, 2, 2, False))
+    with torch.no_grad():
+        filtered_lrelu(x.double(), fu.double(), fd.double(), up=2, down=2, padding=10)
+        filtered_lrelu(x, fu, None, up=2, down=1, padding=10)
+    filtered_lrelu(x.requires_grad_(True), fu, fd, up=2, down=2, padding=10)
+    assert native_calls == [False, False]   # the gradient case never asks
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    require_native("filtered_lrelu")
+    eager_only(monkeypatch)
+    assert native.library("filtered_lrelu") is None
+    assert "STYLEGAN_EXPLORER_NATIVE" in native.unavailable_reason("filtered_lrelu")
+    x = torch.randn([1, 16, 24, 24])
+    with torch.no_grad():
+        assert flrelu_module._filtered_lrelu_native(x, torch.ones(12), torch.ones(12), None, 2, 2, (10,) * 4,
+                                                    math.sqrt(2), 0.2, None, False) is None
+
+
+@pytest.fixture
+def fresh_builds(monkeypatch, tmp_path):
+    """An empty build cache and no libraries loaded yet in this process."""
+    monkeypatch.setenv("STYLEGAN_EXPLORER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setattr(native, "_reasons", {})
+    return tmp_path
+
+
+def test_without_a_compiler_the_reason_is_kept_and_logged(fresh_builds, monkeypatch, caplog):
+    monkeypatch.setenv("CC", "")
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    with caplog.at_level("WARNING"):
+        assert native.library("filtered_lrelu") is None
+    assert "no C compiler" in native.unavailable_reason("filtered_lrelu")
+    assert "using the eager path" in caplog.text
+
+
+def test_a_source_that_does_not_compile_gives_no_library_and_the_compiler_message(fresh_builds, monkeypatch):
+    require_native("filtered_lrelu")   # a compiler is here
+    sources = fresh_builds / "sources"
+    sources.mkdir()
+    (sources / "broken.c").write_text("int f(void) { return undefined_name; }\n")
+    monkeypatch.setattr(native, "SOURCE_DIR", sources)
+    assert native.library("broken") is None
+    assert "undefined_name" in native.unavailable_reason("broken")
+    assert not list((fresh_builds / "cache" / "native").glob("*broken*"))   # no half-written library is left
+
+
+def test_a_build_is_kept_and_reused(fresh_builds, monkeypatch):
+    require_native("filtered_lrelu")
+    sources = fresh_builds / "sources"
+    sources.mkdir()
+    (sources / "answer.c").write_text("int answer(void) { return 42; }\n")
+    monkeypatch.setattr(native, "SOURCE_DIR", sources)
+    assert native.library("answer").answer() == 42
+    built = list((fresh_builds / "cache" / "native").glob("answer-*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(native, "_libraries", {})
+    assert native.library("answer").answer() == 42
+    assert built[0].stat().st_mtime_ns == stamp   # loaded from the cache, not built again
+    # A changed source is a new build beside the old one.
+    (sources / "answer.c").write_text("int answer(void) { return 43; }\n")
+    monkeypatch.setattr(native, "_libraries", {})
+    assert native.library("answer").answer() == 43
+    assert len(list((fresh_builds / "cache" / "native").glob("answer-*.so"))) == 2
+
+
+def test_threads_split_channels_in_whole_blocks():
+    seen = []
+    results = native.run_split(lambda begin, end: seen.append((begin, end)) or end - begin, 100, 16)
+    assert sorted(seen)[0][0] == 0 and sum(results) == 100
+    assert all(begin % 16 == 0 for begin, _ in seen)
+    assert len(seen) == min(torch.get_num_threads(), 7)
