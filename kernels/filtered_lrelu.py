@@ -131,17 +131,19 @@ def _pointer(t: torch.Tensor | None):
 
 
 def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
-    """The whole op as one compiled pass (float32 CPU inference with both filters, the upsampling one separable),
-    or None where it does not apply and the eager path runs. Returns [N, C, H, W] laid out channels-last."""
-    if (x.device.type != "cpu" or x.dtype != torch.float32 or fu is None or fd is None or x.ndim != 4
-            or x.shape[1] == 0 or x.shape[0] == 0):
+    """The whole op as one compiled pass (float32 or bfloat16 CPU inference with both filters, the upsampling one
+    separable), or None where it does not apply and the eager path runs. Returns [N, C, H, W] laid out
+    channels-last, in x's type."""
+    if (x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16) or fu is None or fd is None
+            or x.ndim != 4 or x.shape[1] == 0 or x.shape[0] == 0):
         return None
     kernel = _native_kernel()
     if kernel is None:
         return None
     function, channel_block = kernel
-    up_taps, up_factors = _prepared_filter(fu, x, flip_filter, up ** 2)
-    down_taps, down_factors = _prepared_filter(fd, x, flip_filter, 1)
+    as_float = x.new_empty(0, dtype=torch.float32)          # the filters are prepared in float32
+    up_taps, up_factors = _prepared_filter(fu, as_float, flip_filter, up ** 2)
+    down_taps, down_factors = _prepared_filter(fd, as_float, flip_filter, 1)
     if up_factors is None:
         return None
     up_y, up_x = (t.contiguous() for t in up_factors)
@@ -162,7 +164,9 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     out_w = _out_size(width, up, px0, px1, up_x.shape[0], down, down_count)
     if out_h <= 0 or out_w <= 0:
         return None
-    x = x.contiguous(memory_format=torch.channels_last)
+    # A bfloat16 preview's activations are filtered in float32 (the kernel's one type) and handed back rounded.
+    dtype = x.dtype
+    x = x.to(torch.float32).contiguous(memory_format=torch.channels_last)
     bias = None if b is None else b.to(torch.float32).contiguous()
     y = torch.empty([batch_size, channels, out_h, out_w], dtype=torch.float32, memory_format=torch.channels_last)
     clamp_value = -1.0 if clamp is None or clamp < 0 else float(clamp)
@@ -175,7 +179,7 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
 
     if any(status != 0 for status in native.run_split(run, channels, channel_block)):
         raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its row buffers")
-    return y
+    return y if dtype == torch.float32 else y.to(dtype)
 
 
 def _out_size(n, up, pad0, pad1, up_count, down, down_count):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import _padding4, filter_size, upfirdn2d, upfirdn2d_reference
-from .winograd import winograd_conv3x3
+from .winograd import winograd_conv3x3, winograd_transforms_compiled
 
 
 def _conv(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
@@ -185,8 +185,19 @@ CHANNELS_LAST_DTYPES = (torch.bfloat16,)
 # 3x3 kernel per output phase, then a pixel shuffle) in these types always, in float32 from this output side on.
 # It multiplies 4x the MACs of a transposed convolution but drops the transposed convolution and both FIR passes:
 # measured 1.5-3.3x faster in bfloat16 (AMX) for every config F layer from 32 to 512 px; in float32 faster only
-# at 1024 px (whole network 1.09x; the 256 px layer alone 0.6x).
-POLYPHASE_DTYPES = (torch.bfloat16,)
+# at 1024 px (whole network 1.09x; the 256 px layer alone 0.6x). Without AMX (AVX-512 BF16 only, as on AMD's Zen
+# 4) bfloat16 is not fast enough to pay 4x the MACs: config F 256 in bfloat16 took 444 ms with polyphase kernels,
+# 278 ms with transposed convolutions (float32: 367 ms), so there only the float32 rule applies.
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles for bfloat16 (Linux reports them in /proc/cpuinfo; elsewhere: assume not)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
+
+
+POLYPHASE_DTYPES = (torch.bfloat16,) if cpu_has_amx() else ()
 POLYPHASE_MIN_SIDE = 1024
 
 # float32 3x3 convolutions with at least this many input and output channels, from this input side on, run by
@@ -198,6 +209,12 @@ POLYPHASE_MIN_SIDE = 1024
 # 512- and 256-channel layers, 1.06x for 256 to 128 channels at 256 px (matrix products with few rows).
 WINOGRAD_MIN_CHANNELS = 256
 WINOGRAD_MIN_SIDE = 16
+# With the compiled transforms (kernels/native/winograd.c: one pass in, one pass out with the work after the
+# convolution fused) the algorithm pays for fewer channels: (channels at least, input side at least) pairs, any
+# of which selects it. Measured on a 2-core AMD EPYC (Zen 4, AVX-512), against oneDNN's channels-last convolution
+# with the three passes after it: 128 channels 1.44x at 128 px, 1.48x at 256 px; 64 channels 1.29x at 512 px,
+# 0.91x at 256 px; 32 channels 0.88-0.93x (docs/BENCHMARKS.md).
+WINOGRAD_COMPILED_THRESHOLDS = ((128, 16), (64, 512))
 
 
 @dataclass(frozen=True)
@@ -311,8 +328,12 @@ def use_winograd(x: torch.Tensor, weight: torch.Tensor, up: int, dtype: torch.dt
     """Whether the convolution of x with weight [out, in, kh, kw] (upsampling by `up`) computing in `dtype` runs
     by Winograd's algorithm."""
     out_channels, in_channels, kh, kw = weight.shape
-    return (x.device.type == "cpu" and dtype == torch.float32 and up == 1 and (kh, kw) == (3, 3)
-            and min(in_channels, out_channels) >= WINOGRAD_MIN_CHANNELS and x.shape[-1] >= WINOGRAD_MIN_SIDE)
+    if not (x.device.type == "cpu" and dtype == torch.float32 and up == 1 and (kh, kw) == (3, 3)):
+        return False
+    channels, side = min(in_channels, out_channels), x.shape[-1]
+    if channels >= WINOGRAD_MIN_CHANNELS and side >= WINOGRAD_MIN_SIDE:
+        return True
+    return winograd_transforms_compiled() and any(channels >= c and side >= s for c, s in WINOGRAD_COMPILED_THRESHOLDS)
 
 
 def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,
@@ -341,8 +362,9 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
             and flip_weight and isinstance(padding, int)):
         # The styles scale the input's channels and the demodulation the output's as they are copied in and out.
         out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
-        y = winograd_conv3x3(x, prepared.winograd, styles * gain, out_scale, b, padding=padding)
-        return _noise_act_clamp(y, noise, act, alpha, gain, clamp)
+        # The noise, leaky ReLU and clamp happen in the output transform where it is compiled.
+        return winograd_conv3x3(x, prepared.winograd, styles * gain, out_scale, b, padding=padding, noise=noise,
+                                noise_gain=gain, slope=alpha if act == "lrelu" else None, clamp=clamp)
 
     scale = styles.unsqueeze(1) * gain                                     # [N, 1, in]
     if demodulate:

@@ -15,6 +15,7 @@ from kernels.modulated_conv import (modulated_conv2d_bias_act, modulated_conv2d_
                                     polyphase_kernels, prepare_weight)
 from kernels.winograd import winograd_kernels
 from tests.fixtures.images import psnr_8bit
+from tests.fixtures.native import eager_only, require_native
 from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
 
 torch.set_num_threads(1)
@@ -22,16 +23,26 @@ EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
 HAS_BF16 = bfloat16_is_fast_on_cpu()
 
 
-@pytest.fixture(params=["plain", "channels_last+polyphase", "winograd"])
+def force_winograd(monkeypatch, on: bool) -> None:
+    """Winograd's algorithm for every 3x3 stride-1 float32 layer (on) or for none, whatever the thresholds."""
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0 if on else 10 ** 6)
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0 if on else 10 ** 6)
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_COMPILED_THRESHOLDS", ())
+
+
+@pytest.fixture(params=["plain", "channels_last+polyphase", "winograd", "winograd-eager"])
 def layout(request, monkeypatch):
     """Each kernel test runs with the plain layout and transposed upsampling, with channels-last and polyphase
-    kernels forced on for every size, and with Winograd's algorithm forced on for every 3x3 stride-1 layer."""
+    kernels forced on for every size, and with Winograd's algorithm forced on for every 3x3 stride-1 layer, with
+    its compiled transforms (where a compiler is) and with its eager ones."""
     plain = request.param == "plain"
     monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6 if plain else 0)
     monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain else 0)
-    winograd = request.param == "winograd"
-    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0 if winograd else 10 ** 6)
-    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0 if winograd else 10 ** 6)
+    force_winograd(monkeypatch, request.param.startswith("winograd"))
+    if request.param == "winograd":
+        require_native("winograd")
+    if request.param == "winograd-eager":
+        eager_only(monkeypatch)
     return request.param
 
 
@@ -59,7 +70,7 @@ def test_fused_layer_matches_reference(layout, batch, up, size, clamp, with_nois
     prepared = prepare_weight(weight, f, up=up, padding=1, flip_weight=(up == 1), in_size=size)
     if up > 1:
         assert prepared.polyphase is not None and prepared.polyphase.kernels.shape == (5 * 4, 6, 3, 3)
-    if layout == "winograd" and modulated_conv.use_winograd(x, weight, up, torch.float32):
+    if layout.startswith("winograd") and modulated_conv.use_winograd(x, weight, up, torch.float32):
         prepared = dataclasses.replace(prepared, winograd=winograd_kernels(weight))
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
@@ -190,8 +201,7 @@ def test_stylegan3_gradients_through_styles_take_the_direct_path(monkeypatch):
     """A frozen StyleGAN3 whose styles need a gradient (a style delta being optimised): the Winograd layers
     (forced on for every layer) stay out, the gradient reaches the delta."""
     from explorer.networks import stylegan3
-    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0)
-    monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0)
+    force_winograd(monkeypatch, True)
     torch.manual_seed(0)
     G = stylegan3.Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=256,
                             channel_max=16, num_layers=4, num_critical=1,
@@ -210,9 +220,7 @@ def test_stylegan3_gradients_through_styles_take_the_direct_path(monkeypatch):
 def test_cached_weight_work_follows_a_new_state_dict(monkeypatch, winograd):
     """The per-weight work (weight energies, polyphase kernels, Winograd kernels, scaled dense weights) is redone
     when a state dict is loaded into the same modules."""
-    if winograd:
-        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0)
-        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0)
+    force_winograd(monkeypatch, winograd)
     G, other = _network(seed=0), _network(seed=1)
     ws = other.mapping(torch.randn([1, 16], generator=torch.Generator().manual_seed(2)), None)
     with torch.no_grad():
@@ -357,11 +365,10 @@ def test_stylegan3_winograd_matches_the_direct_convolution(monkeypatch, radial):
     winograd_conv3x3 = stylegan3.winograd_conv3x3
     monkeypatch.setattr(stylegan3, "winograd_conv3x3", lambda *a, **k: calls.append(1) or winograd_conv3x3(*a, **k))
     with torch.no_grad():
-        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 10 ** 6)
+        force_winograd(monkeypatch, False)
         direct = G.synthesis(ws, capture="all")
         assert not calls
-        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0)
-        monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0)
+        force_winograd(monkeypatch, True)
         winograd = G.synthesis(ws, capture="all")
     assert len(calls) == (0 if radial else 4)
     assert (winograd.image - direct.image).abs().max() <= EXACT

@@ -5,10 +5,33 @@ import torch
 import torch.nn.functional as F
 
 import kernels.modulated_conv as modulated_conv
+import kernels.winograd as winograd_module
 from kernels.winograd import winograd_conv3x3, winograd_kernels
+from tests.fixtures.native import eager_only, require_native
 
-torch.set_num_threads(1)
+torch.set_num_threads(2)   # the compiled transforms split the tile rows between two threads
 EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
+
+
+@pytest.fixture(autouse=True, params=["compiled", "eager"])
+def transforms(request, monkeypatch):
+    """Every test runs with the compiled transforms (kernels/native/winograd.c), checked to have answered, and
+    with the eager ones."""
+    calls = []
+    if request.param == "compiled":
+        require_native("winograd")
+        compiled = winograd_module._winograd_native
+
+        def counting(*args):
+            y = compiled(*args)
+            calls.append(y is not None)
+            return y
+
+        monkeypatch.setattr(winograd_module, "_winograd_native", counting)
+    else:
+        eager_only(monkeypatch)
+    yield request.param
+    assert all(calls) and bool(calls) == (request.param == "compiled" and request.node.get_closest_marker("convolves") is not None)
 
 
 def _plain(x, g, in_scale, out_scale, bias, padding):
@@ -33,6 +56,7 @@ def _plain(x, g, in_scale, out_scale, bias, padding):
     (1, 4, 3, 2, 2, 1),           # smaller than one tile
 ])
 @pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.convolves
 def test_matches_a_plain_convolution(batch, in_channels, out_channels, height, width, padding, scaled):
     g = torch.Generator().manual_seed(height * 100 + width)
     x = torch.randn([batch, in_channels, height, width], generator=g)
@@ -48,6 +72,7 @@ def test_matches_a_plain_convolution(batch, in_channels, out_channels, height, w
     assert expected.abs().max() > 1
 
 
+@pytest.mark.convolves
 def test_reads_either_layout_and_many_channels():
     """512 channels at unit scale (a StyleGAN2 layer's size): within the tolerance of the direct float32
     convolution, from a plain or a channels-last input."""
@@ -68,19 +93,46 @@ def test_only_3x3_kernels():
         winograd_kernels(torch.ones([2, 2, 1, 1]))
 
 
-def test_which_convolutions_take_it():
+def test_which_convolutions_take_it(transforms):
     """float32 3x3 stride-1 convolutions with many channels on the CPU; not upsampling, not 1x1, not previews,
-    not few channels or small images."""
+    not few channels or small images. The compiled transforms carry it down to 128 channels, and to 64 channels
+    at 512 px."""
     x = torch.zeros([1, 512, 32, 32])
     many = torch.zeros([512, 512, 3, 3])
-    assert modulated_conv.use_winograd(x, many, 1, torch.float32)
-    assert not modulated_conv.use_winograd(x, many, 2, torch.float32)
-    assert not modulated_conv.use_winograd(x, many, 1, torch.bfloat16)
-    assert not modulated_conv.use_winograd(x, torch.zeros([512, 512, 1, 1]), 1, torch.float32)
-    assert not modulated_conv.use_winograd(x, torch.zeros([128, 512, 3, 3]), 1, torch.float32)
-    assert not modulated_conv.use_winograd(torch.zeros([1, 512, 8, 8]), many, 1, torch.float32)
+    use = modulated_conv.use_winograd
+    assert use(x, many, 1, torch.float32)
+    assert not use(x, many, 2, torch.float32)
+    assert not use(x, many, 1, torch.bfloat16)
+    assert not use(x, torch.zeros([512, 512, 1, 1]), 1, torch.float32)
+    assert not use(torch.zeros([1, 512, 8, 8]), many, 1, torch.float32)
+    compiled = transforms == "compiled"
+    assert use(x, torch.zeros([128, 512, 3, 3]), 1, torch.float32) == compiled
+    assert not use(torch.zeros([1, 64, 256, 256]), torch.zeros([64, 64, 3, 3]), 1, torch.float32)
+    assert use(torch.zeros([1, 64, 512, 512]), torch.zeros([64, 64, 3, 3]), 1, torch.float32) == compiled
+    assert not use(torch.zeros([1, 32, 1024, 1024]), torch.zeros([32, 32, 3, 3]), 1, torch.float32)
 
 
+@pytest.mark.parametrize("noise_batch", [1, 2])
+@pytest.mark.convolves
+def test_the_work_after_the_convolution(noise_batch):
+    """Noise (one map for the batch, or one per sample), leaky ReLU and clamp, applied by the output transform
+    where it is compiled; channel counts that end in part of a vector."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn([2, 21, 11, 14], generator=g)
+    kernels = torch.randn([19, 21, 3, 3], generator=g) / 3
+    in_scale, out_scale = torch.rand([2, 21], generator=g) + 0.5, torch.rand([2, 19], generator=g) + 0.5
+    bias = torch.randn([19], generator=g)
+    noise = torch.randn([noise_batch, 1, 11, 14], generator=g)
+    plain = _plain(x, kernels, in_scale, out_scale, bias, 1) + 1.3 * noise.double()
+    expected = F.leaky_relu(plain, 0.2).clamp(-3.0, 3.0)
+    actual = winograd_conv3x3(x, winograd_kernels(kernels), in_scale, out_scale, bias, padding=1, noise=noise,
+                              noise_gain=1.3, slope=0.2, clamp=3.0)
+    assert (actual.double() - expected).abs().max() <= EXACT
+    assert (expected == 3.0).any() and (expected == -3.0).any() and (expected.abs() < 1).any()
+    assert ((expected < 0) & (expected > -3)).any()                       # the leaky slope is reached
+
+
+@pytest.mark.convolves
 def test_the_fused_layer_without_demodulation():
     """The modulated convolution's Winograd branch with the styles only (no demodulation), against the
     reference composition."""

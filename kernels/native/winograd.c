@@ -1,0 +1,175 @@
+/* The two transforms of Winograd's F(4x4, 3x3) (kernels/winograd.py) as single passes over memory, for the
+   float32 CPU inference path; the 36 matrix products between them stay with PyTorch's BLAS.
+
+   winograd_input reads each 6x6 input tile once (channels-last, so a tile's pixel is a run of channels), scales
+   the channels by the styles, and writes its 36 transformed values B^T d B into 36 matrices [tiles, channels].
+   winograd_output reads the 36 products of a tile, writes its 4x4 outputs A^T m A with everything that follows
+   the convolution in StyleGAN2 applied while they are in registers: the demodulation, the bias, the noise, the
+   leaky ReLU and the clamp. The eager form needs a dense [36, 36] product for the input transform and five
+   passes over the output for the rest (docs/BENCHMARKS.md).
+
+   The transforms' coefficients (points 0, 1, -1, 2, -2, infinity) are written out below; kernels/winograd.py
+   holds the same matrices (_BT, _AT), and the tests hold both against a direct convolution. */
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define LANES 16
+#elif defined(__AVX__)
+#define LANES 8
+#else
+#define LANES 4
+#endif
+
+typedef float vec_t __attribute__((vector_size(LANES * sizeof(float))));
+typedef int ivec_t __attribute__((vector_size(LANES * sizeof(float))));
+/* Unaligned loads and stores of a vector: the channel runs start anywhere in PyTorch's buffers. */
+typedef float uvec_t __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
+
+#define TILE 4
+#define SPAN 6
+
+static inline vec_t load(const float *p) { return *(const uvec_t *)p; }
+static inline void store(float *p, vec_t v) { *(uvec_t *)p = v; }
+
+/* The last channels (fewer than a vector) go through a vector padded with zeros. */
+static inline vec_t load_part(const float *p, int n) {
+    vec_t v = {0};
+    memcpy(&v, p, sizeof(float) * n);
+    return v;
+}
+static inline void store_part(float *p, vec_t v, int n) { memcpy(p, &v, sizeof(float) * n); }
+
+static inline vec_t choose(ivec_t mask, vec_t if_true, vec_t if_false) {
+    return (vec_t)(((ivec_t)if_true & mask) | ((ivec_t)if_false & ~mask));
+}
+
+/* r = B^T d for six values along one axis of a tile. */
+static inline void input_rows(const vec_t d[SPAN], vec_t r[SPAN]) {
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+    r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* o = A^T m for six values along one axis. */
+static inline void output_rows(const vec_t m[SPAN], vec_t o[TILE]) {
+    vec_t a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+    o[0] = m[0] + a + c;
+    o[1] = b + 2.0f * d;
+    o[2] = a + 4.0f * c;
+    o[3] = b + 8.0f * d + m[5];
+}
+
+/* x: [batch, height, width, channels] (channels-last); in_scale: [batch, channels] or NULL. The input is read as
+   if padded by `padding` zeros before and as many as the last tiles need after. v: [36, batch * tiles_y * tiles_x,
+   channels]. Tile rows [row_begin, row_end) of all samples (row r = sample r / tiles_y, tile row r % tiles_y). */
+void winograd_input(const float *x, int batch, int height, int width, int channels, const float *in_scale,
+                    int padding, int tiles_y, int tiles_x, float *v, int row_begin, int row_end) {
+    const size_t plane = (size_t)batch * tiles_y * tiles_x * channels;   /* one of the 36 matrices */
+    (void)batch;
+    for (int row = row_begin; row < row_end; row++) {
+        int n = row / tiles_y, ty = row % tiles_y;
+        const float *xs = x + (size_t)n * height * width * channels;
+        const float *scale = in_scale ? in_scale + (size_t)n * channels : NULL;
+        for (int tx = 0; tx < tiles_x; tx++) {
+            size_t tile = ((size_t)n * tiles_y + ty) * tiles_x + tx;
+            int y0 = ty * TILE - padding, x0 = tx * TILE - padding;
+            for (int c = 0; c < channels; c += LANES) {
+                int lanes = channels - c < LANES ? channels - c : LANES;
+                vec_t s = {0};
+                if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
+                vec_t d[SPAN][SPAN], t[SPAN][SPAN];
+                for (int i = 0; i < SPAN; i++) {
+                    int yy = y0 + i;
+                    for (int j = 0; j < SPAN; j++) {
+                        int xx = x0 + j;
+                        vec_t value = {0};
+                        if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
+                            const float *p = xs + ((size_t)yy * width + xx) * channels + c;
+                            value = lanes == LANES ? load(p) : load_part(p, lanes);
+                            if (scale) value *= s;
+                        }
+                        d[i][j] = value;
+                    }
+                }
+                /* B^T d along the rows, then B along the columns: t = B^T d B. */
+                for (int j = 0; j < SPAN; j++) {
+                    vec_t column[SPAN], r[SPAN];
+                    for (int i = 0; i < SPAN; i++) column[i] = d[i][j];
+                    input_rows(column, r);
+                    for (int i = 0; i < SPAN; i++) t[i][j] = r[i];
+                }
+                for (int i = 0; i < SPAN; i++) {
+                    vec_t r[SPAN];
+                    input_rows(t[i], r);
+                    for (int j = 0; j < SPAN; j++) {
+                        float *dst = v + (size_t)(i * SPAN + j) * plane + tile * channels + c;
+                        if (lanes == LANES)
+                            store(dst, r[j]);
+                        else
+                            store_part(dst, r[j], lanes);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* m: [36, batch * tiles_y * tiles_x, channels], the products. y: [batch, out_h, out_w, channels] (channels-last):
+   y = act(A^T m A * out_scale + bias + noise * noise_gain), act = leaky ReLU of slope `slope` (slope < 0: none)
+   then clamp (clamp < 0: none). out_scale [batch, channels], bias [channels], noise [.., out_h, out_w] with
+   `noise_batch_stride` floats between samples (0: one map for all): each optional (NULL). Tile rows as above. */
+void winograd_output(const float *m, int batch, int tiles_y, int tiles_x, int channels, int out_h, int out_w,
+                     const float *out_scale, const float *bias, const float *noise, ptrdiff_t noise_batch_stride,
+                     float noise_gain, float slope, float clamp, float *y, int row_begin, int row_end) {
+    const size_t plane = (size_t)batch * tiles_y * tiles_x * channels;
+    const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
+    for (int row = row_begin; row < row_end; row++) {
+        int n = row / tiles_y, ty = row % tiles_y;
+        float *ys = y + (size_t)n * out_h * out_w * channels;
+        const float *scale = out_scale ? out_scale + (size_t)n * channels : NULL;
+        const float *noise_map = noise ? noise + (ptrdiff_t)n * noise_batch_stride : NULL;
+        for (int tx = 0; tx < tiles_x; tx++) {
+            size_t tile = ((size_t)n * tiles_y + ty) * tiles_x + tx;
+            int y0 = ty * TILE, x0 = tx * TILE;
+            int rows = out_h - y0 < TILE ? out_h - y0 : TILE, cols = out_w - x0 < TILE ? out_w - x0 : TILE;
+            for (int c = 0; c < channels; c += LANES) {
+                int lanes = channels - c < LANES ? channels - c : LANES;
+                vec_t t[SPAN][TILE], o[TILE][TILE];
+                for (int i = 0; i < SPAN; i++) {
+                    vec_t row_m[SPAN];
+                    for (int j = 0; j < SPAN; j++) {
+                        const float *p = m + (size_t)(i * SPAN + j) * plane + tile * channels + c;
+                        row_m[j] = lanes == LANES ? load(p) : load_part(p, lanes);
+                    }
+                    output_rows(row_m, t[i]);          /* m A along each row */
+                }
+                for (int j = 0; j < TILE; j++) {
+                    vec_t column[SPAN], r[TILE];
+                    for (int i = 0; i < SPAN; i++) column[i] = t[i][j];
+                    output_rows(column, r);            /* A^T along the columns */
+                    for (int i = 0; i < TILE; i++) o[i][j] = r[i];
+                }
+                vec_t s = zero + 1.0f, b = zero;
+                if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
+                if (bias) b = lanes == LANES ? load(bias + c) : load_part(bias + c, lanes);
+                for (int i = 0; i < rows; i++) {
+                    for (int j = 0; j < cols; j++) {
+                        vec_t value = o[i][j] * s + b;
+                        if (noise_map) value += noise_map[(size_t)(y0 + i) * out_w + x0 + j] * noise_gain;
+                        if (slope >= 0.0f) value = choose(value < zero, value * slope, value);
+                        if (clamp >= 0.0f) value = choose(value > high, high, choose(value < low, low, value));
+                        float *dst = ys + ((size_t)(y0 + i) * out_w + x0 + j) * channels + c;
+                        if (lanes == LANES)
+                            store(dst, value);
+                        else
+                            store_part(dst, value, lanes);
+                    }
+                }
+            }
+        }
+    }
+}
