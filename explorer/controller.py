@@ -87,6 +87,10 @@ class Frame:
 # the exact frame replaces the preview. Only for networks whose exact frame takes longer than FRAME_BUDGET_S.
 REST_S = 0.25
 FRAME_BUDGET_S = 1 / 30
+# The preview tier stays on only while its full frames take at most this share of an exact one: on some CPUs the
+# preview type is slower for some networks (AMD's Zen 4, AVX-512 BF16 without AMX: StyleGAN3-T in bfloat16 took
+# 1.59 s against 1.36 s exact), and a moving control then gets the faster, exact frames.
+PREVIEW_MAX_SHARE = 0.9
 MARKED_FINDINGS = 32     # the droplet findings marked on the layer view, best first
 PROJECTION_VIDEO_FPS = 30
 
@@ -121,6 +125,7 @@ class Controller:
         self.adaptive_threshold_s = FRAME_BUDGET_S
         self._last_edit = 0.0                    # when a control last changed what the image shows
         self._exact_s: float | None = None       # how long the last exact frame took
+        self._preview_s: float | None = None     # how long the last preview frame took (same network)
         self._analysis: threading.Thread | None = None
         self._new_view = False                   # the view of the frame on screen was drawn again
         self._cancel = threading.Event()
@@ -254,6 +259,7 @@ class Controller:
             self._report_history()
             return
         self._loaded_path = load.path
+        self._exact_s = self._preview_s = None   # a new network: its frames' costs are measured again
         recent = with_recent(self.status.recent_files, load.path) if load.path else self.status.recent_files
         if self.remember_recent and recent != self.status.recent_files:
             write_recent_files(recent)
@@ -368,6 +374,8 @@ class Controller:
             return None
         if self._exact_s is None or self._exact_s <= self.adaptive_threshold_s:
             return None
+        if self._preview_s is not None and self._preview_s > PREVIEW_MAX_SHARE * self._exact_s:
+            return None
         return self.preview_precision
 
     def _take_result(self) -> Frame | None:
@@ -381,8 +389,12 @@ class Controller:
         self.frame = Frame(result, compose_view(result, self._spikes(result)))
         self.frames_shown += 1
         exact = result.request.dtype == self.session.performance.dtype
-        if exact and result.timings.layers_run == result.timings.layers_total:
-            self._exact_s = result.timings.total_s    # a full exact synthesis: what a frame costs
+        if result.timings.layers_run == result.timings.layers_total:
+            # A full synthesis: what a frame of each tier costs.
+            if exact:
+                self._exact_s = result.timings.total_s
+            else:
+                self._preview_s = result.timings.total_s
         self._report(render_error=None, timings=result.timings, layer_stats=result.stats,
                      tier="exact" if exact else f"preview {result.request.dtype}")
         if self.recorder is not None:

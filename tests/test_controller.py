@@ -223,6 +223,31 @@ def test_adaptive_mode_previews_a_moving_control_and_shows_the_exact_frame_at_re
     assert c.frame.result.request.dtype == "float32"
 
 
+def test_adaptive_mode_leaves_a_preview_tier_that_is_not_faster(controller, monkeypatch):
+    """Once the preview's full frames are measured no faster than the exact ones (bfloat16 StyleGAN3-T on a CPU with
+    AVX-512 BF16 but no AMX), a moving control gets exact frames."""
+    import explorer.controller
+    from explorer.networks.common import bfloat16_is_fast_on_cpu
+    if not bfloat16_is_fast_on_cpu():
+        emulate_bfloat16_units(monkeypatch)
+    c = controller
+    c.adaptive_threshold_s = 0.0              # the tiny network is fast: treat it as slower than a frame
+    _tick_until(c, lambda: c.frame is not None and c.exact_render_s is not None)
+    c.set("truncation", "psi", 0.6)            # moving: a preview frame, and its cost measured
+    _tick_until(c, lambda: c.frame.result.request.dtype == "bfloat16")
+    _tick_until(c, lambda: c.frame.result.request.dtype == "float32")      # at rest
+    _tick_until(c, c.settled, timeout=10)
+    # Every measured preview now counts as too slow against the exact frame.
+    monkeypatch.setattr(explorer.controller, "PREVIEW_MAX_SHARE", 0.0)
+    c.set("truncation", "psi", 0.7)            # moving again
+    _tick_until(c, lambda: c.frame.result.request.truncation_psi == 0.7)
+    assert c.frame.result.request.dtype == "float32" and c.status.tier == "exact"
+    # A share that the measured preview meets brings the preview tier back: the measurements decide, not a flag.
+    monkeypatch.setattr(explorer.controller, "PREVIEW_MAX_SHARE", 10.0)
+    c.set("truncation", "psi", 0.8)
+    _tick_until(c, lambda: c.frame.result.request.truncation_psi == 0.8 and c.frame.result.request.dtype == "bfloat16")
+
+
 def test_droplet_detection_runs_in_the_background_and_ablation_is_one_step(controller):
     c = controller
     assert c.detect_droplets(seeds=[0, 1, 2])
