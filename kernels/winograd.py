@@ -56,6 +56,16 @@ def _input_and_output_transforms(device: torch.device) -> tuple[torch.Tensor, to
     return _transforms[device]
 
 
+def polyphase_winograd_kernels(phase_kernels: torch.Tensor, up: int) -> torch.Tensor:
+    """An upsampling layer's polyphase kernels [out * up^2, in, 3, 3] (channel o * up^2 + phase, as
+    kernels/modulated_conv.py builds them) in Winograd's form with phase-major channels (phase * out + o), as
+    `winograd_conv3x3(..., shuffle=up)` reads them."""
+    phases = up * up
+    out_channels = phase_kernels.shape[0] // phases
+    phase_major = phase_kernels.reshape(out_channels, phases, *phase_kernels.shape[1:]).transpose(0, 1)
+    return winograd_kernels(phase_major.reshape(phases * out_channels, *phase_kernels.shape[1:]))
+
+
 def winograd_kernels(weight: torch.Tensor) -> torch.Tensor:
     """[out, in, 3, 3] correlation kernels -> [36, in, out] transformed kernels G g G^T (computed in float64)."""
     out_channels, in_channels, kh, kw = weight.shape
@@ -69,7 +79,7 @@ def winograd_kernels(weight: torch.Tensor) -> torch.Tensor:
 def winograd_conv3x3(x: torch.Tensor, kernels: torch.Tensor, in_scale: torch.Tensor | None = None,
                      out_scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
                      padding: int = 1, noise: torch.Tensor | None = None, noise_gain: float = 1.0,
-                     slope: float | None = None, clamp: float | None = None) -> torch.Tensor:
+                     slope: float | None = None, clamp: float | None = None, shuffle: int = 1) -> torch.Tensor:
     """y[n, o] = bias[o] + out_scale[n, o] * sum_i correlate(x[n, i] * in_scale[n, i], g[o, i]), float32, then
     (each optional) y += noise * noise_gain, leaky ReLU of `slope`, clamp to [-clamp, clamp].
 
@@ -77,13 +87,24 @@ def winograd_conv3x3(x: torch.Tensor, kernels: torch.Tensor, in_scale: torch.Ten
     [N or 1, 1, H', W'] (each optional); `padding` zeros on every side. Returns [N, out, H' = H + 2 * padding - 2,
     W' = W + ...], laid out channels-last. With the compiled transforms (kernels/native/winograd.c) everything
     after the products happens in the output transform's one pass.
+
+    shuffle > 1: g holds an upsampling layer's polyphase kernels, phase-major (`polyphase_winograd_kernels`):
+    shuffle^2 * out kernels, and the result is pixel-shuffled to [N, out, H' * shuffle, W' * shuffle] (the noise
+    at that size) before the bias and what follows.
     """
     if clamp is not None and clamp < 0:
         clamp = None
-    y = _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp)
+    y = _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp, shuffle)
     if y is not None:
         return y
-    y = _winograd_eager(x, kernels, in_scale, out_scale, bias, padding)
+    phases = shuffle * shuffle
+    y = _winograd_eager(x, kernels, in_scale, None if out_scale is None else out_scale.repeat(1, phases),
+                        None if bias is None else bias.repeat(phases), padding)
+    if shuffle > 1:
+        # Phase-major channels (py, px, o) to pixels (Y * shuffle + py, X * shuffle + px) of channel o.
+        batch_size, _, height, width = y.shape
+        y = (y.reshape(batch_size, shuffle, shuffle, -1, height, width).permute(0, 3, 4, 1, 5, 2)
+             .reshape(batch_size, -1, height * shuffle, width * shuffle).contiguous(memory_format=torch.channels_last))
     if noise is not None:
         y.add_(noise.to(y.dtype), alpha=noise_gain)
     if slope is not None:
@@ -176,7 +197,7 @@ def _native_functions():
         lib.winograd_input.restype = None
         lib.winograd_input.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i]
         lib.winograd_output.restype = None
-        lib.winograd_output.argtypes = [p, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p, i, i]
+        lib.winograd_output.argtypes = [p, i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p, i, i]
         _functions = (lib.winograd_input, lib.winograd_output)
     return _functions
 
@@ -190,7 +211,7 @@ def winograd_transforms_compiled() -> bool:
     return native.library("winograd") is not None
 
 
-def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp):
+def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp, shuffle=1):
     """The whole convolution with the compiled transforms, or None where they do not apply (not float32 on the
     CPU, a gradient wanted, no compiler)."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or kernels.dtype != torch.float32:
@@ -203,7 +224,8 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
         return None
     transform_input, transform_output = functions
     batch_size, in_channels, height, width = x.shape
-    out_channels = kernels.shape[2]
+    product_channels = kernels.shape[2]
+    out_channels = product_channels // (shuffle * shuffle)
     out_h, out_w = height + 2 * padding - TAPS + 1, width + 2 * padding - TAPS + 1
     tiles_y, tiles_x = math.ceil(out_h / TILE), math.ceil(out_w / TILE)
     tiles = batch_size * tiles_y * tiles_x
@@ -217,17 +239,18 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
         noise = noise.float().reshape((1,) * (4 - noise.ndim) + tuple(noise.shape))
         if noise.shape[0] not in (1, batch_size) or noise.shape[1] != 1:
             return None
-        noise = noise.expand(-1, 1, out_h, out_w).contiguous()
-        noise_stride = out_h * out_w if noise.shape[0] > 1 else 0
+        noise = noise.expand(-1, 1, out_h * shuffle, out_w * shuffle).contiguous()
+        noise_stride = noise[0].numel() if noise.shape[0] > 1 else 0
     transformed = torch.empty([SPAN * SPAN, tiles, in_channels], dtype=torch.float32)
     rows = batch_size * tiles_y
     native.run_split(lambda begin, end: transform_input(
         _pointer(x), batch_size, height, width, in_channels, _pointer(in_scale), padding, tiles_y, tiles_x,
         _pointer(transformed), begin, end), rows, 1)
     products = batched_products(transformed, kernels)                     # [36, tiles, out]
-    y = torch.empty([batch_size, out_channels, out_h, out_w], dtype=torch.float32, memory_format=torch.channels_last)
+    y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
+                    memory_format=torch.channels_last)
     native.run_split(lambda begin, end: transform_output(
-        _pointer(products), batch_size, tiles_y, tiles_x, out_channels, out_h, out_w, _pointer(out_scale),
+        _pointer(products), batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, _pointer(out_scale),
         _pointer(bias), _pointer(noise), noise_stride, float(noise_gain), -1.0 if slope is None else float(slope),
         -1.0 if clamp is None else float(clamp), _pointer(y), begin, end), rows, 1)
     return y

@@ -13,7 +13,8 @@ from explorer.networks.stylegan2 import Generator
 from kernels import bias_act_reference, modulated_conv2d_reference, setup_filter
 from kernels.modulated_conv import (modulated_conv2d_bias_act, modulated_conv2d_bias_act_reference,
                                     polyphase_kernels, prepare_weight)
-from kernels.winograd import winograd_kernels
+import kernels.winograd as winograd_module
+from kernels.winograd import polyphase_winograd_kernels, winograd_kernels
 from tests.fixtures.images import psnr_8bit
 from tests.fixtures.native import eager_only, require_native
 from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
@@ -30,16 +31,18 @@ def force_winograd(monkeypatch, on: bool) -> None:
     monkeypatch.setattr(modulated_conv, "WINOGRAD_COMPILED_THRESHOLDS", ())
 
 
-@pytest.fixture(params=["plain", "channels_last+polyphase", "winograd", "winograd-eager"])
+@pytest.fixture(params=["plain", "channels_last+polyphase", "polyphase-winograd", "winograd", "winograd-eager"])
 def layout(request, monkeypatch):
     """Each kernel test runs with the plain layout and transposed upsampling, with channels-last and polyphase
-    kernels forced on for every size, and with Winograd's algorithm forced on for every 3x3 stride-1 layer, with
-    its compiled transforms (where a compiler is) and with its eager ones."""
+    kernels (as one direct convolution, and by Winograd's algorithm with the compiled transforms) forced on for
+    every size, and with Winograd's algorithm forced on for every 3x3 stride-1 layer, with its compiled transforms
+    (where a compiler is) and with its eager ones."""
     plain = request.param == "plain"
     monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6 if plain else 0)
     monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain else 0)
+    monkeypatch.setattr(modulated_conv, "POLYPHASE_WINOGRAD", request.param == "polyphase-winograd")
     force_winograd(monkeypatch, request.param.startswith("winograd"))
-    if request.param == "winograd":
+    if request.param in ("winograd", "polyphase-winograd"):
         require_native("winograd")
     if request.param == "winograd-eager":
         eager_only(monkeypatch)
@@ -61,7 +64,7 @@ def _layer_inputs(batch, in_channels, out_channels, size, up, kernel, seed=0):
 @pytest.mark.parametrize("size", [4, 9])
 @pytest.mark.parametrize("clamp", [None, 0.7])
 @pytest.mark.parametrize("with_noise", [False, True])
-def test_fused_layer_matches_reference(layout, batch, up, size, clamp, with_noise):
+def test_fused_layer_matches_reference(layout, monkeypatch, batch, up, size, clamp, with_noise):
     x, weight, styles, bias, noise = _layer_inputs(batch, 6, 5, size, up, 3)
     noise = noise if with_noise else None
     f = setup_filter([1, 3, 3, 1])
@@ -72,8 +75,17 @@ def test_fused_layer_matches_reference(layout, batch, up, size, clamp, with_nois
         assert prepared.polyphase is not None and prepared.polyphase.kernels.shape == (5 * 4, 6, 3, 3)
     if layout.startswith("winograd") and modulated_conv.use_winograd(x, weight, up, torch.float32):
         prepared = dataclasses.replace(prepared, winograd=winograd_kernels(weight))
+    shuffled = []
+    if layout == "polyphase-winograd" and up > 1:
+        assert modulated_conv.use_polyphase_winograd(prepared.polyphase, torch.float32)
+        prepared = dataclasses.replace(prepared, polyphase_winograd=polyphase_winograd_kernels(
+            prepared.polyphase.kernels, up))
+        compiled = winograd_module._winograd_native
+        monkeypatch.setattr(winograd_module, "_winograd_native",
+                            lambda *a: shuffled.append(a[-1]) or compiled(*a))
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
+    assert shuffled == ([up] if layout == "polyphase-winograd" and up > 1 else [])
     assert actual.shape == expected.shape == (batch, 5, size * up, size * up)
     assert (actual - expected).abs().max() <= EXACT
     if clamp is not None:

@@ -31,7 +31,8 @@ def transforms(request, monkeypatch):
     else:
         eager_only(monkeypatch)
     yield request.param
-    assert all(calls) and bool(calls) == (request.param == "compiled" and request.node.get_closest_marker("convolves") is not None)
+    convolves = request.node.get_closest_marker("convolves") is not None
+    assert all(calls) and bool(calls) == (request.param == "compiled" and convolves)
 
 
 def _plain(x, g, in_scale, out_scale, bias, padding):
@@ -130,6 +131,34 @@ def test_the_work_after_the_convolution(noise_batch):
     assert (actual.double() - expected).abs().max() <= EXACT
     assert (expected == 3.0).any() and (expected == -3.0).any() and (expected.abs() < 1).any()
     assert ((expected < 0) & (expected > -3)).any()                       # the leaky slope is reached
+
+
+@pytest.mark.parametrize("batch, size, noise_batch", [(1, 8, 1), (2, 7, 2), (2, 9, 1)])
+@pytest.mark.convolves
+def test_an_upsampling_layer_by_polyphase_kernels_and_shuffle(monkeypatch, batch, size, noise_batch):
+    """An upsampling layer's polyphase kernels by Winograd's algorithm, pixel-shuffled (by the compiled output
+    transform, or eagerly), with the demodulation, bias, noise at the output's size, leaky ReLU and clamp: the
+    reference layer's numbers; partial tiles, batches, channel counts that end in part of a vector."""
+    from kernels import setup_filter
+    g = torch.Generator().manual_seed(size)
+    x = torch.randn([batch, 19, size, size], generator=g)
+    weight = torch.randn([21, 19, 3, 3], generator=g)
+    styles = torch.randn([batch, 19], generator=g) + 1
+    bias = torch.randn([21], generator=g)
+    noise = torch.randn([noise_batch, 1, 2 * size, 2 * size], generator=g)
+    f = setup_filter([1, 3, 3, 1])
+    options = dict(noise=noise, up=2, padding=1, resample_filter=f, flip_weight=False, act="lrelu", clamp=1.2)
+    prepared = modulated_conv.prepare_weight(weight, f, up=2, padding=1, flip_weight=False, in_size=size)
+    prepared = modulated_conv.PreparedWeight(prepared.energy, polyphase=prepared.polyphase,
+                                             polyphase_winograd=winograd_module.polyphase_winograd_kernels(
+                                                 prepared.polyphase.kernels, 2))
+    expected = modulated_conv.modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
+    monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 0)      # the polyphase kernels at this size
+    actual = modulated_conv.modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
+    assert actual.shape == expected.shape == (batch, 21, 2 * size, 2 * size)
+    assert actual.is_contiguous(memory_format=torch.channels_last)
+    assert (actual - expected).abs().max() <= EXACT
+    assert (expected == 1.2).any() and ((expected < 0) & (expected > -1.2)).any()
 
 
 @pytest.mark.convolves

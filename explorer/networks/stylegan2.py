@@ -17,8 +17,8 @@ from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
 from kernels.modulated_conv import (modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase,
-                                    use_winograd)
-from kernels.winograd import winograd_kernels
+                                    use_polyphase_winograd, use_winograd)
+from kernels.winograd import polyphase_winograd_kernels, winograd_kernels
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
                      SynthesisCall, SynthesisState, inference_only)
@@ -81,6 +81,8 @@ class SynthesisLayer(nn.Module):
         self.polyphase = DerivedTensor(polyphase_kernels)
         # Built only once a float32 call needs them (many channels, no upsampling): 4x the weight's size.
         self.winograd = DerivedTensor(winograd_kernels)
+        # The polyphase kernels in Winograd's form (float32 at 1024 px, compiled transforms): 16x the weight's size.
+        self.polyphase_winograd = DerivedTensor(polyphase_winograd_kernels)
 
     def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
@@ -97,6 +99,9 @@ class SynthesisLayer(nn.Module):
                 polyphase = self.polyphase.get(self.weight, self.resample_filter, up=self.up, padding=self.padding,
                                                flip_weight=(self.up == 1), in_size=x.shape[-1])
                 prepared = dataclasses.replace(prepared, polyphase=polyphase)
+                if use_polyphase_winograd(polyphase, compute_dtype or x.dtype):
+                    prepared = dataclasses.replace(prepared, polyphase_winograd=self.polyphase_winograd.get(
+                        polyphase.kernels, up=self.up))
             return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up,
                                              padding=self.padding, resample_filter=self.resample_filter,
                                              flip_weight=(self.up == 1), act=self.activation,

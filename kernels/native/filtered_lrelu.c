@@ -25,7 +25,7 @@
 #define LANES 4
 #endif
 #ifndef CB
-#define CB 16
+#define CB 16   /* channels per block: measured as fast as 32 and 64, and less waste on counts like 181 */
 #endif
 #define NV (CB / LANES)
 #define CHAINS 8
@@ -139,7 +139,8 @@ static void upsample_line(const vec_t *restrict in, int n, vec_t *restrict out, 
         int q_lo = min_int(max_int(0, -i0), outputs);
         int q_hi = max_int(q_lo, min_int(outputs, n - taps_in_phase + 1 - i0));
         if (q_hi > q_lo)
-            fir(in + (ptrdiff_t)(i0 + q_lo) * NV, 1, taps + k0, up, taps_in_phase, out + (ptrdiff_t)(r + q_lo * up) * NV,
+            fir(in + (ptrdiff_t)(i0 + q_lo) * NV, 1, taps + k0, up, taps_in_phase,
+                out + (ptrdiff_t)(r + q_lo * up) * NV,
                 up, q_hi - q_lo, 0);
         for (int q = 0; q < outputs; q++) {
             if (q == q_lo) q = q_hi;
@@ -267,10 +268,13 @@ static void run_block(const Plan *p, const float *x, const float *bias, float *y
         }
         float *dst = y + (size_t)yo * p->out_width * p->channels + c0;
         const float *row = (const float *)b->out_row;
-        if (n == CB)
-            for (int j = 0; j < p->out_width; j++) memcpy(dst + (size_t)j * p->channels, row + (size_t)j * CB, sizeof(float) * CB);
-        else
-            for (int j = 0; j < p->out_width; j++) memcpy(dst + (size_t)j * p->channels, row + (size_t)j * CB, sizeof(float) * n);
+        /* A whole block is a copy of fixed size (a few vector moves, no call); a short last block is not. */
+        for (int j = 0; j < p->out_width; j++) {
+            if (n == CB)
+                memcpy(dst + (size_t)j * p->channels, row + (size_t)j * CB, sizeof(float) * CB);
+            else
+                memcpy(dst + (size_t)j * p->channels, row + (size_t)j * CB, sizeof(float) * n);
+        }
     }
 }
 
