@@ -120,9 +120,9 @@ def _native_kernel():
         function.restype = ctypes.c_int
         ints = [ctypes.c_int] * 4
         function.argtypes = ([_c_float_p] * 3 + ints + [_c_float_p] * 2 + [ctypes.c_int] * 6 + [_c_float_p] * 3
-                             + [ctypes.c_int] * 2 + [ctypes.c_float] * 3 + [ctypes.c_int] * 2)
+                             + [ctypes.c_int] * 2 + [ctypes.c_float] * 3 + [ctypes.c_int] * 3)
         lib.filtered_lrelu_channel_block.restype = ctypes.c_int
-        _native_functions = (function, lib.filtered_lrelu_channel_block())
+        _native_functions = (lib, function, lib.filtered_lrelu_channel_block())
     return _native_functions
 
 
@@ -140,7 +140,7 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     kernel = _native_kernel()
     if kernel is None:
         return None
-    function, channel_block = kernel
+    lib, function, channel_block = kernel
     as_float = x.new_empty(0, dtype=torch.float32)          # the filters are prepared in float32
     up_taps, up_factors = _prepared_filter(fu, as_float, flip_filter, up ** 2)
     down_taps, down_factors = _prepared_filter(fd, as_float, flip_filter, 1)
@@ -171,13 +171,13 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     y = torch.empty([batch_size, channels, out_h, out_w], dtype=torch.float32, memory_format=torch.channels_last)
     clamp_value = -1.0 if clamp is None or clamp < 0 else float(clamp)
 
-    def run(begin: int, end: int) -> int:
+    def run(begin: int, end: int, threads: int) -> int:
         return function(_pointer(x), _pointer(bias), _pointer(y), batch_size, channels, height, width,
                         _pointer(up_x), _pointer(up_y), up_x.shape[0], up, px0, px1, py0, py1,
                         _pointer(down_x), _pointer(down_y), _pointer(down_2d), down_count, down,
-                        float(slope), float(gain), clamp_value, begin, end)
+                        float(slope), float(gain), clamp_value, begin, end, threads)
 
-    if any(status != 0 for status in native.run_split(run, channels, channel_block)):
+    if any(status != 0 for status in native.parallel(lib, run, channels, channel_block)):
         raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its row buffers")
     return y if dtype == torch.float32 else y.to(dtype)
 

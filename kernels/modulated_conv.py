@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import _padding4, filter_size, upfirdn2d, upfirdn2d_reference
+from .fir_bias_act import fir_bias_act
 from .winograd import winograd_conv3x3, winograd_transforms_compiled
 
 
@@ -70,21 +71,8 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
         return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
 
     if up > 1:
-        # conv_transpose2d wants [in, out/groups, kh, kw].
-        if groups == 1:
-            w = w.transpose(0, 1)
-        else:
-            w = w.reshape(groups, out_channels // groups, in_channels_per_group, kh, kw)
-            w = w.transpose(1, 2).reshape(groups * in_channels_per_group, out_channels // groups, kh, kw)
-        px0 -= kw - 1
-        px1 -= kw - up
-        py0 -= kh - 1
-        py1 -= kh - up
-        pxt = max(min(-px0, -px1), 0)
-        pyt = max(min(-py0, -py1), 0)
-        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
-        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up ** 2,
-                      flip_filter=flip_filter)
+        x, fir_padding = _transposed_conv(x, w, f, up, padding, groups, flip_weight)
+        x = upfirdn2d(x, f, padding=fir_padding, gain=up ** 2, flip_filter=flip_filter)
         if down > 1:
             x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
         return x
@@ -96,6 +84,27 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
     if down > 1:
         x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
     return x
+
+
+def _transposed_conv(x, w, f, up, padding, groups, flip_weight):
+    """The first half of an upsampling convolution: the strided transposed convolution (no inserted zeros
+    multiplied). Returns its output and the padding [x0, x1, y0, y1] of the FIR filter that completes it."""
+    out_channels, in_channels_per_group, kh, kw = w.shape
+    px0, px1, py0, py1 = _resample_padding(f, up, 1, padding)
+    # conv_transpose2d wants [in, out/groups, kh, kw].
+    if groups == 1:
+        w = w.transpose(0, 1)
+    else:
+        w = w.reshape(groups, out_channels // groups, in_channels_per_group, kh, kw)
+        w = w.transpose(1, 2).reshape(groups * in_channels_per_group, out_channels // groups, kh, kw)
+    px0 -= kw - 1
+    px1 -= kw - up
+    py0 -= kh - 1
+    py1 -= kh - up
+    pxt = max(min(-px0, -px1), 0)
+    pyt = max(min(-py0, -py1), 0)
+    x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+    return x, [px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt]
 
 
 def modulation_weights(weight, styles, demodulate=True):
@@ -414,6 +423,21 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
     channels_last = use_channels_last(x, up, dtype)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     x = x.to(dtype).contiguous(memory_format=memory_format)
+    if channels_last and not direct and polyphase is None and dtype == torch.float32 and resample_filter is not None:
+        # The transposed convolution, then its FIR filter with the bias, noise, leaky ReLU and clamp in one
+        # compiled pass (None where it is not compiled: the eager steps below run instead).
+        halves = [_transposed_conv(x[n:n + 1], w[n].contiguous(memory_format=memory_format), resample_filter, up,
+                                   padding, 1, flip_weight) for n in range(batch_size)]
+        fir_padding = halves[0][1]
+        y = halves[0][0] if batch_size == 1 else torch.cat([half for half, _ in halves])
+        fused = fir_bias_act(y, resample_filter, fir_padding, up ** 2, b, noise, gain,
+                             alpha if act == "lrelu" else None, clamp)
+        if fused is not None:
+            return fused
+        y = upfirdn2d(y, resample_filter, padding=fir_padding, gain=up ** 2)
+        if b is not None:
+            y.add_(b.reshape(1, -1, 1, 1))
+        return _noise_act_clamp(y, noise, act, alpha, gain, clamp)
     if channels_last:
         # A grouped convolution would need [1, N*C, H, W], which is no view of a channels-last batch: run the
         # samples one by one (the same arithmetic).

@@ -195,10 +195,10 @@ def _native_functions():
     if _functions is None:
         i, f, p = ctypes.c_int, ctypes.c_float, _float_p
         lib.winograd_input.restype = None
-        lib.winograd_input.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i]
+        lib.winograd_input.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i, i]
         lib.winograd_output.restype = None
-        lib.winograd_output.argtypes = [p, i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p, i, i]
-        _functions = (lib.winograd_input, lib.winograd_output)
+        lib.winograd_output.argtypes = [p, i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p, i, i, i]
+        _functions = (lib, lib.winograd_input, lib.winograd_output)
     return _functions
 
 
@@ -222,7 +222,7 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     functions = _native_functions()
     if functions is None:
         return None
-    transform_input, transform_output = functions
+    lib, transform_input, transform_output = functions
     batch_size, in_channels, height, width = x.shape
     product_channels = kernels.shape[2]
     out_channels = product_channels // (shuffle * shuffle)
@@ -243,14 +243,14 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
         noise_stride = noise[0].numel() if noise.shape[0] > 1 else 0
     transformed = torch.empty([SPAN * SPAN, tiles, in_channels], dtype=torch.float32)
     rows = batch_size * tiles_y
-    native.run_split(lambda begin, end: transform_input(
+    native.parallel(lib, lambda begin, end, threads: transform_input(
         _pointer(x), batch_size, height, width, in_channels, _pointer(in_scale), padding, tiles_y, tiles_x,
-        _pointer(transformed), begin, end), rows, 1)
+        _pointer(transformed), begin, end, threads), rows, 1)
     products = batched_products(transformed, kernels)                     # [36, tiles, out]
     y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
                     memory_format=torch.channels_last)
-    native.run_split(lambda begin, end: transform_output(
+    native.parallel(lib, lambda begin, end, threads: transform_output(
         _pointer(products), batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, _pointer(out_scale),
         _pointer(bias), _pointer(noise), noise_stride, float(noise_gain), -1.0 if slope is None else float(slope),
-        -1.0 if clamp is None else float(clamp), _pointer(y), begin, end), rows, 1)
+        -1.0 if clamp is None else float(clamp), _pointer(y), begin, end, threads), rows, 1)
     return y

@@ -31,20 +31,25 @@ def force_winograd(monkeypatch, on: bool) -> None:
     monkeypatch.setattr(modulated_conv, "WINOGRAD_COMPILED_THRESHOLDS", ())
 
 
-@pytest.fixture(params=["plain", "channels_last+polyphase", "polyphase-winograd", "winograd", "winograd-eager"])
+@pytest.fixture(params=["plain", "channels_last+transposed", "channels_last+transposed-eager",
+                        "channels_last+polyphase", "polyphase-winograd", "winograd", "winograd-eager"])
 def layout(request, monkeypatch):
-    """Each kernel test runs with the plain layout and transposed upsampling, with channels-last and polyphase
-    kernels (as one direct convolution, and by Winograd's algorithm with the compiled transforms) forced on for
-    every size, and with Winograd's algorithm forced on for every 3x3 stride-1 layer, with its compiled transforms
+    """Each kernel test runs with the plain layout and transposed upsampling; channels-last with transposed
+    upsampling (its FIR filter and the work after it compiled, and eager); channels-last with polyphase kernels
+    (as one direct convolution, and by Winograd's algorithm with the compiled transforms) forced on for every
+    size; and with Winograd's algorithm forced on for every 3x3 stride-1 layer, with its compiled transforms
     (where a compiler is) and with its eager ones."""
     plain = request.param == "plain"
+    transposed = request.param.startswith("channels_last+transposed")
     monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6 if plain else 0)
-    monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain else 0)
+    monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain or transposed else 0)
+    if request.param == "channels_last+transposed":
+        require_native("fir_bias_act")
     monkeypatch.setattr(modulated_conv, "POLYPHASE_WINOGRAD", request.param == "polyphase-winograd")
     force_winograd(monkeypatch, request.param.startswith("winograd"))
     if request.param in ("winograd", "polyphase-winograd"):
         require_native("winograd")
-    if request.param == "winograd-eager":
+    if request.param in ("winograd-eager", "channels_last+transposed-eager"):
         eager_only(monkeypatch)
     return request.param
 
@@ -83,14 +88,19 @@ def test_fused_layer_matches_reference(layout, monkeypatch, batch, up, size, cla
         compiled = winograd_module._winograd_native
         monkeypatch.setattr(winograd_module, "_winograd_native",
                             lambda *a: shuffled.append(a[-1]) or compiled(*a))
+    fused = []
+    if layout == "channels_last+transposed":
+        compiled_fir = modulated_conv.fir_bias_act
+        monkeypatch.setattr(modulated_conv, "fir_bias_act", lambda *a: fused.append(1) or compiled_fir(*a))
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
     assert shuffled == ([up] if layout == "polyphase-winograd" and up > 1 else [])
+    assert len(fused) == (1 if layout == "channels_last+transposed" and up > 1 else 0)
     assert actual.shape == expected.shape == (batch, 5, size * up, size * up)
     assert (actual - expected).abs().max() <= EXACT
     if clamp is not None:
         assert expected.abs().max() == pytest.approx(clamp)   # the clamp is exercised, not idle
-    if layout != "plain":
+    if layout not in ("plain", "channels_last+transposed-eager"):   # the eager FIR pass keeps its own layout
         assert actual.is_contiguous(memory_format=torch.channels_last)
 
 

@@ -197,3 +197,76 @@ def test_threads_split_channels_in_whole_blocks():
     assert sorted(seen)[0][0] == 0 and sum(results) == 100
     assert all(begin % 16 == 0 for begin, _ in seen)
     assert len(seen) == min(torch.get_num_threads(), 7)
+
+
+def test_openmp_shares_pytorchs_runtime_and_python_threads_give_the_same_numbers(monkeypatch):
+    """Built with OpenMP (gcc has it), the kernels run on the OpenMP runtime PyTorch loaded (one libgomp in the
+    process, no second pool of threads); with the work split over Python threads instead (a compiler without
+    OpenMP) every number is the same."""
+    import os
+    library = require_native("filtered_lrelu")
+    if os.environ.get("CI") == "true":
+        assert native.uses_openmp(library)
+    if native.uses_openmp(library) and os.path.exists("/proc/self/maps"):
+        with open("/proc/self/maps") as maps:
+            runtimes = {line.split()[-1] for line in maps if "libgomp" in line}
+        assert len(runtimes) == 1, runtimes
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn([2, 45, 30, 30], generator=g)
+    fu, fd = (f.float() for f in _random_filters(g, 2, 2, False))
+    with torch.no_grad():
+        shared = filtered_lrelu(x, fu, fd, None, up=2, down=2, padding=10, clamp=3.0)
+        monkeypatch.setattr(native, "uses_openmp", lambda lib: False)
+        split = filtered_lrelu(x, fu, fd, None, up=2, down=2, padding=10, clamp=3.0)
+    assert torch.equal(shared, split)
+
+
+def test_winograd_and_fir_kernels_split_over_python_threads_give_the_same_numbers(monkeypatch):
+    from kernels.fir_bias_act import fir_bias_act
+    from kernels.winograd import polyphase_winograd_kernels, winograd_conv3x3, winograd_kernels
+    require_native("winograd")
+    require_native("fir_bias_act")
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn([2, 24, 21, 18], generator=g)
+    kernels = winograd_kernels(torch.randn([20, 24, 3, 3], generator=g))
+    shuffled = polyphase_winograd_kernels(torch.randn([80, 24, 3, 3], generator=g), 2)
+    noise = torch.randn([2, 1, 23, 20], generator=g)
+    bias = torch.randn([24], generator=g)
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
+
+    def run():
+        with torch.no_grad():
+            return (winograd_conv3x3(x, kernels, padding=2, noise=noise, slope=0.2, clamp=4.0),
+                    winograd_conv3x3(x, shuffled, padding=1, slope=0.2, shuffle=2),
+                    fir_bias_act(x, f, (2, 1, 2, 1), 4.0, bias, noise[:, :, :21, :18], 1.5, 0.2, 2.0))
+
+    shared = run()
+    monkeypatch.setattr(native, "uses_openmp", lambda lib: False)
+    split = run()
+    assert all(s is not None for s in shared + split)
+    assert all(torch.equal(a, b) for a, b in zip(shared, split))
+
+
+@pytest.mark.parametrize("padding, noise_batch", [((1, 2, 1, 2), 1), ((-1, 3, 0, 2), 2), ((3, 3, 3, 3), 1)])
+def test_fir_bias_act_matches_the_eager_composition(padding, noise_batch):
+    """The second half of an upsampling layer: FIR filter (cropping and padding), bias, noise (one map or one per
+    sample), leaky ReLU, clamp; 37 channels (a short last vector); a 2-D filter of rank 2 is declined."""
+    from kernels.fir_bias_act import fir_bias_act
+    from kernels.upfirdn2d import upfirdn2d_reference
+    require_native("fir_bias_act")
+    g = torch.Generator().manual_seed(sum(padding))
+    x = torch.randn([2, 37, 19, 23], generator=g, dtype=torch.float64) * 3
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64)
+    bias = torch.randn([37], generator=g, dtype=torch.float64)
+    filtered = upfirdn2d_reference(x, f / f.sum(), padding=list(padding), gain=4)
+    noise = torch.randn([noise_batch, 1, *filtered.shape[2:]], generator=g, dtype=torch.float64)
+    expected = torch.nn.functional.leaky_relu(filtered + bias.reshape(1, -1, 1, 1) + 1.5 * noise, 0.2).clamp(-5, 5)
+    with torch.no_grad():
+        actual = fir_bias_act(x.float(), (f / f.sum()).float(), padding, 4.0, bias.float(), noise.float(), 1.5,
+                              0.2, 5.0)
+    assert actual is not None and actual.shape == expected.shape
+    assert (actual.double() - expected).abs().max().item() <= 1e-5
+    assert (expected == 5).any() and ((expected < 0) & (expected > -5)).any()
+    rank_two = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    with torch.no_grad():
+        assert fir_bias_act(x.float(), rank_two, 0) is None

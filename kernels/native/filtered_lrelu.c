@@ -287,13 +287,15 @@ int filtered_lrelu_out_size(int n, int up, int pad0, int pad1, int up_count, int
 }
 
 /* x: [batch, height, width, channels] float32, channels-last; y: [batch, out_height, out_width, channels].
-   Channels [c_begin, c_end) only (c_begin a multiple of CB), so that threads can take disjoint ranges.
-   Returns 0, or -1 when the sizes are not positive or memory ran out. */
+   Channels [c_begin, c_end) only (c_begin a multiple of CB), spread over `threads` OpenMP threads (one block of
+   channels of one sample at a time; each thread has its own rings), or run on the caller's thread where the
+   library was built without OpenMP (the caller then gives each of its threads a range). Returns 0, or -1 when
+   the sizes are not positive or memory ran out. */
 int filtered_lrelu_channels_last(const float *x, const float *bias, float *y, int batch, int channels, int height,
                                  int width, const float *up_x, const float *up_y, int up_count, int up, int pad_x0,
                                  int pad_x1, int pad_y0, int pad_y1, const float *down_x, const float *down_y,
                                  const float *down_2d, int down_count, int down, float slope, float gain, float clamp,
-                                 int c_begin, int c_end) {
+                                 int c_begin, int c_end, int threads) {
     Plan p = {channels, height, width, up_x, up_y, up_count, up, pad_x0, pad_x1, pad_y0, pad_y1,
               down_x, down_y, down_2d, down_count, down, {slope, gain, clamp}, 0, 0, 0, 0};
     p.up_width = width * up + pad_x0 + pad_x1 - up_count + 1;
@@ -302,16 +304,34 @@ int filtered_lrelu_channels_last(const float *x, const float *bias, float *y, in
     p.out_height = filtered_lrelu_out_size(height, up, pad_y0, pad_y1, up_count, down, down_count);
     if (p.out_width <= 0 || p.out_height <= 0 || up < 1 || down < 1 || c_begin % CB != 0) return -1;
     if (up_count > MAX_TAPS || down_count > MAX_TAPS) return -1;
-    Buffers b;
-    if (alloc_buffers(&p, &b) != 0) return -1;
-    for (int n = 0; n < batch; n++) {
-        const float *xs = x + (size_t)n * height * width * channels;
-        float *ys = y + (size_t)n * p.out_height * p.out_width * channels;
-        for (int c0 = c_begin; c0 < c_end; c0 += CB) run_block(&p, xs, bias, ys, c0, &b);
+    const int blocks = (c_end - c_begin + CB - 1) / CB;
+    int failed = 0;
+    (void)threads;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        Buffers b;
+        int ready = alloc_buffers(&p, &b) == 0;
+        failed |= !ready;
+#pragma omp for schedule(static)
+        for (int task = 0; task < batch * blocks; task++) {
+            if (!ready) continue;
+            int n = task / blocks, c0 = c_begin + (task % blocks) * CB;
+            run_block(&p, x + (size_t)n * height * width * channels, bias,
+                      y + (size_t)n * p.out_height * p.out_width * channels, c0, &b);
+        }
+        if (ready) free_buffers(&b);
     }
-    free_buffers(&b);
-    return 0;
+    return failed ? -1 : 0;
 }
 
 /* Channels per block, for the caller's split of channels among threads. */
 int filtered_lrelu_channel_block(void) { return CB; }
+
+/* 1 when built with OpenMP: the caller then hands over the whole range once, with its thread count. */
+int openmp_enabled(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}

@@ -65,11 +65,13 @@ static inline void output_rows(const vec_t m[SPAN], vec_t o[TILE]) {
 
 /* x: [batch, height, width, channels] (channels-last); in_scale: [batch, channels] or NULL. The input is read as
    if padded by `padding` zeros before and as many as the last tiles need after. v: [36, batch * tiles_y * tiles_x,
-   channels]. Tile rows [row_begin, row_end) of all samples (row r = sample r / tiles_y, tile row r % tiles_y). */
+   channels]. Tile rows [row_begin, row_end) of all samples (row r = sample r / tiles_y, tile row r % tiles_y),
+   spread over `threads` OpenMP threads where the library has OpenMP. */
 void winograd_input(const float *x, int batch, int height, int width, int channels, const float *in_scale,
-                    int padding, int tiles_y, int tiles_x, float *v, int row_begin, int row_end) {
+                    int padding, int tiles_y, int tiles_x, float *v, int row_begin, int row_end, int threads) {
     const size_t plane = (size_t)batch * tiles_y * tiles_x * channels;   /* one of the 36 matrices */
-    (void)batch;
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = row_begin; row < row_end; row++) {
         int n = row / tiles_y, ty = row % tiles_y;
         const float *xs = x + (size_t)n * height * width * channels;
@@ -129,11 +131,13 @@ void winograd_input(const float *x, int batch, int height, int width, int channe
 void winograd_output(const float *m, int batch, int tiles_y, int tiles_x, int channels, int out_h, int out_w,
                      int shuffle, const float *out_scale, const float *bias, const float *noise,
                      ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp, float *y, int row_begin,
-                     int row_end) {
+                     int row_end, int threads) {
     const size_t plane = (size_t)batch * tiles_y * tiles_x * channels;
     const int phases = shuffle * shuffle, out_channels = channels / phases;
     const int wide = out_w * shuffle;   /* the output's width */
     const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = row_begin; row < row_end; row++) {
         int n = row / tiles_y, ty = row % tiles_y;
         float *ys = y + (size_t)n * out_h * shuffle * wide * out_channels;
@@ -185,4 +189,13 @@ void winograd_output(const float *m, int batch, int tiles_y, int tiles_x, int ch
             }
         }
     }
+}
+
+/* 1 when built with OpenMP: the caller then hands over the whole range once, with its thread count. */
+int openmp_enabled(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }
