@@ -242,8 +242,8 @@ class PreparedWeight:
     channels the weight in Winograd's form."""
     energy: torch.Tensor          # [out, in]: sum over kh, kw of weight^2
     polyphase: Polyphase | None = None
-    winograd: torch.Tensor | None = None    # [36, in, out]: winograd_kernels(weight), the correlation kernels
-    # [36, in, up^2 * out]: polyphase_winograd_kernels(polyphase.kernels, up), where an upsampling layer runs so
+    winograd: torch.Tensor | None = None    # [36, out, in]: winograd_kernels(weight), the correlation kernels
+    # [36, up^2 * out, in]: polyphase_winograd_kernels(polyphase.kernels, up), where an upsampling layer runs so
     polyphase_winograd: torch.Tensor | None = None
 
 

@@ -120,7 +120,7 @@ void winograd_input(const float *x, int batch, int height, int width, int channe
     }
 }
 
-/* m: [36, batch * tiles_y * tiles_x, channels], the products. y: [batch, out_h * shuffle, out_w * shuffle,
+/* m: the 36 products, each [batch * tiles_y * tiles_x, channels]. y: [batch, out_h * shuffle, out_w * shuffle,
    channels / shuffle^2] (channels-last): y = act(A^T m A * out_scale + bias + noise * noise_gain), act = leaky ReLU
    of slope `slope` (slope < 0: none) then clamp (clamp < 0: none). With shuffle > 1 (an upsampling layer's
    polyphase kernels) the product channels are phase-major, channel phase * out + o with phase = py * shuffle + px,
@@ -128,11 +128,10 @@ void winograd_input(const float *x, int batch, int height, int width, int channe
    channel o: the pixel shuffle happens in the same pass. out_scale [batch, out], bias [out], noise [..,
    out_h * shuffle, out_w * shuffle] with `noise_batch_stride` floats between samples (0: one map for all): each
    optional (NULL). Tile rows as above. */
-void winograd_output(const float *m, int batch, int tiles_y, int tiles_x, int channels, int out_h, int out_w,
+void winograd_output(const float *const *m, int batch, int tiles_y, int tiles_x, int channels, int out_h, int out_w,
                      int shuffle, const float *out_scale, const float *bias, const float *noise,
                      ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp, float *y, int row_begin,
                      int row_end, int threads) {
-    const size_t plane = (size_t)batch * tiles_y * tiles_x * channels;
     const int phases = shuffle * shuffle, out_channels = channels / phases;
     const int wide = out_w * shuffle;   /* the output's width */
     const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
@@ -156,7 +155,7 @@ void winograd_output(const float *m, int batch, int tiles_y, int tiles_x, int ch
                     for (int i = 0; i < SPAN; i++) {
                         vec_t row_m[SPAN];
                         for (int j = 0; j < SPAN; j++) {
-                            const float *p = m + (size_t)(i * SPAN + j) * plane + tile * channels + c;
+                            const float *p = m[i * SPAN + j] + tile * channels + c;
                             row_m[j] = lanes == LANES ? load(p) : load_part(p, lanes);
                         }
                         output_rows(row_m, t[i]);          /* m A along each row */
