@@ -71,7 +71,7 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
         return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
 
     if up > 1:
-        x, fir_padding = _transposed_conv(x, w, f, up, padding, groups, flip_weight)
+        x, fir_padding = _transposed_conv(x, w, up, (px0, px1, py0, py1), groups, flip_weight)
         x = upfirdn2d(x, f, padding=fir_padding, gain=up ** 2, flip_filter=flip_filter)
         if down > 1:
             x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
@@ -86,11 +86,12 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
     return x
 
 
-def _transposed_conv(x, w, f, up, padding, groups, flip_weight):
+def _transposed_conv(x, w, up, resample_padding, groups, flip_weight):
     """The first half of an upsampling convolution: the strided transposed convolution (no inserted zeros
-    multiplied). Returns its output and the padding [x0, x1, y0, y1] of the FIR filter that completes it."""
+    multiplied). `resample_padding` is `_resample_padding`'s (x0, x1, y0, y1) for the whole resampling. Returns the
+    output and the padding [x0, x1, y0, y1] of the FIR filter that completes the upsampling."""
     out_channels, in_channels_per_group, kh, kw = w.shape
-    px0, px1, py0, py1 = _resample_padding(f, up, 1, padding)
+    px0, px1, py0, py1 = resample_padding
     # conv_transpose2d wants [in, out/groups, kh, kw].
     if groups == 1:
         w = w.transpose(0, 1)
@@ -426,8 +427,9 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
     if channels_last and not direct and polyphase is None and dtype == torch.float32 and resample_filter is not None:
         # The transposed convolution, then its FIR filter with the bias, noise, leaky ReLU and clamp in one
         # compiled pass (None where it is not compiled: the eager steps below run instead).
-        halves = [_transposed_conv(x[n:n + 1], w[n].contiguous(memory_format=memory_format), resample_filter, up,
-                                   padding, 1, flip_weight) for n in range(batch_size)]
+        resample_padding = _resample_padding(resample_filter, up, 1, padding)
+        halves = [_transposed_conv(x[n:n + 1], w[n].contiguous(memory_format=memory_format), up, resample_padding, 1,
+                                   flip_weight) for n in range(batch_size)]
         fir_padding = halves[0][1]
         y = halves[0][0] if batch_size == 1 else torch.cat([half for half, _ in halves])
         fused = fir_bias_act(y, resample_filter, fir_padding, up ** 2, b, noise, gain,
