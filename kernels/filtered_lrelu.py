@@ -105,29 +105,13 @@ def _filtered_lrelu_chunk(x, fu, fd, up_taps, down_taps, up, down, padding, gain
 
 # -- the compiled kernel (kernels/native/filtered_lrelu.c) ---------------------------------------------------------
 
-_c_float_p = ctypes.POINTER(ctypes.c_float)
-_native_functions = None
-
-
-def _native_kernel():
-    """The C function with its argument types set, or None where the compiled kernels are unavailable."""
-    global _native_functions
-    lib = native.library("filtered_lrelu")
-    if lib is None:
-        return None
-    if _native_functions is None:
-        function = lib.filtered_lrelu_channels_last
-        function.restype = ctypes.c_int
-        ints = [ctypes.c_int] * 4
-        function.argtypes = ([_c_float_p] * 3 + ints + [_c_float_p] * 2 + [ctypes.c_int] * 6 + [_c_float_p] * 3
-                             + [ctypes.c_int] * 2 + [ctypes.c_float] * 3 + [ctypes.c_int] * 3)
-        lib.filtered_lrelu_channel_block.restype = ctypes.c_int
-        _native_functions = (lib, function, lib.filtered_lrelu_channel_block())
-    return _native_functions
-
-
-def _pointer(t: torch.Tensor | None):
-    return None if t is None else ctypes.cast(t.data_ptr(), _c_float_p)
+def _declare(lib):
+    function = lib.filtered_lrelu_channels_last
+    function.restype = ctypes.c_int
+    p, i, f = native.FLOAT_P, ctypes.c_int, ctypes.c_float
+    function.argtypes = [p] * 3 + [i] * 4 + [p] * 2 + [i] * 6 + [p] * 3 + [i] * 2 + [f] * 3 + [i] * 3
+    lib.filtered_lrelu_channel_block.restype = ctypes.c_int
+    return lib, function, lib.filtered_lrelu_channel_block()
 
 
 def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
@@ -137,7 +121,7 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     if (x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16) or fu is None or fd is None
             or x.ndim != 4 or x.shape[1] == 0 or x.shape[0] == 0):
         return None
-    kernel = _native_kernel()
+    kernel = native.declared("filtered_lrelu", _declare)
     if kernel is None:
         return None
     lib, function, channel_block = kernel
@@ -172,9 +156,9 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     clamp_value = -1.0 if clamp is None or clamp < 0 else float(clamp)
 
     def run(begin: int, end: int, threads: int) -> int:
-        return function(_pointer(x), _pointer(bias), _pointer(y), batch_size, channels, height, width,
-                        _pointer(up_x), _pointer(up_y), up_x.shape[0], up, px0, px1, py0, py1,
-                        _pointer(down_x), _pointer(down_y), _pointer(down_2d), down_count, down,
+        return function(native.pointer(x), native.pointer(bias), native.pointer(y), batch_size, channels, height, width,
+                        native.pointer(up_x), native.pointer(up_y), up_x.shape[0], up, px0, px1, py0, py1,
+                        native.pointer(down_x), native.pointer(down_y), native.pointer(down_2d), down_count, down,
                         float(slope), float(gain), clamp_value, begin, end, threads)
 
     if any(status != 0 for status in native.parallel(lib, run, channels, channel_block)):

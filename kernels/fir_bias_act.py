@@ -13,26 +13,12 @@ import torch
 from . import native
 from .upfirdn2d import _padding4, _prepared_filter
 
-_float_p = ctypes.POINTER(ctypes.c_float)
-_function = None
-
-
-def _kernel():
-    global _function
-    lib = native.library("fir_bias_act")
-    if lib is None:
-        return None
-    if _function is None:
-        i, f, p = ctypes.c_int, ctypes.c_float, _float_p
-        function = lib.fir_bias_act
-        function.restype = ctypes.c_int
-        function.argtypes = [p, p, i, i, i, i, p, p, i, i, i, i, i, p, p, ctypes.c_ssize_t, f, f, f, i, i, i]
-        _function = (lib, function)
-    return _function
-
-
-def _pointer(t: torch.Tensor | None):
-    return None if t is None else ctypes.cast(t.data_ptr(), _float_p)
+def _declare(lib):
+    i, f, p = ctypes.c_int, ctypes.c_float, native.FLOAT_P
+    function = lib.fir_bias_act
+    function.restype = ctypes.c_int
+    function.argtypes = [p, p, i, i, i, i, p, p, i, i, i, i, i, p, p, ctypes.c_ssize_t, f, f, f, i, i, i]
+    return lib, function
 
 
 def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, bias: torch.Tensor | None = None,
@@ -46,7 +32,7 @@ def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, b
         return None
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, bias, noise)):
         return None
-    kernel = _kernel()
+    kernel = native.declared("fir_bias_act", _declare)
     if kernel is None:
         return None
     lib, function = kernel
@@ -76,8 +62,8 @@ def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, b
     clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
 
     def run(begin: int, end: int, threads: int) -> int:
-        return function(_pointer(x), _pointer(y), batch_size, height, width, channels, _pointer(taps_x),
-                        _pointer(taps_y), count, px0, px1, py0, py1, _pointer(bias), _pointer(noise), noise_stride,
+        return function(native.pointer(x), native.pointer(y), batch_size, height, width, channels, native.pointer(taps_x),
+                        native.pointer(taps_y), count, px0, px1, py0, py1, native.pointer(bias), native.pointer(noise), noise_stride,
                         float(noise_gain), slope, clamp, begin, end, threads)
 
     if any(status != 0 for status in native.parallel(lib, run, out_h, 1)):

@@ -202,28 +202,14 @@ def _winograd_eager(x, kernels, in_scale, out_scale, bias, padding):
 
 # -- the compiled transforms (kernels/native/winograd.c) -----------------------------------------------------------
 
-_float_p = ctypes.POINTER(ctypes.c_float)
-_functions = None
-
-
-def _native_functions():
-    global _functions
-    lib = native.library("winograd")
-    if lib is None:
-        return None
-    if _functions is None:
-        i, f, p = ctypes.c_int, ctypes.c_float, _float_p
-        lib.winograd_input.restype = None
-        lib.winograd_input.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i, i]
-        lib.winograd_output.restype = None
-        lib.winograd_output.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f,
-                                        p, i, i, i]
-        _functions = (lib, lib.winograd_input, lib.winograd_output)
-    return _functions
-
-
-def _pointer(t: torch.Tensor | None):
-    return None if t is None else ctypes.cast(t.data_ptr(), _float_p)
+def _declare(lib):
+    i, f, p = ctypes.c_int, ctypes.c_float, native.FLOAT_P
+    lib.winograd_input.restype = None
+    lib.winograd_input.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i, i]
+    lib.winograd_output.restype = None
+    lib.winograd_output.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p,
+                                    i, i, i]
+    return lib, lib.winograd_input, lib.winograd_output
 
 
 def winograd_transforms_compiled() -> bool:
@@ -239,7 +225,7 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                        for t in (x, kernels, in_scale, out_scale, bias, noise)):
         return None
-    functions = _native_functions()
+    functions = native.declared("winograd", _declare)
     if functions is None:
         return None
     lib, transform_input, transform_output = functions
@@ -264,14 +250,14 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     transformed = torch.empty([SPAN * SPAN, tiles, in_channels], dtype=torch.float32)
     rows = batch_size * tiles_y
     native.parallel(lib, lambda begin, end, threads: transform_input(
-        _pointer(x), batch_size, height, width, in_channels, _pointer(in_scale), padding, tiles_y, tiles_x,
-        _pointer(transformed), begin, end, threads), rows, 1)
+        native.pointer(x), batch_size, height, width, in_channels, native.pointer(in_scale), padding, tiles_y, tiles_x,
+        native.pointer(transformed), begin, end, threads), rows, 1)
     products = separate_products(transformed, kernels)                    # 36 x [tiles, out]
-    matrices = (_float_p * len(products))(*(_pointer(m) for m in products))
+    matrices = (native.FLOAT_P * len(products))(*(native.pointer(m) for m in products))
     y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
                     memory_format=torch.channels_last)
     native.parallel(lib, lambda begin, end, threads: transform_output(
-        matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, _pointer(out_scale),
-        _pointer(bias), _pointer(noise), noise_stride, float(noise_gain), -1.0 if slope is None else float(slope),
-        -1.0 if clamp is None else float(clamp), _pointer(y), begin, end, threads), rows, 1)
+        matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, native.pointer(out_scale),
+        native.pointer(bias), native.pointer(noise), noise_stride, float(noise_gain), -1.0 if slope is None else float(slope),
+        -1.0 if clamp is None else float(clamp), native.pointer(y), begin, end, threads), rows, 1)
     return y

@@ -10,7 +10,7 @@ import kernels.filtered_lrelu as flrelu_module
 from explorer.networks.stylegan3 import Generator, design_lowpass_filter
 from kernels import native
 from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
-from tests.fixtures.native import eager_only, require_native
+from tests.fixtures.native import eager_only, record_answers, require_native
 
 torch.set_num_threads(2)   # two ranges of channels, run by two threads at once
 
@@ -19,16 +19,7 @@ torch.set_num_threads(2)   # two ranges of channels, run by two threads at once
 def native_calls(monkeypatch):
     """Counts the calls that the compiled kernel answered (not None), so that a silent fallback cannot pass."""
     require_native("filtered_lrelu")
-    calls = []
-    original = flrelu_module._filtered_lrelu_native
-
-    def counting(*args, **kwargs):
-        y = original(*args, **kwargs)
-        calls.append(y is not None)
-        return y
-
-    monkeypatch.setattr(flrelu_module, "_filtered_lrelu_native", counting)
-    return calls
+    return record_answers(monkeypatch, flrelu_module, "_filtered_lrelu_native")
 
 
 def _random_filters(g, up, down, radial, taps_per_factor=6):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import kernels.modulated_conv as modulated_conv
 import kernels.winograd as winograd_module
 from kernels.winograd import winograd_conv3x3, winograd_kernels
-from tests.fixtures.native import eager_only, require_native
+from tests.fixtures.native import compiled_or_eager
 
 torch.set_num_threads(2)   # the compiled transforms split the tile rows between two threads
 EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
@@ -17,19 +17,7 @@ EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
 def transforms(request, monkeypatch):
     """Every test runs with the compiled transforms (kernels/native/winograd.c), checked to have answered, and
     with the eager ones."""
-    calls = []
-    if request.param == "compiled":
-        require_native("winograd")
-        compiled = winograd_module._winograd_native
-
-        def counting(*args):
-            y = compiled(*args)
-            calls.append(y is not None)
-            return y
-
-        monkeypatch.setattr(winograd_module, "_winograd_native", counting)
-    else:
-        eager_only(monkeypatch)
+    calls = compiled_or_eager(monkeypatch, request.param, "winograd", winograd_module, "_winograd_native")
     yield request.param
     convolves = request.node.get_closest_marker("convolves") is not None
     assert all(calls) and bool(calls) == (request.param == "compiled" and convolves)

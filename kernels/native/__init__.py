@@ -39,8 +39,11 @@ OPENMP_FLAGS = ("-fopenmp",)
 BUILD_TIMEOUT_S = 120
 ENVIRONMENT_SWITCH = "STYLEGAN_EXPLORER_NATIVE"
 
+FLOAT_P = ctypes.POINTER(ctypes.c_float)
+
 _lock = threading.Lock()
 _libraries: dict[str, ctypes.CDLL | None] = {}
+_declared: dict[tuple[str, int], object] = {}
 _reasons: dict[str, str] = {}
 _pool: ThreadPoolExecutor | None = None
 
@@ -80,11 +83,13 @@ def _cpu_identity() -> str:
 def _build(name: str, cc: str) -> Path:
     """The library of `name`.c, built with OpenMP if the compiler can, else without; kept in the cache."""
     source = SOURCE_DIR / f"{name}.c"
+    # The headers beside the sources are part of every build (vectors.h).
+    text = source.read_text() + "".join(h.read_text() for h in sorted(source.parent.glob("*.h")))
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     errors = []
     for flags in (FLAGS + OPENMP_FLAGS, FLAGS):
         key = hashlib.sha256(b"\0".join(part.encode() for part in
-                                        (source.read_text(), version, " ".join(flags), _cpu_identity()))).hexdigest()
+                                        (text, version, " ".join(flags), _cpu_identity()))).hexdigest()
         target = cache_dir() / f"{name}-{key[:16]}.so"
         if target.exists():
             return target
@@ -123,6 +128,23 @@ def library(name: str) -> ctypes.CDLL | None:
             log.warning("compiled kernels '%s' unavailable, using the eager path: %s", name, error)
         _libraries[name] = lib
         return lib
+
+
+def declared(name: str, declare):
+    """declare(lib): the library's functions with their argument types set, done once per loaded library; None
+    where the library is unavailable."""
+    lib = library(name)
+    if lib is None:
+        return None
+    key = (name, id(lib))
+    if key not in _declared:
+        _declared[key] = declare(lib)
+    return _declared[key]
+
+
+def pointer(t):
+    """A float pointer to a tensor's data for a C function (None for None)."""
+    return None if t is None else ctypes.cast(t.data_ptr(), FLOAT_P)
 
 
 def unavailable_reason(name: str) -> str | None:

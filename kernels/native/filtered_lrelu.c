@@ -17,13 +17,8 @@
 /* The CPU's vector of floats. Each block of CB channels is NV such vectors, and the loops below keep CHAINS
    vectors of sums in registers at once (several output pixels of a block): a multiply-add waits for the one
    before it on the same sum, so one sum at a time would run at a quarter of the CPU's rate or less. */
-#if defined(__AVX512F__)
-#define LANES 16
-#elif defined(__AVX__)
-#define LANES 8
-#else
-#define LANES 4
-#endif
+#include "vectors.h"
+
 #ifndef CB
 #define CB 16   /* channels per block: measured as fast as 32 and 64, and less waste on counts like 181 */
 #endif
@@ -32,15 +27,12 @@
 #define OUTS (CHAINS / NV > 0 ? CHAINS / NV : 1)
 #define MAX_TAPS 64  /* taps per filter axis (StyleGAN3 uses 6 per factor of resampling: 12 or 24) */
 
-typedef float vec_t __attribute__((vector_size(LANES * sizeof(float))));
 
 static inline int modulo(int a, int b) {
     int r = a % b;
     return r < 0 ? r + b : r;
 }
 
-static inline int min_int(int a, int b) { return a < b ? a : b; }
-static inline int max_int(int a, int b) { return a > b ? a : b; }
 
 /* out[q] = (out[q] if accumulate) + sum_k taps[k * tap_stride] * in[q * in_step + k], q < n; indices in blocks,
    every one inside `in` by the caller's sizes. */
@@ -76,16 +68,11 @@ static void fir(const vec_t *restrict in, ptrdiff_t in_step, const float *restri
     }
 }
 
-typedef int ivec_t __attribute__((vector_size(LANES * sizeof(float))));
 
 /* What follows the upsampling: leaky ReLU, gain, clamp (clamp < 0: none). NaNs pass through, as in PyTorch. */
 typedef struct {
     float slope, gain, clamp;
 } Activation;
-
-static inline vec_t choose(ivec_t mask, vec_t if_true, vec_t if_false) {
-    return (vec_t)(((ivec_t)if_true & mask) | ((ivec_t)if_false & ~mask));
-}
 
 static inline vec_t activate(vec_t a, const Activation *act) {
     const vec_t zero = {0};
@@ -327,11 +314,3 @@ int filtered_lrelu_channels_last(const float *x, const float *bias, float *y, in
 /* Channels per block, for the caller's split of channels among threads. */
 int filtered_lrelu_channel_block(void) { return CB; }
 
-/* 1 when built with OpenMP: the caller then hands over the whole range once, with its thread count. */
-int openmp_enabled(void) {
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}

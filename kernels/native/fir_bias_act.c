@@ -16,27 +16,10 @@
 #include <omp.h>
 #endif
 
-#if defined(__AVX512F__)
-#define LANES 16
-#elif defined(__AVX__)
-#define LANES 8
-#else
-#define LANES 4
-#endif
+#include "vectors.h"
+
 #define CHAINS 4        /* vectors of sums kept in registers per inner loop */
 #define MAX_TAPS 64
-
-typedef float vec_t __attribute__((vector_size(LANES * sizeof(float))));
-typedef int ivec_t __attribute__((vector_size(LANES * sizeof(float))));
-typedef float uvec_t __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
-
-static inline vec_t load(const float *p) { return *(const uvec_t *)p; }
-static inline void store(float *p, vec_t v) { *(uvec_t *)p = v; }
-static inline vec_t choose(ivec_t mask, vec_t if_true, vec_t if_false) {
-    return (vec_t)(((ivec_t)if_true & mask) | ((ivec_t)if_false & ~mask));
-}
-static inline int min_int(int a, int b) { return a < b ? a : b; }
-static inline int max_int(int a, int b) { return a > b ? a : b; }
 
 /* out[e] = sum_m weights[m] * rows[m][e], e < length (floats). */
 static void combine(float *restrict out, const float *const *rows, const float *weights, int count, size_t length) {
@@ -156,11 +139,3 @@ int fir_bias_act(const float *x, float *y, int batch, int height, int width, int
     return failed ? -1 : 0;
 }
 
-/* 1 when built with OpenMP: the caller then hands over the whole range once, with its thread count. */
-int openmp_enabled(void) {
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}

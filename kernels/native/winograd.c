@@ -13,36 +13,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__AVX512F__)
-#define LANES 16
-#elif defined(__AVX__)
-#define LANES 8
-#else
-#define LANES 4
-#endif
-
-typedef float vec_t __attribute__((vector_size(LANES * sizeof(float))));
-typedef int ivec_t __attribute__((vector_size(LANES * sizeof(float))));
-/* Unaligned loads and stores of a vector: the channel runs start anywhere in PyTorch's buffers. */
-typedef float uvec_t __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
+#include "vectors.h"
 
 #define TILE 4
 #define SPAN 6
-
-static inline vec_t load(const float *p) { return *(const uvec_t *)p; }
-static inline void store(float *p, vec_t v) { *(uvec_t *)p = v; }
-
-/* The last channels (fewer than a vector) go through a vector padded with zeros. */
-static inline vec_t load_part(const float *p, int n) {
-    vec_t v = {0};
-    memcpy(&v, p, sizeof(float) * n);
-    return v;
-}
-static inline void store_part(float *p, vec_t v, int n) { memcpy(p, &v, sizeof(float) * n); }
-
-static inline vec_t choose(ivec_t mask, vec_t if_true, vec_t if_false) {
-    return (vec_t)(((ivec_t)if_true & mask) | ((ivec_t)if_false & ~mask));
-}
 
 /* r = B^T d for six values along one axis of a tile. */
 static inline void input_rows(const vec_t d[SPAN], vec_t r[SPAN]) {
@@ -133,6 +107,7 @@ void winograd_output(const float *const *m, int batch, int tiles_y, int tiles_x,
                      ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp, float *y, int row_begin,
                      int row_end, int threads) {
     const int phases = shuffle * shuffle, out_channels = channels / phases;
+    (void)batch;
     const int wide = out_w * shuffle;   /* the output's width */
     const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
     (void)threads;
@@ -190,11 +165,3 @@ void winograd_output(const float *const *m, int batch, int tiles_y, int tiles_x,
     }
 }
 
-/* 1 when built with OpenMP: the caller then hands over the whole range once, with its thread count. */
-int openmp_enabled(void) {
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
