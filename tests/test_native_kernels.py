@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import kernels.filtered_lrelu as flrelu_module
-from explorer.networks.stylegan3 import Generator, design_lowpass_filter
+from explorer.networks.stylegan3 import Generator
 from kernels import native
 from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
 from tests.fixtures.native import eager_only, record_answers, require_native
