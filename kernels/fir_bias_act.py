@@ -62,9 +62,10 @@ def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, b
     clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
 
     def run(begin: int, end: int, threads: int) -> int:
-        return function(native.pointer(x), native.pointer(y), batch_size, height, width, channels, native.pointer(taps_x),
-                        native.pointer(taps_y), count, px0, px1, py0, py1, native.pointer(bias), native.pointer(noise), noise_stride,
-                        float(noise_gain), slope, clamp, begin, end, threads)
+        pointer = native.pointer
+        return function(pointer(x), pointer(y), batch_size, height, width, channels, pointer(taps_x), pointer(taps_y),
+                        count, px0, px1, py0, py1, pointer(bias), pointer(noise), noise_stride, float(noise_gain),
+                        slope, clamp, begin, end, threads)
 
     if any(status != 0 for status in native.parallel(lib, run, out_h, 1)):
         raise MemoryError("fir_bias_act: the compiled kernel could not allocate its row buffers")

@@ -256,8 +256,11 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     matrices = (native.FLOAT_P * len(products))(*(native.pointer(m) for m in products))
     y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
                     memory_format=torch.channels_last)
+    pointer = native.pointer
+    slope = -1.0 if slope is None else float(slope)
+    clamp = -1.0 if clamp is None else float(clamp)
     native.parallel(lib, lambda begin, end, threads: transform_output(
-        matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, native.pointer(out_scale),
-        native.pointer(bias), native.pointer(noise), noise_stride, float(noise_gain), -1.0 if slope is None else float(slope),
-        -1.0 if clamp is None else float(clamp), native.pointer(y), begin, end, threads), rows, 1)
+        matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, pointer(out_scale),
+        pointer(bias), pointer(noise), noise_stride, float(noise_gain), slope, clamp, pointer(y), begin, end, threads),
+        rows, 1)
     return y
