@@ -45,8 +45,9 @@ def _plain(x, g, in_scale, out_scale, bias, padding):
     (1, 4, 3, 2, 2, 1),           # smaller than one tile
 ])
 @pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("tile", [4, 6])
 @pytest.mark.convolves
-def test_matches_a_plain_convolution(batch, in_channels, out_channels, height, width, padding, scaled):
+def test_matches_a_plain_convolution(batch, in_channels, out_channels, height, width, padding, scaled, tile):
     g = torch.Generator().manual_seed(height * 100 + width)
     x = torch.randn([batch, in_channels, height, width], generator=g)
     kernels = torch.randn([out_channels, in_channels, 3, 3], generator=g) / 3
@@ -54,7 +55,7 @@ def test_matches_a_plain_convolution(batch, in_channels, out_channels, height, w
     out_scale = torch.rand([batch, out_channels], generator=g) + 0.5 if scaled else None
     bias = torch.randn([out_channels], generator=g) if scaled else None
     expected = _plain(x, kernels, in_scale, out_scale, bias, padding)
-    actual = winograd_conv3x3(x, winograd_kernels(kernels), in_scale, out_scale, bias, padding=padding)
+    actual = winograd_conv3x3(x, winograd_kernels(kernels, tile), in_scale, out_scale, bias, padding=padding)
     assert actual.shape == expected.shape and actual.dtype == torch.float32
     assert actual.is_contiguous(memory_format=torch.channels_last)
     assert (actual.double() - expected).abs().max() <= EXACT
@@ -77,9 +78,11 @@ def test_reads_either_layout_and_many_channels():
     assert (actual - direct).abs().max() <= EXACT
 
 
-def test_only_3x3_kernels():
+def test_only_3x3_kernels_and_known_tiles():
     with pytest.raises(ValueError, match="3x3"):
         winograd_kernels(torch.ones([2, 2, 1, 1]))
+    with pytest.raises(ValueError, match="not Winograd kernels"):
+        winograd_module.tile_of(torch.ones([49, 2, 2]))
 
 
 def test_which_convolutions_take_it(transforms):
@@ -102,8 +105,9 @@ def test_which_convolutions_take_it(transforms):
 
 
 @pytest.mark.parametrize("noise_batch", [1, 2])
+@pytest.mark.parametrize("tile", [4, 6])
 @pytest.mark.convolves
-def test_the_work_after_the_convolution(noise_batch):
+def test_the_work_after_the_convolution(noise_batch, tile):
     """Noise (one map for the batch, or one per sample), leaky ReLU and clamp, applied by the output transform
     where it is compiled; channel counts that end in part of a vector."""
     g = torch.Generator().manual_seed(7)
@@ -114,7 +118,7 @@ def test_the_work_after_the_convolution(noise_batch):
     noise = torch.randn([noise_batch, 1, 11, 14], generator=g)
     plain = _plain(x, kernels, in_scale, out_scale, bias, 1) + 1.3 * noise.double()
     expected = F.leaky_relu(plain, 0.2).clamp(-3.0, 3.0)
-    actual = winograd_conv3x3(x, winograd_kernels(kernels), in_scale, out_scale, bias, padding=1, noise=noise,
+    actual = winograd_conv3x3(x, winograd_kernels(kernels, tile), in_scale, out_scale, bias, padding=1, noise=noise,
                               noise_gain=1.3, slope=0.2, clamp=3.0)
     assert (actual.double() - expected).abs().max() <= EXACT
     assert (expected == 3.0).any() and (expected == -3.0).any() and (expected.abs() < 1).any()

@@ -18,7 +18,7 @@ from torch import nn
 
 from kernels.filtered_lrelu import filtered_lrelu
 from kernels.modulated_conv import PreparedWeight, demodulation_coefficients, use_channels_last, use_winograd
-from kernels.winograd import winograd_conv3x3, winograd_kernels
+from kernels.winograd import winograd_conv3x3, winograd_kernels, winograd_transforms_compiled
 
 from dataclasses import dataclass
 
@@ -39,11 +39,18 @@ def unit_rms(t: torch.Tensor, dims: list[int] | None = None) -> torch.Tensor:
     return t * t.square().mean(dims, keepdim=True).rsqrt()
 
 
+# The Winograd tile where the transforms are compiled: F(6x6, 3x3) has a fifth fewer products per output than
+# F(4x4, 3x3) at 1.5-3x its rounding, which StyleGAN3 has room for (its images differ from NVlabs' by about 5e-7;
+# StyleGAN2's config F by 3e-5 already, so it keeps F(4x4)). Measured on StyleGAN3-T 256 in BENCHMARKS.md.
+WINOGRAD_TILE = 6
+
+
 def normalized_winograd(weight: torch.Tensor) -> PreparedWeight:
     """What the Winograd path needs from a layer's stored weight, once per weight: the weight normalised as
     `modulated_conv2d` does, its energy per [out, in] for the demodulation, its Winograd form."""
     normalized = unit_rms(weight.detach(), [1, 2, 3])
-    return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_kernels(normalized))
+    tile = WINOGRAD_TILE if winograd_transforms_compiled() else 4
+    return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_kernels(normalized, tile))
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None,

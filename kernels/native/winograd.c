@@ -1,25 +1,27 @@
-/* The two transforms of Winograd's F(4x4, 3x3) (kernels/winograd.py) as single passes over memory, for the
-   float32 CPU inference path; the 36 matrix products between them stay with PyTorch's BLAS.
+/* The two transforms of Winograd's F(4x4, 3x3) and F(6x6, 3x3) (kernels/winograd.py) as single passes over
+   memory, for the float32 CPU inference path; the matrix products between them stay with PyTorch.
 
-   winograd_input reads each 6x6 input tile once (channels-last, so a tile's pixel is a run of channels), scales
-   the channels by the styles, and writes its 36 transformed values B^T d B into 36 matrices [tiles, channels].
-   winograd_output reads the 36 products of a tile, writes its 4x4 outputs A^T m A with everything that follows
+   winograd_input_T reads each input tile once (channels-last, so a tile's pixel is a run of channels), scales the
+   channels by the styles, and writes its SPAN^2 transformed values B^T d B into SPAN^2 matrices [tiles, channels].
+   winograd_output_T reads the products of a tile, writes its T x T outputs A^T m A with everything that follows
    the convolution in StyleGAN2 applied while they are in registers: the demodulation, the bias, the noise, the
    leaky ReLU and the clamp. The eager form needs a dense [36, 36] product for the input transform and five
    passes over the output for the rest (docs/BENCHMARKS.md).
 
-   The transforms' coefficients (points 0, 1, -1, 2, -2, infinity) are written out below; kernels/winograd.py
-   holds the same matrices (_BT, _AT), and the tests hold both against a direct convolution. */
+   The transforms' coefficients are written out below, one axis at a time; kernels/winograd.py holds the same
+   matrices, and the tests hold both against a direct convolution. */
 #include <stddef.h>
 #include <string.h>
 
 #include "vectors.h"
 
+/* F(4x4, 3x3): interpolation points 0, 1, -1, 2, -2 and infinity (Lavin and Gray's choice). */
 #define TILE 4
 #define SPAN 6
+#define NAME(x) x##_4
 
 /* r = B^T d for six values along one axis of a tile. */
-static inline void input_rows(const vec_t d[SPAN], vec_t r[SPAN]) {
+static inline void input_rows_4(const vec_t d[SPAN], vec_t r[SPAN]) {
     r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
     r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
     r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
@@ -29,7 +31,7 @@ static inline void input_rows(const vec_t d[SPAN], vec_t r[SPAN]) {
 }
 
 /* o = A^T m for six values along one axis. */
-static inline void output_rows(const vec_t m[SPAN], vec_t o[TILE]) {
+static inline void output_rows_4(const vec_t m[SPAN], vec_t o[TILE]) {
     vec_t a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
     o[0] = m[0] + a + c;
     o[1] = b + 2.0f * d;
@@ -37,131 +39,46 @@ static inline void output_rows(const vec_t m[SPAN], vec_t o[TILE]) {
     o[3] = b + 8.0f * d + m[5];
 }
 
-/* x: [batch, height, width, channels] (channels-last); in_scale: [batch, channels] or NULL. The input is read as
-   if padded by `padding` zeros before and as many as the last tiles need after. v: [36, batch * tiles_y * tiles_x,
-   channels]. Tile rows [row_begin, row_end) of all samples (row r = sample r / tiles_y, tile row r % tiles_y),
-   spread over `threads` OpenMP threads where the library has OpenMP. */
-void winograd_input(const float *x, int batch, int height, int width, int channels, const float *in_scale,
-                    int padding, int tiles_y, int tiles_x, float *v, int row_begin, int row_end, int threads) {
-    const size_t plane = (size_t)batch * tiles_y * tiles_x * channels;   /* one of the 36 matrices */
-    (void)threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int row = row_begin; row < row_end; row++) {
-        int n = row / tiles_y, ty = row % tiles_y;
-        const float *xs = x + (size_t)n * height * width * channels;
-        const float *scale = in_scale ? in_scale + (size_t)n * channels : NULL;
-        for (int tx = 0; tx < tiles_x; tx++) {
-            size_t tile = ((size_t)n * tiles_y + ty) * tiles_x + tx;
-            int y0 = ty * TILE - padding, x0 = tx * TILE - padding;
-            for (int c = 0; c < channels; c += LANES) {
-                int lanes = channels - c < LANES ? channels - c : LANES;
-                vec_t s = {0};
-                if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
-                vec_t d[SPAN][SPAN], t[SPAN][SPAN];
-                for (int i = 0; i < SPAN; i++) {
-                    int yy = y0 + i;
-                    for (int j = 0; j < SPAN; j++) {
-                        int xx = x0 + j;
-                        vec_t value = {0};
-                        if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
-                            const float *p = xs + ((size_t)yy * width + xx) * channels + c;
-                            value = lanes == LANES ? load(p) : load_part(p, lanes);
-                            if (scale) value *= s;
-                        }
-                        d[i][j] = value;
-                    }
-                }
-                /* B^T d along the rows, then B along the columns: t = B^T d B. */
-                for (int j = 0; j < SPAN; j++) {
-                    vec_t column[SPAN], r[SPAN];
-                    for (int i = 0; i < SPAN; i++) column[i] = d[i][j];
-                    input_rows(column, r);
-                    for (int i = 0; i < SPAN; i++) t[i][j] = r[i];
-                }
-                for (int i = 0; i < SPAN; i++) {
-                    vec_t r[SPAN];
-                    input_rows(t[i], r);
-                    for (int j = 0; j < SPAN; j++) {
-                        float *dst = v + (size_t)(i * SPAN + j) * plane + tile * channels + c;
-                        if (lanes == LANES)
-                            store(dst, r[j]);
-                        else
-                            store_part(dst, r[j], lanes);
-                    }
-                }
-            }
-        }
-    }
+#include "winograd_tile.h"
+#undef TILE
+#undef SPAN
+#undef NAME
+
+/* F(6x6, 3x3): points 0, 1, -1, 1/2, -1/2, 2, -2 and infinity: 64 products for 36 outputs (F(4x4): 36 for 16), at a
+   larger rounding error (measured 1.5x F(4x4)'s on 256-512 channel layers). */
+#define TILE 6
+#define SPAN 8
+#define NAME(x) x##_6
+
+static inline void input_rows_6(const vec_t d[SPAN], vec_t r[SPAN]) {
+    vec_t a, b;
+    r[0] = d[0] - 5.25f * d[2] + 5.25f * d[4] - d[6];
+    a = d[2] + d[6] - 4.25f * d[4];
+    b = d[1] + d[5] - 4.25f * d[3];
+    r[1] = a + b;
+    r[2] = a - b;
+    a = 0.25f * d[2] - 1.25f * d[4] + d[6];
+    b = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];
+    r[3] = a + b;
+    r[4] = a - b;
+    a = 4.0f * d[2] - 5.0f * d[4] + d[6];
+    b = 2.0f * d[1] - 2.5f * d[3] + 0.5f * d[5];
+    r[5] = a + b;
+    r[6] = a - b;
+    r[7] = -d[1] + 5.25f * d[3] - 5.25f * d[5] + d[7];
 }
 
-/* m: the 36 products, each [batch * tiles_y * tiles_x, channels]. y: [batch, out_h * shuffle, out_w * shuffle,
-   channels / shuffle^2] (channels-last): y = act(A^T m A * out_scale + bias + noise * noise_gain), act = leaky ReLU
-   of slope `slope` (slope < 0: none) then clamp (clamp < 0: none). With shuffle > 1 (an upsampling layer's
-   polyphase kernels) the product channels are phase-major, channel phase * out + o with phase = py * shuffle + px,
-   and output (Y, X) of the convolution's out_h x out_w grid goes to pixel (Y * shuffle + py, X * shuffle + px) of
-   channel o: the pixel shuffle happens in the same pass. out_scale [batch, out], bias [out], noise [..,
-   out_h * shuffle, out_w * shuffle] with `noise_batch_stride` floats between samples (0: one map for all): each
-   optional (NULL). Tile rows as above. */
-void winograd_output(const float *const *m, int batch, int tiles_y, int tiles_x, int channels, int out_h, int out_w,
-                     int shuffle, const float *out_scale, const float *bias, const float *noise,
-                     ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp, float *y, int row_begin,
-                     int row_end, int threads) {
-    const int phases = shuffle * shuffle, out_channels = channels / phases;
-    (void)batch;
-    const int wide = out_w * shuffle;   /* the output's width */
-    const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
-    (void)threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int row = row_begin; row < row_end; row++) {
-        int n = row / tiles_y, ty = row % tiles_y;
-        float *ys = y + (size_t)n * out_h * shuffle * wide * out_channels;
-        const float *scale = out_scale ? out_scale + (size_t)n * out_channels : NULL;
-        const float *noise_map = noise ? noise + (ptrdiff_t)n * noise_batch_stride : NULL;
-        for (int tx = 0; tx < tiles_x; tx++) {
-            size_t tile = ((size_t)n * tiles_y + ty) * tiles_x + tx;
-            int y0 = ty * TILE, x0 = tx * TILE;
-            int rows = out_h - y0 < TILE ? out_h - y0 : TILE, cols = out_w - x0 < TILE ? out_w - x0 : TILE;
-            for (int phase = 0; phase < phases; phase++) {
-                int py = phase / shuffle, px = phase % shuffle;
-                for (int oc = 0; oc < out_channels; oc += LANES) {
-                    int lanes = out_channels - oc < LANES ? out_channels - oc : LANES;
-                    int c = phase * out_channels + oc;
-                    vec_t t[SPAN][TILE], o[TILE][TILE];
-                    for (int i = 0; i < SPAN; i++) {
-                        vec_t row_m[SPAN];
-                        for (int j = 0; j < SPAN; j++) {
-                            const float *p = m[i * SPAN + j] + tile * channels + c;
-                            row_m[j] = lanes == LANES ? load(p) : load_part(p, lanes);
-                        }
-                        output_rows(row_m, t[i]);          /* m A along each row */
-                    }
-                    for (int j = 0; j < TILE; j++) {
-                        vec_t column[SPAN], r[TILE];
-                        for (int i = 0; i < SPAN; i++) column[i] = t[i][j];
-                        output_rows(column, r);            /* A^T along the columns */
-                        for (int i = 0; i < TILE; i++) o[i][j] = r[i];
-                    }
-                    vec_t s = zero + 1.0f, b = zero;
-                    if (scale) s = lanes == LANES ? load(scale + oc) : load_part(scale + oc, lanes);
-                    if (bias) b = lanes == LANES ? load(bias + oc) : load_part(bias + oc, lanes);
-                    for (int i = 0; i < rows; i++) {
-                        int yy = (y0 + i) * shuffle + py;
-                        for (int j = 0; j < cols; j++) {
-                            int xx = (x0 + j) * shuffle + px;
-                            vec_t value = o[i][j] * s + b;
-                            if (noise_map) value += noise_map[(size_t)yy * wide + xx] * noise_gain;
-                            if (slope >= 0.0f) value = choose(value < zero, value * slope, value);
-                            if (clamp >= 0.0f) value = choose(value > high, high, choose(value < low, low, value));
-                            float *dst = ys + ((size_t)yy * wide + xx) * out_channels + oc;
-                            if (lanes == LANES)
-                                store(dst, value);
-                            else
-                                store_part(dst, value, lanes);
-                        }
-                    }
-                }
-            }
-        }
-    }
+static inline void output_rows_6(const vec_t m[SPAN], vec_t o[TILE]) {
+    vec_t a1 = m[1] + m[2], b1 = m[1] - m[2], a2 = m[3] + m[4], b2 = m[3] - m[4], a3 = m[5] + m[6], b3 = m[5] - m[6];
+    o[0] = m[0] + a1 + a2 + a3;
+    o[1] = b1 + 2.0f * b2 + 0.5f * b3;
+    o[2] = a1 + 4.0f * a2 + 0.25f * a3;
+    o[3] = b1 + 8.0f * b2 + 0.125f * b3;
+    o[4] = a1 + 16.0f * a2 + 0.0625f * a3;
+    o[5] = b1 + 32.0f * b2 + 0.03125f * b3 + m[7];
 }
 
+#include "winograd_tile.h"
+#undef TILE
+#undef SPAN
+#undef NAME
