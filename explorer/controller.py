@@ -366,6 +366,12 @@ class Controller:
         float16 on CUDA, None where there is none (a CPU with AVX2 only: every frame is exact)."""
         return preview_dtype(self.session.performance.device)
 
+    @property
+    def compiled_kernels(self) -> str:
+        """Whether the CPU runs the compiled kernels (kernels/native) in this process, or why not."""
+        from kernels import native
+        return native.status()
+
     def _preview_dtype(self) -> str | None:
         """The preview tier's dtype when adaptive mode is on and pays: float32 chosen, a fast dtype on the device,
         an exact frame slower than a display frame, and no recording (recordings take exact frames)."""

@@ -261,3 +261,26 @@ def test_fir_bias_act_matches_the_eager_composition(padding, noise_batch):
     rank_two = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     with torch.no_grad():
         assert fir_bias_act(x.float(), rank_two, 0) is None
+
+
+def test_status_names_what_runs_and_why(fresh_builds, monkeypatch):
+    """The Performance panel's line: before any kernel is needed, once one is loaded (and with which threads),
+    when one did not build, without a compiler, and when turned off; it never builds anything itself."""
+    require_native("filtered_lrelu")
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setenv("STYLEGAN_EXPLORER_CACHE", str(fresh_builds / "empty"))
+    assert native.status() == "compiled on first use (none needed yet)"
+    assert not (fresh_builds / "empty").exists()                       # asking built nothing
+    native.library("filtered_lrelu")
+    assert native.status().startswith("compiled: filtered_lrelu (")
+    sources = fresh_builds / "sources"
+    sources.mkdir()
+    (sources / "broken.c").write_text("int f(void) { return undefined_name; }\n")
+    monkeypatch.setattr(native, "SOURCE_DIR", sources)
+    native.library("broken")
+    assert native.status().startswith("eager paths: broken did not build (")
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    assert "no C compiler found" in native.status()
+    eager_only(monkeypatch)
+    assert native.status() == "off (STYLEGAN_EXPLORER_NATIVE=0): eager paths"

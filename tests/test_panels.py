@@ -406,6 +406,20 @@ def test_performance_panel_says_when_the_device_has_no_preview_precision(gui, mo
     fire(performance.adaptive_tag, True)
 
 
+def test_performance_panel_says_whether_the_compiled_kernels_run(gui, monkeypatch):
+    """The CPU's compiled kernels: what this process loaded, or why the eager paths run (turned off here)."""
+    import dearpygui.dearpygui as dpg
+    from kernels import native
+    performance = panel(gui, "PerformancePanel")
+    assert native.library("filtered_lrelu") is not None or native.unavailable_reason("filtered_lrelu")
+    performance.refresh()
+    shown = dpg.get_value(performance.timings_tag)
+    assert f"cpu kernels: {native.status()}" in shown
+    monkeypatch.setenv(native.ENVIRONMENT_SWITCH, "0")
+    performance.refresh()
+    assert "cpu kernels: off (STYLEGAN_EXPLORER_NATIVE=0)" in dpg.get_value(performance.timings_tag)
+
+
 # -- Help, and the keys the viewer sends ---------------------------------------------------------------------------
 
 def test_help_lists_every_shortcut_and_the_viewer_keys_do_what_it_says(gui):

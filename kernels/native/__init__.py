@@ -153,6 +153,25 @@ def unavailable_reason(name: str) -> str | None:
     return _reasons.get(name)
 
 
+def status() -> str:
+    """One line on the compiled kernels in this process, for the Performance panel: which are loaded, or why the
+    eager paths run. Never builds anything (a panel asks every frame)."""
+    if not enabled():
+        return f"off ({ENVIRONMENT_SWITCH}=0): eager paths"
+    with _lock:
+        loaded = sorted(name for name, lib in _libraries.items() if lib is not None)
+        failed = sorted((name, _reasons[name]) for name, lib in _libraries.items() if lib is None and name in _reasons)
+        openmp = any(uses_openmp(lib) for lib in _libraries.values() if lib is not None)
+    if failed:
+        name, reason = failed[0]
+        return f"eager paths: {name} did not build ({reason.splitlines()[0][:160]})"
+    if loaded:
+        return f"compiled: {', '.join(loaded)}" + (" (OpenMP)" if openmp else " (Python threads)")
+    if compiler() is None:
+        return "eager paths: no C compiler found (install gcc for the compiled kernels)"
+    return "compiled on first use (none needed yet)"
+
+
 def threads() -> int:
     import torch
     return max(1, torch.get_num_threads())
