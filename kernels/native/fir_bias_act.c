@@ -31,6 +31,11 @@ static void combine(float *restrict out, const float *const *rows, const float *
             for (int a = 0; a < CHAINS; a++) acc[a] += weights[m] * load(rows[m] + e + a * LANES);
         for (int a = 0; a < CHAINS; a++) store(out + e + a * LANES, acc[a]);
     }
+    for (; e + LANES <= length; e += LANES) {   /* runs shorter than CHAINS vectors (few channels) */
+        vec_t acc = {0};
+        for (int m = 0; m < count; m++) acc += weights[m] * load(rows[m] + e);
+        store(out + e, acc);
+    }
     for (; e < length; e++) {
         float acc = 0.0f;
         for (int m = 0; m < count; m++) acc += weights[m] * rows[m][e];
