@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from . import native
+from .native import FLOAT_P, declared, parallel, pointer
 from .bias_act import bias_act, bias_act_reference
 from .upfirdn2d import (_padding4, _prepare, _prepared_filter, _separable_factors, fir_rows_blocked, upfirdn2d,
                         upfirdn2d_reference)
@@ -110,7 +110,7 @@ def _filtered_lrelu_chunk(x, fu, fd, up_taps, down_taps, up, down, padding, gain
 def _declare(lib):
     function = lib.filtered_lrelu_channels_last
     function.restype = ctypes.c_int
-    p, i, f = native.FLOAT_P, ctypes.c_int, ctypes.c_float
+    p, i, f = FLOAT_P, ctypes.c_int, ctypes.c_float
     function.argtypes = [p] * 3 + [i] * 4 + [p] * 2 + [i] * 6 + [p] * 3 + [i] * 2 + [f] * 3 + [i] * 3
     lib.filtered_lrelu_channel_block.restype = ctypes.c_int
     return lib, function, lib.filtered_lrelu_channel_block()
@@ -123,7 +123,7 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     if (x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16) or fu is None or fd is None
             or x.ndim != 4 or x.shape[1] == 0 or x.shape[0] == 0):
         return None
-    kernel = native.declared("filtered_lrelu", _declare)
+    kernel = declared("filtered_lrelu", _declare)
     if kernel is None:
         return None
     lib, function, channel_block = kernel
@@ -158,13 +158,12 @@ def _filtered_lrelu_native(x, fu, fd, b, up, down, padding, gain, slope, clamp, 
     clamp_value = -1.0 if clamp is None or clamp < 0 else float(clamp)
 
     def run(begin: int, end: int, threads: int) -> int:
-        pointer = native.pointer
         return function(pointer(x), pointer(bias), pointer(y), batch_size, channels, height, width, pointer(up_x),
                         pointer(up_y), up_x.shape[0], up, px0, px1, py0, py1, pointer(down_x), pointer(down_y),
                         pointer(down_2d), down_count, down, float(slope), float(gain), clamp_value, begin, end,
                         threads)
 
-    if any(status != 0 for status in native.parallel(lib, run, channels, channel_block)):
+    if any(status != 0 for status in parallel(lib, run, channels, channel_block)):
         raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its row buffers")
     return y if dtype == torch.float32 else y.to(dtype)
 

@@ -10,11 +10,12 @@ import ctypes
 
 import torch
 
-from . import native
+from .native import FLOAT_P, declared, noise_map, parallel, pointer
 from .upfirdn2d import _padding4, _prepared_filter
 
+
 def _declare(lib):
-    i, f, p = ctypes.c_int, ctypes.c_float, native.FLOAT_P
+    i, f, p = ctypes.c_int, ctypes.c_float, FLOAT_P
     function = lib.fir_bias_act
     function.restype = ctypes.c_int
     function.argtypes = [p, p, i, i, i, i, p, p, i, i, i, i, i, p, p, ctypes.c_ssize_t, f, f, f, i, i, i]
@@ -32,7 +33,7 @@ def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, b
         return None
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, bias, noise)):
         return None
-    kernel = native.declared("fir_bias_act", _declare)
+    kernel = declared("fir_bias_act", _declare)
     if kernel is None:
         return None
     lib, function = kernel
@@ -50,11 +51,10 @@ def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, b
         return None
     noise_stride = 0
     if noise is not None:
-        noise = noise.float().reshape((1,) * (4 - noise.ndim) + tuple(noise.shape))
-        if noise.shape[0] not in (1, batch_size) or noise.shape[1] != 1:
+        mapped = noise_map(noise, batch_size, out_h, out_w)
+        if mapped is None:
             return None
-        noise = noise.expand(-1, 1, out_h, out_w).contiguous()
-        noise_stride = out_h * out_w if noise.shape[0] > 1 else 0
+        noise, noise_stride = mapped
     x = x.contiguous(memory_format=torch.channels_last)
     bias = None if bias is None else bias.float().contiguous()
     y = torch.empty([batch_size, channels, out_h, out_w], dtype=torch.float32, memory_format=torch.channels_last)
@@ -62,11 +62,10 @@ def fir_bias_act(x: torch.Tensor, f: torch.Tensor, padding, gain: float = 1.0, b
     clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
 
     def run(begin: int, end: int, threads: int) -> int:
-        pointer = native.pointer
         return function(pointer(x), pointer(y), batch_size, height, width, channels, pointer(taps_x), pointer(taps_y),
                         count, px0, px1, py0, py1, pointer(bias), pointer(noise), noise_stride, float(noise_gain),
                         slope, clamp, begin, end, threads)
 
-    if any(status != 0 for status in native.parallel(lib, run, out_h, 1)):
+    if any(status != 0 for status in parallel(lib, run, out_h, 1)):
         raise MemoryError("fir_bias_act: the compiled kernel could not allocate its row buffers")
     return y

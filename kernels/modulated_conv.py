@@ -384,25 +384,27 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
     out_channels, in_channels, kh, kw = weight.shape
     styles = styles.float()
     b = None if bias is None else (bias.float() * gain).to(dtype)
-    if (prepared is not None and prepared.winograd is not None and up == 1 and dtype == torch.float32
-            and flip_weight and isinstance(padding, int)):
-        # The styles scale the input's channels and the demodulation the output's as they are copied in and out.
+    slope = alpha if act == "lrelu" else None
+    polyphase = prepared.polyphase if prepared is not None and use_polyphase(x, up, dtype) else None
+    # Winograd's algorithm: for a 3x3 layer, or an upsampling layer's polyphase kernels (then pixel-shuffled).
+    winograd = None
+    if prepared is not None and dtype == torch.float32:
+        if prepared.winograd is not None and up == 1 and flip_weight and isinstance(padding, int):
+            winograd = (prepared.winograd, padding, 1)
+        elif polyphase is not None and prepared.polyphase_winograd is not None and x.device.type == "cpu":
+            winograd = (prepared.polyphase_winograd, polyphase.padding[0], polyphase.up)
+    if winograd is not None:
+        # The styles scale the input's channels and the demodulation the output's as they are copied in and out;
+        # the noise, leaky ReLU and clamp happen in the output transform where it is compiled.
+        kernels, winograd_padding, shuffle = winograd
         out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
-        # The noise, leaky ReLU and clamp happen in the output transform where it is compiled.
-        return winograd_conv3x3(x, prepared.winograd, styles * gain, out_scale, b, padding=padding, noise=noise,
-                                noise_gain=gain, slope=alpha if act == "lrelu" else None, clamp=clamp)
+        return winograd_conv3x3(x, kernels, styles * gain, out_scale, b, padding=winograd_padding, noise=noise,
+                                noise_gain=gain, slope=slope, clamp=clamp, shuffle=shuffle)
 
     scale = styles.unsqueeze(1) * gain                                     # [N, 1, in]
     if demodulate:
         energy = (prepared or prepare_weight(weight)).energy
         scale = scale * demodulation_coefficients(energy, styles).unsqueeze(2)   # [N, out, in]
-    polyphase = prepared.polyphase if prepared is not None and use_polyphase(x, up, dtype) else None
-    if (polyphase is not None and prepared.polyphase_winograd is not None and dtype == torch.float32
-            and x.device.type == "cpu"):
-        out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
-        return winograd_conv3x3(x, prepared.polyphase_winograd, styles * gain, out_scale, b,
-                                padding=polyphase.padding[0], noise=noise, noise_gain=gain,
-                                slope=alpha if act == "lrelu" else None, clamp=clamp, shuffle=polyphase.up)
     if polyphase is not None:
         # Every phase kernel of output channel o is scaled like o's 3x3 kernel; the bias is the same per phase.
         phases = polyphase.up ** 2
@@ -432,8 +434,7 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
                                    flip_weight) for n in range(batch_size)]
         fir_padding = halves[0][1]
         y = halves[0][0] if batch_size == 1 else torch.cat([half for half, _ in halves])
-        fused = fir_bias_act(y, resample_filter, fir_padding, up ** 2, b, noise, gain,
-                             alpha if act == "lrelu" else None, clamp)
+        fused = fir_bias_act(y, resample_filter, fir_padding, up ** 2, b, noise, gain, slope, clamp)
         if fused is not None:
             return fused
         y = upfirdn2d(y, resample_filter, padding=fir_padding, gain=up ** 2)

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from . import native
+from .native import FLOAT_P, declared, library, noise_map, parallel, pointer
 
 TILE = 4                      # outputs per tile side (F(4x4, 3x3); F(6x6, 3x3) where asked for: tile=6)
 TAPS = 3                      # kernel side
@@ -206,9 +206,8 @@ def _winograd_eager(x, kernels, in_scale, out_scale, bias, padding):
         torch.mul(x_hwc, in_scale.float().reshape(batch_size, 1, 1, in_channels), out=inside)
 
     # Every span x span tile (stride tile) as one column of a [span^2, tiles * in] matrix: one copy, then both
-    # transforms of
-    # every tile in one product (the transforms' zeros cost multiplies, but one large product beats the dozen passes
-    # over the data that the sparse form takes in eager operations).
+    # transforms of every tile in one product (the transforms' zeros cost multiplies, but one large product beats
+    # the dozen passes over the data that the sparse form takes in eager operations).
     c = in_channels
     tiles = padded.as_strided((span, span, batch_size, tiles_y, tiles_x, c),
                               (padded_w * c, c, padded_h * padded_w * c, tile * padded_w * c, tile * c, 1))
@@ -244,7 +243,7 @@ def _winograd_eager(x, kernels, in_scale, out_scale, bias, padding):
 
 def _declare(lib):
     """{tile: (input transform, output transform)} with their argument types set."""
-    i, f, p = ctypes.c_int, ctypes.c_float, native.FLOAT_P
+    i, f, p = ctypes.c_int, ctypes.c_float, FLOAT_P
     functions = {}
     for tile in _MATRICES:
         transform_in, transform_out = getattr(lib, f"winograd_input_{tile}"), getattr(lib, f"winograd_output_{tile}")
@@ -258,7 +257,7 @@ def _declare(lib):
 
 def winograd_transforms_compiled() -> bool:
     """Whether float32 CPU calls get the compiled transforms (else the eager ones)."""
-    return native.library("winograd") is not None
+    return library("winograd") is not None
 
 
 def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp, shuffle=1):
@@ -269,7 +268,7 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                        for t in (x, kernels, in_scale, out_scale, bias, noise)):
         return None
-    functions = native.declared("winograd", _declare)
+    functions = declared("winograd", _declare)
     if functions is None:
         return None
     lib, by_tile = functions
@@ -288,25 +287,22 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     bias = None if bias is None else bias.float().contiguous()
     noise_stride = 0
     if noise is not None:
-        # One map per sample or one for all, broadcast over the channels: [H', W'], [1 or N, 1, H', W'].
-        noise = noise.float().reshape((1,) * (4 - noise.ndim) + tuple(noise.shape))
-        if noise.shape[0] not in (1, batch_size) or noise.shape[1] != 1:
+        mapped = noise_map(noise, batch_size, out_h * shuffle, out_w * shuffle)
+        if mapped is None:
             return None
-        noise = noise.expand(-1, 1, out_h * shuffle, out_w * shuffle).contiguous()
-        noise_stride = noise[0].numel() if noise.shape[0] > 1 else 0
+        noise, noise_stride = mapped
     transformed = torch.empty([span * span, tiles, in_channels], dtype=torch.float32)
     rows = batch_size * tiles_y
-    native.parallel(lib, lambda begin, end, threads: transform_input(
-        native.pointer(x), batch_size, height, width, in_channels, native.pointer(in_scale), padding, tiles_y, tiles_x,
-        native.pointer(transformed), begin, end, threads), rows, 1)
+    parallel(lib, lambda begin, end, threads: transform_input(
+        pointer(x), batch_size, height, width, in_channels, pointer(in_scale), padding, tiles_y, tiles_x,
+        pointer(transformed), begin, end, threads), rows, 1)
     products = separate_products(transformed, kernels)                    # 36 x [tiles, out]
-    matrices = (native.FLOAT_P * len(products))(*(native.pointer(m) for m in products))
+    matrices = (FLOAT_P * len(products))(*(pointer(m) for m in products))
     y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
                     memory_format=torch.channels_last)
-    pointer = native.pointer
     slope = -1.0 if slope is None else float(slope)
     clamp = -1.0 if clamp is None else float(clamp)
-    native.parallel(lib, lambda begin, end, threads: transform_output(
+    parallel(lib, lambda begin, end, threads: transform_output(
         matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, pointer(out_scale),
         pointer(bias), pointer(noise), noise_stride, float(noise_gain), slope, clamp, pointer(y), begin, end, threads),
         rows, 1)

@@ -43,8 +43,9 @@ FLOAT_P = ctypes.POINTER(ctypes.c_float)
 
 _lock = threading.Lock()
 _libraries: dict[str, ctypes.CDLL | None] = {}
-_declared: dict[tuple[str, int], object] = {}
+_declared: dict[str, object] = {}         # by the library's file: a rebuilt library is declared again
 _reasons: dict[str, str] = {}
+_openmp: dict[str, bool] = {}             # by the library's file
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -136,15 +137,25 @@ def declared(name: str, declare):
     lib = library(name)
     if lib is None:
         return None
-    key = (name, id(lib))
-    if key not in _declared:
-        _declared[key] = declare(lib)
-    return _declared[key]
+    if lib._name not in _declared:
+        _declared[lib._name] = declare(lib)
+    return _declared[lib._name]
 
 
 def pointer(t):
     """A float pointer to a tensor's data for a C function (None for None)."""
     return None if t is None else ctypes.cast(t.data_ptr(), FLOAT_P)
+
+
+def noise_map(noise, batch_size: int, height: int, width: int):
+    """(noise, floats between samples) as the kernels read it: one contiguous [1 or N, 1, height, width] map, the
+    stride 0 where one map serves every sample; None where the noise is not one map per sample or one for all,
+    broadcast over the channels ([H, W] or [1 or N, 1, H, W]), and the caller's eager path must take it."""
+    noise = noise.float().reshape((1,) * (4 - noise.ndim) + tuple(noise.shape))
+    if noise.shape[0] not in (1, batch_size) or noise.shape[1] != 1:
+        return None
+    noise = noise.expand(-1, 1, height, width).contiguous()
+    return noise, (height * width if noise.shape[0] > 1 else 0)
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -178,10 +189,12 @@ def threads() -> int:
 
 
 def uses_openmp(lib: ctypes.CDLL) -> bool:
-    """Whether `lib` was built with OpenMP (each source says so through `openmp_enabled`)."""
-    function = lib.openmp_enabled
-    function.restype = ctypes.c_int
-    return bool(function())
+    """Whether `lib` was built with OpenMP (each source says so through `openmp_enabled`); asked once a library."""
+    if lib._name not in _openmp:
+        function = lib.openmp_enabled
+        function.restype = ctypes.c_int
+        _openmp[lib._name] = bool(function())
+    return _openmp[lib._name]
 
 
 def parallel(lib: ctypes.CDLL, task, count: int, block: int) -> list:
