@@ -223,8 +223,10 @@ WINOGRAD_MIN_SIDE = 16
 # convolution fused) the algorithm pays for fewer channels: (channels at least, input side at least) pairs, any
 # of which selects it. Measured on a 2-core AMD EPYC (Zen 4, AVX-512), against oneDNN's channels-last convolution
 # with the three passes after it: 128 channels 1.44x at 128 px, 1.48x at 256 px; 64 channels 1.29x at 512 px,
-# 0.91x at 256 px; 32 channels 0.88-0.93x (docs/BENCHMARKS.md).
-WINOGRAD_COMPILED_THRESHOLDS = ((128, 16), (64, 512))
+# 0.91x at 256 px; 32 channels 0.88-0.93x. The fused pass (kernels/winograd.py: transforms and products of a few
+# tiles at a time, in the cache) carries it down to 16 channels from 64 px: 32 channels at 1024 px 1.4-1.6x, 64 at
+# 512 px 1.8-2.4x, 64 at 64 px 1.6x, 16 at 256 px 1.3x; at 32 px and below it loses (docs/BENCHMARKS.md).
+WINOGRAD_COMPILED_THRESHOLDS = ((128, 16), (16, 64))
 
 
 @dataclass(frozen=True)

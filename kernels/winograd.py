@@ -12,11 +12,16 @@ activations, measured), well inside the project's 1e-4 on the image.
 The modulated convolution of StyleGAN2 scales the kernel by s[in] and d[out]; both commute with the transforms, so
 the stored weight is transformed once (`winograd_kernels`) and the per-frame scales go into the two passes that
 copy the input in and the output out: no per-frame work on the kernel at all.
+With few channels the products are cheap and the passes between them are what costs: the transformed input and
+the products of a whole layer go through memory (at 32 channels and 1024 px, 290 MB each way). There the compiled
+fused pass (`winograd_fused` in kernels/native/winograd.c) takes a few dozen tiles at a time through all three
+steps while they are in the cache.
 """
 from __future__ import annotations
 
 import ctypes
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -241,18 +246,52 @@ def _winograd_eager(x, kernels, in_scale, out_scale, bias, padding):
 
 # -- the compiled transforms (kernels/native/winograd.c) -----------------------------------------------------------
 
-def _declare(lib):
-    """{tile: (input transform, output transform)} with their argument types set."""
+class _Compiled(NamedTuple):
+    lib: ctypes.CDLL
+    by_tile: dict            # tile -> (input transform, output transform, fused pass), argument types set
+    block_multiple: int     # a fused block's tiles: a multiple of this (winograd.c's register blocks)
+    lanes: int              # floats per vector: the fused pass's product channels are padded to a multiple
+
+
+def _declare(lib) -> _Compiled:
     i, f, p = ctypes.c_int, ctypes.c_float, FLOAT_P
     functions = {}
     for tile in _MATRICES:
         transform_in, transform_out = getattr(lib, f"winograd_input_{tile}"), getattr(lib, f"winograd_output_{tile}")
+        fused = getattr(lib, f"winograd_fused_{tile}")
         transform_in.restype = transform_out.restype = None
         transform_in.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i, i]
         transform_out.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p, i,
                                   i, i]
-        functions[tile] = (transform_in, transform_out)
-    return lib, functions
+        fused.restype = ctypes.c_int
+        fused.argtypes = ([p, i, i, i, i, p, i, i, i, p, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p]
+                          + [i] * 3)
+        functions[tile] = (transform_in, transform_out, fused)
+    for name in ("winograd_fused_block_multiple", "winograd_lanes"):
+        getattr(lib, name).restype = ctypes.c_int
+    return _Compiled(lib, functions, lib.winograd_fused_block_multiple(), lib.winograd_lanes())
+
+
+# The fused pass (winograd_fused in winograd.c: the transforms and the products of a few tiles at a time, in the
+# cache) where the transformed kernels take at most this many bytes and the layer has at least this many tiles:
+# layers of few channels on large images, where the separate passes' traffic through memory costs more than their
+# products. Measured against the separate passes (2-core AMD EPYC, Zen 4, F(4x4)): 32 channels at 1024 px 100
+# against 308 ms, 64 at 512 px 57 against 160, 128 at 256 px 33 against 78, 64 at 64 px 1.1 against 1.4; at 32 px
+# and below, or 512 channels (37 MB of kernels, read again for each block), slower (docs/BENCHMARKS.md).
+FUSED_MAX_KERNEL_BYTES = 1 << 22
+FUSED_MIN_TILES = 256
+# A fused block: as many tiles as make its transformed input and products about this many bytes (within a core's
+# L2), but at least FUSED_FEWEST_TILES (each block reads all the transformed kernels once: a block of b tiles does b
+# multiply-adds per float of them) and at most FUSED_MOST_TILES.
+FUSED_BLOCK_BYTES = 1 << 20
+FUSED_FEWEST_TILES = 24
+FUSED_MOST_TILES = 96
+
+
+def use_fused(in_channels: int, product_channels: int, tiles: int, tile: int = TILE) -> bool:
+    """Whether a convolution with the compiled transforms takes the fused pass (else the separate passes)."""
+    span = tile + TAPS - 1
+    return tiles >= FUSED_MIN_TILES and span * span * in_channels * product_channels * 4 <= FUSED_MAX_KERNEL_BYTES
 
 
 def winograd_transforms_compiled() -> bool:
@@ -271,10 +310,10 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     functions = declared("winograd", _declare)
     if functions is None:
         return None
-    lib, by_tile = functions
+    lib, by_tile, block_multiple, lanes = functions
     tile = tile_of(kernels)
     span = tile + TAPS - 1
-    transform_input, transform_output = by_tile[tile]
+    transform_input, transform_output, fused = by_tile[tile]
     batch_size, in_channels, height, width = x.shape
     product_channels = kernels.shape[1]
     out_channels = product_channels // (shuffle * shuffle)
@@ -291,17 +330,33 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
         if mapped is None:
             return None
         noise, noise_stride = mapped
-    transformed = torch.empty([span * span, tiles, in_channels], dtype=torch.float32)
+    y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
+                    memory_format=torch.channels_last)
+    slope = -1.0 if slope is None else float(slope)
+    clamp = -1.0 if clamp is None else float(clamp)
     rows = batch_size * tiles_y
+    if use_fused(in_channels, product_channels, tiles, tile):
+        # u [span^2, in, padded]: each product's kernels with the output channels contiguous, padded to whole vectors.
+        padded = math.ceil(product_channels / lanes) * lanes
+        u = kernels.new_zeros([span * span, in_channels, padded])
+        u[:, :, :product_channels] = kernels.transpose(1, 2)
+        per_tile = span * span * (in_channels + padded) * 4
+        block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
+        block = max(1, block // block_multiple) * block_multiple
+        failed = parallel(lib, lambda begin, end, threads: fused(
+            pointer(x), batch_size, height, width, in_channels, pointer(in_scale), padding, tiles_y, tiles_x,
+            pointer(u), product_channels, padded, block, out_h, out_w, shuffle, pointer(out_scale), pointer(bias),
+            pointer(noise), noise_stride, float(noise_gain), slope, clamp, pointer(y), begin, end, threads),
+            math.ceil(tiles / block), 1)
+        if any(failed):
+            raise MemoryError("winograd_conv3x3: the compiled kernel could not allocate its tile buffers")
+        return y
+    transformed = torch.empty([span * span, tiles, in_channels], dtype=torch.float32)
     parallel(lib, lambda begin, end, threads: transform_input(
         pointer(x), batch_size, height, width, in_channels, pointer(in_scale), padding, tiles_y, tiles_x,
         pointer(transformed), begin, end, threads), rows, 1)
     products = separate_products(transformed, kernels)                    # 36 x [tiles, out]
     matrices = (FLOAT_P * len(products))(*(pointer(m) for m in products))
-    y = torch.empty([batch_size, out_channels, out_h * shuffle, out_w * shuffle], dtype=torch.float32,
-                    memory_format=torch.channels_last)
-    slope = -1.0 if slope is None else float(slope)
-    clamp = -1.0 if clamp is None else float(clamp)
     parallel(lib, lambda begin, end, threads: transform_output(
         matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, pointer(out_scale),
         pointer(bias), pointer(noise), noise_stride, float(noise_gain), slope, clamp, pointer(y), begin, end, threads),

@@ -16,7 +16,7 @@ from kernels.modulated_conv import (modulated_conv2d_bias_act, modulated_conv2d_
 import kernels.winograd as winograd_module
 from kernels.winograd import polyphase_winograd_kernels, winograd_kernels
 from tests.fixtures.images import psnr_8bit
-from tests.fixtures.native import eager_only, require_native
+from tests.fixtures.native import eager_only, record_results, require_native
 from tests.fixtures.precision import emulate_bfloat16_units, pretend_no_bfloat16_units
 
 torch.set_num_threads(1)
@@ -32,13 +32,14 @@ def force_winograd(monkeypatch, on: bool) -> None:
 
 
 @pytest.fixture(params=["plain", "channels_last+transposed", "channels_last+transposed-eager",
-                        "channels_last+polyphase", "polyphase-winograd", "winograd", "winograd-eager"])
+                        "channels_last+polyphase", "polyphase-winograd", "winograd", "winograd-fused",
+                        "winograd-eager"])
 def layout(request, monkeypatch):
     """Each kernel test runs with the plain layout and transposed upsampling; channels-last with transposed
     upsampling (its FIR filter and the work after it compiled, and eager); channels-last with polyphase kernels
-    (as one direct convolution, and by Winograd's algorithm with the compiled transforms) forced on for every
-    size; and with Winograd's algorithm forced on for every 3x3 stride-1 layer, with its compiled transforms
-    (where a compiler is) and with its eager ones."""
+    (as one direct convolution, and by Winograd's algorithm in the compiled fused pass) forced on for every
+    size; and with Winograd's algorithm forced on for every 3x3 stride-1 layer: compiled, in separate passes
+    around PyTorch's products and in the fused pass, and eager."""
     plain = request.param == "plain"
     transposed = request.param.startswith("channels_last+transposed")
     monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6 if plain else 0)
@@ -47,8 +48,11 @@ def layout(request, monkeypatch):
         require_native("fir_bias_act")
     monkeypatch.setattr(modulated_conv, "POLYPHASE_WINOGRAD", request.param == "polyphase-winograd")
     force_winograd(monkeypatch, request.param.startswith("winograd"))
-    if request.param in ("winograd", "polyphase-winograd"):
+    if request.param in ("winograd", "winograd-fused", "polyphase-winograd"):
         require_native("winograd")
+    fused = request.param in ("winograd-fused", "polyphase-winograd")
+    monkeypatch.setattr(winograd_module, "FUSED_MIN_TILES", 0 if fused else 10 ** 9)
+    monkeypatch.setattr(winograd_module, "FUSED_MAX_KERNEL_BYTES", 10 ** 12 if fused else 0)
     if request.param in ("winograd-eager", "channels_last+transposed-eager"):
         eager_only(monkeypatch)
     return request.param
@@ -92,8 +96,13 @@ def test_fused_layer_matches_reference(layout, monkeypatch, batch, up, size, cla
     if layout == "channels_last+transposed":
         compiled_fir = modulated_conv.fir_bias_act
         monkeypatch.setattr(modulated_conv, "fir_bias_act", lambda *a: fused.append(1) or compiled_fir(*a))
+    passes = record_results(monkeypatch, winograd_module, "use_fused")   # which Winograd passes ran
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
+    if layout == "winograd-fused" and up == 1 or layout == "polyphase-winograd" and up > 1:
+        assert passes == [True]
+    if layout == "winograd" and up == 1:
+        assert passes == [False]
     assert shuffled == ([up] if layout == "polyphase-winograd" and up > 1 else [])
     assert len(fused) == (1 if layout == "channels_last+transposed" and up > 1 else 0)
     assert actual.shape == expected.shape == (batch, 5, size * up, size * up)

@@ -1,5 +1,7 @@
 """Winograd's F(4x4, 3x3) (kernels/winograd.py) held against a plain float64 convolution, and the layers that
 use it against the float32 reference path."""
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,20 +9,33 @@ import torch.nn.functional as F
 import kernels.modulated_conv as modulated_conv
 import kernels.winograd as winograd_module
 from kernels.winograd import winograd_conv3x3, winograd_kernels
-from tests.fixtures.native import compiled_or_eager
+from tests.fixtures.native import compiled_or_eager, record_results
 
 torch.set_num_threads(2)   # the compiled transforms split the tile rows between two threads
 EXACT = 1e-4          # float32 fast path against the reference (DEVELOPERS.md)
+# The fused pass's thresholds as shipped (the fixture below moves them).
+FUSED_THRESHOLDS = dict(FUSED_MIN_TILES=winograd_module.FUSED_MIN_TILES,
+                        FUSED_MAX_KERNEL_BYTES=winograd_module.FUSED_MAX_KERNEL_BYTES)
 
 
-@pytest.fixture(autouse=True, params=["compiled", "eager"])
+@pytest.fixture(autouse=True, params=["compiled-fused", "compiled-separate", "eager"])
 def transforms(request, monkeypatch):
-    """Every test runs with the compiled transforms (kernels/native/winograd.c), checked to have answered, and
-    with the eager ones."""
-    calls = compiled_or_eager(monkeypatch, request.param, "winograd", winograd_module, "_winograd_native")
+    """Every test runs with the compiled transforms (kernels/native/winograd.c), checked to have answered: in
+    the fused pass for every layer (checked to have been chosen), and in the separate passes around PyTorch's
+    products; and with the eager transforms."""
+    compiled = request.param.startswith("compiled")
+    calls = compiled_or_eager(monkeypatch, "compiled" if compiled else "eager", "winograd", winograd_module,
+                              "_winograd_native")
+    fused = record_results(monkeypatch, winograd_module, "use_fused")
+    everywhere = request.param == "compiled-fused"
+    monkeypatch.setattr(winograd_module, "FUSED_MIN_TILES", 0 if everywhere else sys.maxsize)
+    if everywhere:
+        monkeypatch.setattr(winograd_module, "FUSED_MAX_KERNEL_BYTES", sys.maxsize)
     yield request.param
     convolves = request.node.get_closest_marker("convolves") is not None
-    assert all(calls) and bool(calls) == (request.param == "compiled" and convolves)
+    assert all(calls) and bool(calls) == (compiled and convolves)
+    if convolves:
+        assert any(fused) == everywhere
 
 
 def _plain(x, g, in_scale, out_scale, bias, padding):
@@ -97,11 +112,49 @@ def test_which_convolutions_take_it(transforms):
     assert not use(x, many, 1, torch.bfloat16)
     assert not use(x, torch.zeros([512, 512, 1, 1]), 1, torch.float32)
     assert not use(torch.zeros([1, 512, 8, 8]), many, 1, torch.float32)
-    compiled = transforms == "compiled"
+    compiled = transforms.startswith("compiled")
     assert use(x, torch.zeros([128, 512, 3, 3]), 1, torch.float32) == compiled
-    assert not use(torch.zeros([1, 64, 256, 256]), torch.zeros([64, 64, 3, 3]), 1, torch.float32)
-    assert use(torch.zeros([1, 64, 512, 512]), torch.zeros([64, 64, 3, 3]), 1, torch.float32) == compiled
-    assert not use(torch.zeros([1, 32, 1024, 1024]), torch.zeros([32, 32, 3, 3]), 1, torch.float32)
+    # With the compiled transforms (their fused pass), down to 16 channels from 64 px.
+    assert use(torch.zeros([1, 64, 256, 256]), torch.zeros([64, 64, 3, 3]), 1, torch.float32) == compiled
+    assert use(torch.zeros([1, 32, 1024, 1024]), torch.zeros([32, 32, 3, 3]), 1, torch.float32) == compiled
+    assert use(torch.zeros([1, 16, 64, 64]), torch.zeros([16, 16, 3, 3]), 1, torch.float32) == compiled
+    assert not use(torch.zeros([1, 64, 32, 32]), torch.zeros([64, 64, 3, 3]), 1, torch.float32)
+    assert not use(torch.zeros([1, 8, 256, 256]), torch.zeros([8, 8, 3, 3]), 1, torch.float32)
+
+
+def test_which_layers_take_the_fused_pass(monkeypatch):
+    """Many tiles and kernels that stay in the cache: the fused pass; few tiles, or 512 channels, the separate
+    passes (read at the real thresholds, not the fixture's)."""
+    for name, value in FUSED_THRESHOLDS.items():
+        monkeypatch.setattr(winograd_module, name, value)
+    fused = winograd_module.use_fused
+    assert fused(32, 32, 256 * 256)                       # 32 channels at 1024 px
+    assert fused(64, 4 * 32, 128 * 128)                   # an upsampling layer's polyphase kernels at 512 px
+    assert fused(128, 128, 64 * 64)
+    assert fused(128, 128, 43 * 43, tile=6)               # StyleGAN3's tiles: 4 MiB of kernels
+    assert not fused(32, 32, 8 * 8)                       # 32 px
+    assert not fused(512, 512, 64 * 64)                   # 37 MiB of kernels
+
+
+@pytest.mark.parametrize("out_channels", [50, 19, 16])
+@pytest.mark.parametrize("tile", [4, 6])
+@pytest.mark.convolves
+def test_blocks_across_samples_and_a_last_partial_block(monkeypatch, out_channels, tile):
+    """Tiles go in blocks numbered across the batch: blocks that hold the end of one sample and the start of the
+    next, a last block with fewer tiles, product channels padded to 16, 32 and 64 (each register block shape)."""
+    monkeypatch.setattr(winograd_module, "FUSED_MOST_TILES", 24)
+    g = torch.Generator().manual_seed(out_channels)
+    x = torch.randn([3, 21, 17, 23], generator=g)                          # 5 x 6 tiles of 4 (3 x 4 of 6) a sample
+    kernels = torch.randn([out_channels, 21, 3, 3], generator=g) / (21 * 9) ** 0.5      # unit-scale outputs
+    in_scale, out_scale = torch.rand([3, 21], generator=g) + 0.5, torch.rand([3, out_channels], generator=g) + 0.5
+    bias = torch.randn([out_channels], generator=g)
+    noise = torch.randn([3, 1, 17, 23], generator=g)
+    expected = F.leaky_relu(_plain(x, kernels, in_scale, out_scale, bias, 1) + noise.double(), 0.2)
+    actual = winograd_conv3x3(x, winograd_kernels(kernels, tile), in_scale, out_scale, bias, padding=1, noise=noise,
+                              slope=0.2)
+    assert actual.shape == expected.shape
+    assert (actual.double() - expected).abs().max() <= EXACT
+    assert expected.abs().max() > 1
 
 
 @pytest.mark.parametrize("noise_batch", [1, 2])

@@ -1,5 +1,6 @@
 /* The two transforms of Winograd's F(4x4, 3x3) and F(6x6, 3x3) (kernels/winograd.py) as single passes over
-   memory, for the float32 CPU inference path; the matrix products between them stay with PyTorch.
+   memory, for the float32 CPU inference path; the matrix products between them stay with PyTorch, except in
+   winograd_fused, which does all three for a few tiles at a time while they are in the cache.
 
    winograd_input_T reads each input tile once (channels-last, so a tile's pixel is a run of channels), scales the
    channels by the styles, and writes its SPAN^2 transformed values B^T d B into SPAN^2 matrices [tiles, channels].
@@ -11,9 +12,74 @@
    The transforms' coefficients are written out below, one axis at a time; kernels/winograd.py holds the same
    matrices, and the tests hold both against a direct convolution. */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vectors.h"
+
+static inline size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+/* The fused pass's products, m[t][o] = sum_k v[t][k] u[k][o] (v [rows, k_count], u [k_count, padded], m [rows,
+   padded]), in register blocks of `rows` x `vectors` accumulators: each step of k loads `vectors` of u and
+   broadcasts `rows` values of v, for rows * vectors multiply-adds. Called with constants, so the compiler unrolls
+   both loops and keeps the accumulators in registers. */
+#if LANES == 16
+#define ACCUMULATORS 24         /* of AVX-512's 32 registers; the rest hold u's vectors and v's broadcast */
+#define MOST_VECTORS 4
+#else
+#define ACCUMULATORS 12         /* of AVX2's 16 */
+#define MOST_VECTORS 2
+#endif
+/* A fused block's tiles must be a multiple of this (every register block's rows). */
+#define BLOCK_MULTIPLE 24
+
+static inline __attribute__((always_inline)) void product_rows(const float *v, int k_count, const float *u,
+                                                               int padded, float *m, const int rows,
+                                                               const int vectors) {
+    vec_t acc[ACCUMULATORS][MOST_VECTORS];
+#pragma GCC unroll 24
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < vectors; j++) acc[r][j] = (vec_t){0};
+    for (int k = 0; k < k_count; k++) {
+        vec_t b[MOST_VECTORS];
+#pragma GCC unroll 4
+        for (int j = 0; j < vectors; j++) b[j] = load(u + (size_t)k * padded + j * LANES);
+#pragma GCC unroll 24
+        for (int r = 0; r < rows; r++) {
+            vec_t a = (vec_t){0} + v[(size_t)r * k_count + k];
+#pragma GCC unroll 4
+            for (int j = 0; j < vectors; j++) acc[r][j] += a * b[j];
+        }
+    }
+#pragma GCC unroll 24
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < vectors; j++) store(m + (size_t)r * padded + j * LANES, acc[r][j]);
+}
+
+/* m = v u for `count` rows, rounded up to whole register blocks (v and m hold a multiple of BLOCK_MULTIPLE rows);
+   padded: a multiple of LANES. */
+static void block_product(const float *v, int count, int k_count, const float *u, int padded, float *m) {
+    int vectors = padded / LANES;
+    int step = vectors % 4 == 0 && MOST_VECTORS >= 4 ? 4 : vectors % 2 == 0 ? 2 : 1;
+    int rows = ACCUMULATORS / step;
+    for (int o = 0; o < padded; o += step * LANES)
+        for (int r = 0; r < count; r += rows) {
+            const float *vr = v + (size_t)r * k_count;
+            float *mr = m + (size_t)r * padded + o;
+            if (step == 4)
+                product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS / 4, 4);
+            else if (step == 2)
+                product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS / 2, 2);
+            else
+                product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS, 1);
+        }
+}
+
+/* For the caller: the number a fused block's tile count must be a multiple of, and the vector width. */
+int winograd_fused_block_multiple(void) { return BLOCK_MULTIPLE; }
+int winograd_lanes(void) { return LANES; }
 
 /* F(4x4, 3x3): interpolation points 0, 1, -1, 2, -2 and infinity (Lavin and Gray's choice). */
 #define TILE 4
