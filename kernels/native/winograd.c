@@ -30,6 +30,8 @@ static inline size_t round_up(size_t n, size_t multiple) { return (n + multiple 
 #define ACCUMULATORS 12         /* of AVX2's 16 */
 #define MOST_VECTORS 2
 #endif
+/* Floats in a cache line (64 bytes). */
+#define LINE_FLOATS 16
 /* A fused block's tiles must be a multiple of this (every register block's rows). */
 #define BLOCK_MULTIPLE 24
 

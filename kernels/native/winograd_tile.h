@@ -7,22 +7,33 @@
    tile goes to dst + p * plane, channels contiguous. */
 static inline void NAME(input_tile)(const float *xs, int height, int width, int channels, const float *scale, int y0,
                                     int x0, float *dst, size_t plane) {
+    const int inside = y0 >= 0 && x0 >= 0 && y0 + SPAN <= height && x0 + SPAN <= width;
     for (int c = 0; c < channels; c += LANES) {
         int lanes = channels - c < LANES ? channels - c : LANES;
         vec_t s = {0};
         if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
         vec_t d[SPAN][SPAN], t[SPAN][SPAN];
-        for (int i = 0; i < SPAN; i++) {
-            int yy = y0 + i;
-            for (int j = 0; j < SPAN; j++) {
-                int xx = x0 + j;
-                vec_t value = {0};
-                if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
-                    const float *p = xs + ((size_t)yy * width + xx) * channels + c;
-                    value = lanes == LANES ? load(p) : load_part(p, lanes);
-                    if (scale) value *= s;
+        if (inside && lanes == LANES) {
+            /* Most tiles: every pixel there, whole vectors (no test per pixel). */
+            const float *p = xs + ((size_t)y0 * width + x0) * channels + c;
+            for (int i = 0; i < SPAN; i++)
+                for (int j = 0; j < SPAN; j++) d[i][j] = load(p + ((size_t)i * width + j) * channels);
+            if (scale)
+                for (int i = 0; i < SPAN; i++)
+                    for (int j = 0; j < SPAN; j++) d[i][j] *= s;
+        } else {
+            for (int i = 0; i < SPAN; i++) {
+                int yy = y0 + i;
+                for (int j = 0; j < SPAN; j++) {
+                    int xx = x0 + j;
+                    vec_t value = {0};
+                    if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
+                        const float *p = xs + ((size_t)yy * width + xx) * channels + c;
+                        value = lanes == LANES ? load(p) : load_part(p, lanes);
+                        if (scale) value *= s;
+                    }
+                    d[i][j] = value;
                 }
-                d[i][j] = value;
             }
         }
         /* B^T d along the rows, then B along the columns: t = B^T d B. */
@@ -161,7 +172,10 @@ int NAME(winograd_fused)(const float *x, int batch, int height, int width, int i
                          const float *noise, ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp,
                          float *y, int block_begin, int block_end, int threads) {
     const int out_channels = channels / (shuffle * shuffle), wide = out_w * shuffle;
-    const size_t v_plane = (size_t)block * in_channels, m_plane = (size_t)block * padded;
+    /* One cache line more than the block's rows: the SPAN^2 values of a tile, one per plane, then fall in different
+       cache sets (block * channels floats is often a multiple of 4 KiB, and then all of them fell in one set:
+       the input transform took twice as long on data in the cache). */
+    const size_t v_plane = (size_t)block * in_channels + LINE_FLOATS, m_plane = (size_t)block * padded + LINE_FLOATS;
     const size_t tiles = (size_t)batch * tiles_y * tiles_x, sample_tiles = (size_t)tiles_y * tiles_x;
     int failed = 0;
     (void)threads;
