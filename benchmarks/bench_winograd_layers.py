@@ -7,7 +7,7 @@ passes for the noise, leaky ReLU and clamp. Each with the styles, demodulation a
 
 A layer is IN:OUT:SIDE (input channels, output channels, input side), or IN:OUTxPHASES:SIDE for an upsampling
 layer's polyphase kernels (OUT * PHASES product channels, the output pixel-shuffled to twice the side; no direct
-column). Prints the median of each path, the ratios to the separate passes and to the direct convolution, the
+column; always F(4x4, 3x3), as the explorer runs them). Prints the median of each path, the ratios to the separate passes and to the direct convolution, the
 largest difference between the paths, and which path the shipped thresholds choose.
 """
 from __future__ import annotations
@@ -79,11 +79,12 @@ def main() -> int:
         out_scale = torch.rand([1, out_channels], generator=g) + 0.5
         bias = torch.randn([out_channels], generator=g)
         noise = torch.randn([1, 1, side * shuffle, side * shuffle], generator=g)
+        tile = 4 if shuffle > 1 else args.tile        # polyphase kernels are made for F(4x4, 3x3)
         kernels = (winograd.polyphase_winograd_kernels(weight, shuffle) if shuffle > 1
-                   else winograd.winograd_kernels(weight, args.tile))
-        tiles = math.ceil(side / args.tile) ** 2
-        chosen = "fused" if winograd.use_fused(in_channels, product_channels, tiles, args.tile) else "separate"
-        if shuffle == 1 and not use_winograd(x, weight, 1, torch.float32):
+                   else winograd.winograd_kernels(weight, tile))
+        tiles = math.ceil(side / tile) ** 2
+        chosen = "fused" if winograd.use_fused(in_channels, product_channels, tiles, tile) else "separate"
+        if shuffle == 1 and not use_winograd(x, weight, 1, torch.float32, tile):
             chosen = "direct"
 
         def by_winograd(fused: bool):

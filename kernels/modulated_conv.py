@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import _padding4, filter_size, upfirdn2d, upfirdn2d_reference
 from .fir_bias_act import fir_bias_act
-from .winograd import winograd_conv3x3, winograd_transforms_compiled
+from .winograd import TILE, use_fused, winograd_conv3x3, winograd_transforms_compiled
 
 
 def _conv(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
@@ -223,10 +225,13 @@ WINOGRAD_MIN_SIDE = 16
 # convolution fused) the algorithm pays for fewer channels: (channels at least, input side at least) pairs, any
 # of which selects it. Measured on a 2-core AMD EPYC (Zen 4, AVX-512), against oneDNN's channels-last convolution
 # with the three passes after it: 128 channels 1.44x at 128 px, 1.48x at 256 px; 64 channels 1.29x at 512 px,
-# 0.91x at 256 px; 32 channels 0.88-0.93x. The fused pass (kernels/winograd.py: transforms and products of a few
-# tiles at a time, in the cache) carries it down to 16 channels from 64 px: 32 channels at 1024 px 1.4-1.6x, 64 at
-# 512 px 1.8-2.4x, 64 at 64 px 1.6x, 16 at 256 px 1.3x; at 32 px and below it loses (docs/BENCHMARKS.md).
-WINOGRAD_COMPILED_THRESHOLDS = ((128, 16), (16, 64))
+# 0.91x at 256 px; 32 channels 0.88-0.93x.
+WINOGRAD_COMPILED_THRESHOLDS = ((128, 16),)
+# The fused pass (kernels/winograd.py: transforms and products of a few tiles at a time, in the cache) carries it
+# down to this many channels wherever that pass takes the layer (enough tiles, kernels that stay in the cache):
+# 32 channels at 1024 px 1.4-2.1x, 64 at 512 px 1.8-2.4x, 64 at 64 px 1.6-1.7x, 16 at 256 px 1.3x against the
+# direct convolution; the separate passes lose to it there (docs/BENCHMARKS.md).
+WINOGRAD_FUSED_MIN_CHANNELS = 16
 
 
 @dataclass(frozen=True)
@@ -352,16 +357,21 @@ def use_polyphase_winograd(polyphase: Polyphase | None, dtype: torch.dtype) -> b
             and polyphase.padding[0] == polyphase.padding[1] and winograd_transforms_compiled())
 
 
-def use_winograd(x: torch.Tensor, weight: torch.Tensor, up: int, dtype: torch.dtype) -> bool:
+def use_winograd(x: torch.Tensor, weight: torch.Tensor, up: int, dtype: torch.dtype, tile: int = TILE) -> bool:
     """Whether the convolution of x with weight [out, in, kh, kw] (upsampling by `up`) computing in `dtype` runs
-    by Winograd's algorithm."""
+    by Winograd's algorithm (in F(tile x tile, 3x3), as the caller's prepared kernels are)."""
     out_channels, in_channels, kh, kw = weight.shape
     if not (x.device.type == "cpu" and dtype == torch.float32 and up == 1 and (kh, kw) == (3, 3)):
         return False
     channels, side = min(in_channels, out_channels), x.shape[-1]
     if channels >= WINOGRAD_MIN_CHANNELS and side >= WINOGRAD_MIN_SIDE:
         return True
-    return winograd_transforms_compiled() and any(channels >= c and side >= s for c, s in WINOGRAD_COMPILED_THRESHOLDS)
+    if not winograd_transforms_compiled():
+        return False
+    if any(channels >= c and side >= s for c, s in WINOGRAD_COMPILED_THRESHOLDS):
+        return True
+    tiles = x.shape[0] * math.ceil(x.shape[-2] / tile) * math.ceil(x.shape[-1] / tile)
+    return channels >= WINOGRAD_FUSED_MIN_CHANNELS and use_fused(in_channels, out_channels, tiles, tile)
 
 
 def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None,

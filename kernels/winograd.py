@@ -301,7 +301,7 @@ def winograd_transforms_compiled() -> bool:
 
 def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp, shuffle=1):
     """The whole convolution with the compiled transforms, or None where they do not apply (not float32 on the
-    CPU, a gradient wanted, no compiler)."""
+    CPU, a gradient wanted, no compiler). Raises MemoryError where the fused pass's buffers cannot be allocated."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or kernels.dtype != torch.float32:
         return None
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad

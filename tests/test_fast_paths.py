@@ -29,6 +29,7 @@ def force_winograd(monkeypatch, on: bool) -> None:
     monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_CHANNELS", 0 if on else 10 ** 6)
     monkeypatch.setattr(modulated_conv, "WINOGRAD_MIN_SIDE", 0 if on else 10 ** 6)
     monkeypatch.setattr(modulated_conv, "WINOGRAD_COMPILED_THRESHOLDS", ())
+    monkeypatch.setattr(modulated_conv, "WINOGRAD_FUSED_MIN_CHANNELS", 0 if on else 10 ** 6)
 
 
 @pytest.fixture(params=["plain", "channels_last+transposed", "channels_last+transposed-eager",

@@ -10,7 +10,7 @@ import kernels.filtered_lrelu as flrelu_module
 from explorer.networks.stylegan3 import Generator
 from kernels import native
 from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference
-from tests.fixtures.native import eager_only, record_answers, require_native
+from tests.fixtures.native import eager_only, record_answers, record_results, require_native
 
 torch.set_num_threads(2)   # two ranges of channels, run by two threads at once
 
@@ -212,11 +212,19 @@ def test_openmp_shares_pytorchs_runtime_and_python_threads_give_the_same_numbers
     assert torch.equal(shared, split)
 
 
-def test_winograd_and_fir_kernels_split_over_python_threads_give_the_same_numbers(monkeypatch):
+@pytest.mark.parametrize("fused", [False, True])
+def test_winograd_and_fir_kernels_split_over_python_threads_give_the_same_numbers(monkeypatch, fused):
+    """Without OpenMP the kernels split their rows (or Winograd's fused blocks) over Python threads: the same
+    numbers as one OpenMP call."""
+    import kernels.winograd as winograd_module
     from kernels.fir_bias_act import fir_bias_act
     from kernels.winograd import polyphase_winograd_kernels, winograd_conv3x3, winograd_kernels
     require_native("winograd")
     require_native("fir_bias_act")
+    monkeypatch.setattr(winograd_module, "FUSED_MIN_TILES", 0 if fused else 10 ** 9)
+    monkeypatch.setattr(winograd_module, "FUSED_FEWEST_TILES", 24)
+    monkeypatch.setattr(winograd_module, "FUSED_MOST_TILES", 24)         # several blocks to split
+    passes = record_results(monkeypatch, winograd_module, "use_fused")
     g = torch.Generator().manual_seed(4)
     x = torch.randn([2, 24, 21, 18], generator=g)
     kernels = winograd_kernels(torch.randn([20, 24, 3, 3], generator=g))
@@ -236,6 +244,7 @@ def test_winograd_and_fir_kernels_split_over_python_threads_give_the_same_number
     split = run()
     assert all(s is not None for s in shared + split)
     assert all(torch.equal(a, b) for a, b in zip(shared, split))
+    assert passes == [fused] * 4
 
 
 @pytest.mark.parametrize("padding, noise_batch", [((1, 2, 1, 2), 1), ((-1, 3, 0, 2), 2), ((3, 3, 3, 3), 1)])

@@ -21,8 +21,8 @@ FUSED_THRESHOLDS = dict(FUSED_MIN_TILES=winograd_module.FUSED_MIN_TILES,
 @pytest.fixture(autouse=True, params=["compiled-fused", "compiled-separate", "eager"])
 def transforms(request, monkeypatch):
     """Every test runs with the compiled transforms (kernels/native/winograd.c), checked to have answered: in
-    the fused pass for every layer (checked to have been chosen), and in the separate passes around PyTorch's
-    products; and with the eager transforms."""
+    the fused pass wherever the compiled transforms run (checked to have been chosen at least once), and in the
+    separate passes around PyTorch's products; and with the eager transforms."""
     compiled = request.param.startswith("compiled")
     calls = compiled_or_eager(monkeypatch, "compiled" if compiled else "eager", "winograd", winograd_module,
                               "_winograd_native")
@@ -100,10 +100,12 @@ def test_only_3x3_kernels_and_known_tiles():
         winograd_module.tile_of(torch.ones([49, 2, 2]))
 
 
-def test_which_convolutions_take_it(transforms):
+def test_which_convolutions_take_it(transforms, monkeypatch):
     """float32 3x3 stride-1 convolutions with many channels on the CPU; not upsampling, not 1x1, not previews,
-    not few channels or small images. The compiled transforms carry it down to 128 channels, and to 64 channels
-    at 512 px."""
+    not few channels or small images. The compiled transforms carry it down to 128 channels, and to 16 where
+    their fused pass takes the layer."""
+    for name, value in FUSED_THRESHOLDS.items():         # the shipped thresholds, not the fixture's
+        monkeypatch.setattr(winograd_module, name, value)
     x = torch.zeros([1, 512, 32, 32])
     many = torch.zeros([512, 512, 3, 3])
     use = modulated_conv.use_winograd
@@ -114,12 +116,16 @@ def test_which_convolutions_take_it(transforms):
     assert not use(torch.zeros([1, 512, 8, 8]), many, 1, torch.float32)
     compiled = transforms.startswith("compiled")
     assert use(x, torch.zeros([128, 512, 3, 3]), 1, torch.float32) == compiled
-    # With the compiled transforms (their fused pass), down to 16 channels from 64 px.
+    # With the compiled transforms, down to 16 channels where the fused pass takes the layer: from 64 px; not
+    # where it would fall to the separate passes (few tiles of 6, kernels over 4 MiB).
     assert use(torch.zeros([1, 64, 256, 256]), torch.zeros([64, 64, 3, 3]), 1, torch.float32) == compiled
     assert use(torch.zeros([1, 32, 1024, 1024]), torch.zeros([32, 32, 3, 3]), 1, torch.float32) == compiled
     assert use(torch.zeros([1, 16, 64, 64]), torch.zeros([16, 16, 3, 3]), 1, torch.float32) == compiled
     assert not use(torch.zeros([1, 64, 32, 32]), torch.zeros([64, 64, 3, 3]), 1, torch.float32)
     assert not use(torch.zeros([1, 8, 256, 256]), torch.zeros([8, 8, 3, 3]), 1, torch.float32)
+    assert use(torch.zeros([1, 64, 64, 64]), torch.zeros([64, 64, 3, 3]), 1, torch.float32, 4) == compiled
+    assert not use(torch.zeros([1, 64, 64, 64]), torch.zeros([64, 64, 3, 3]), 1, torch.float32, 6)
+    assert not use(torch.zeros([1, 64, 256, 256]), torch.zeros([512, 64, 3, 3]), 1, torch.float32)
 
 
 def test_which_layers_take_the_fused_pass(monkeypatch):
@@ -141,7 +147,8 @@ def test_which_layers_take_the_fused_pass(monkeypatch):
 @pytest.mark.convolves
 def test_blocks_across_samples_and_a_last_partial_block(monkeypatch, out_channels, tile):
     """Tiles go in blocks numbered across the batch: blocks that hold the end of one sample and the start of the
-    next, a last block with fewer tiles, product channels padded to 16, 32 and 64 (each register block shape)."""
+    next, a last block with fewer tiles, product channels that end in part of a vector (with AVX-512 padded to 16,
+    32 and 64: each register block shape)."""
     monkeypatch.setattr(winograd_module, "FUSED_MOST_TILES", 24)
     g = torch.Generator().manual_seed(out_channels)
     x = torch.randn([3, 21, 17, 23], generator=g)                          # 5 x 6 tiles of 4 (3 x 4 of 6) a sample

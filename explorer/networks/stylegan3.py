@@ -210,7 +210,7 @@ class SynthesisLayer(nn.Module):
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         dtype = compute_dtype if compute_dtype is not None else dtype
         prepared = None
-        if (not self.is_torgb and use_winograd(x, self.weight, 1, dtype)
+        if (not self.is_torgb and use_winograd(x, self.weight, 1, dtype, WINOGRAD_TILE)
                 and inference_only(x, w, styles, self.weight, self.bias)):
             prepared = self.winograd.get(self.weight)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,

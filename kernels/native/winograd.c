@@ -70,9 +70,12 @@ static void block_product(const float *v, int count, int k_count, const float *u
         for (int r = 0; r < count; r += rows) {
             const float *vr = v + (size_t)r * k_count;
             float *mr = m + (size_t)r * padded + o;
+#if MOST_VECTORS >= 4
             if (step == 4)
                 product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS / 4, 4);
-            else if (step == 2)
+            else
+#endif
+            if (step == 2)
                 product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS / 2, 2);
             else
                 product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS, 1);

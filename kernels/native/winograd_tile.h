@@ -191,8 +191,8 @@ int NAME(winograd_fused)(const float *x, int batch, int height, int width, int i
         /* Every thread meets the loop (OpenMP's rule for a shared loop); one without buffers does nothing. */
 #pragma omp for schedule(static)
         for (int b = block_begin; b < block_end; b++) {
-            if (!ready) continue;
             size_t first = (size_t)b * block;
+            if (!ready || first >= tiles) continue;
             int count = (int)(tiles - first < (size_t)block ? tiles - first : (size_t)block);
             for (int t = 0; t < count; t++) {
                 size_t tile = first + t, n = tile / sample_tiles;
