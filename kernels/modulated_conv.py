@@ -6,9 +6,8 @@ upsampling layers of StyleGAN2 use `flip_weight=False`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
