@@ -90,6 +90,129 @@ def test_nan_and_infinity_pass_through_as_in_pytorch(native_calls):
     assert torch.allclose(actual[finite], expected[finite], atol=1e-6)
 
 
+def _within_float32_rounding(actual, x, fu, fd, b, **kwargs):
+    """The compiled result against the reference composition in float64: no further than that composition run in
+    float32 (twice its error) or a millionth of the output's scale. Returns the output's scale."""
+    expected = filtered_lrelu_reference(x.double(), fu.double(), fd.double(), None if b is None else b.double(),
+                                        **kwargs)
+    reference_float32 = filtered_lrelu_reference(x, fu, fd, b, **kwargs)
+    rounding = (reference_float32.double() - expected).abs().max().item()
+    scale = expected.abs().max().item()
+    assert actual.shape == expected.shape
+    assert (actual.double() - expected).abs().max().item() <= max(2 * rounding, 1e-6 * scale)
+    return scale
+
+
+def _radial_filters():
+    """StyleGAN3-R's radial downsampling filters as its layers have them (cutoffs and widths of a 256 px network)."""
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=256, img_channels=3, channel_base=2048, channel_max=16,
+                  conv_kernel=1, use_radial_filters=True).synthesis
+    layers = [getattr(G, name) for name in G.synthesis_layer_names]
+    return [(layer.up_filter, layer.down_filter, layer.padding) for layer in layers
+            if layer.down_filter is not None and layer.down_filter.ndim == 2]
+
+
+def test_radial_filters_run_as_folded_sums_of_separable_terms(native_calls):
+    """R's radial filters are, to float32's precision, sums of 2-4 separable symmetric terms; the kernel runs them
+    so (about half the multiply-adds of the 2-D pass) and the outputs stay within float32 rounding of the float64
+    reference with the true 2-D filter."""
+    filters = _radial_filters()
+    assert len(filters) >= 6
+    seen = set()
+    g = torch.Generator().manual_seed(4)
+    for fu, fd, padding in filters:
+        factors = flrelu_module.low_rank_factors(fd, 2)
+        assert factors is not None
+        fy, fx = factors
+        assert 2 <= fy.shape[0] <= 4 and torch.equal(fy, fy.flip(-1)) and torch.equal(fx, fx.flip(-1))
+        error = (torch.einsum("ti,tj->ij", fy.double(), fx.double()) - fd.double()).abs().sum()
+        assert error <= flrelu_module.LOW_RANK_TOLERANCE * fd.double().abs().sum()
+        kind = flrelu_module.down_pass(fd, 2)
+        assert kind == f"folded symmetric terms ({fy.shape[0]})"
+        seen.add(kind)
+        x = torch.randn([2, 21, 26, 26], generator=g) * 3
+        b = torch.randn([21], generator=g)
+        kwargs = dict(up=2, down=2, padding=[11, 10, 11, 10], gain=math.sqrt(2), slope=0.2, clamp=4.0)
+        with torch.no_grad():
+            actual = filtered_lrelu(x, fu, fd, b, **kwargs)
+        assert _within_float32_rounding(actual, x, fu, fd, b, **kwargs) > 1
+    assert len(seen) >= 2     # two different term counts met
+    assert native_calls == [True] * len(filters)
+
+
+def _even(g, n):
+    v = torch.rand([n // 2], generator=g, dtype=torch.float64) - 0.3
+    return torch.cat([v, v.flip(0)])
+
+
+def test_sums_of_separable_terms_where_they_pay_and_the_2d_pass_where_not(native_calls):
+    """The fewest terms within the tolerance; asymmetric terms run unfolded, symmetric ones folded; where the
+    terms would take as many multiply-adds as the 2-D pass (4 asymmetric terms of 12 taps with down 2, or more than
+    4), the 2-D pass runs. Every one matches the reference."""
+    g = torch.Generator().manual_seed(12)
+    rand = lambda: torch.rand([12], generator=g, dtype=torch.float64) - 0.3   # noqa: E731
+    asymmetric2 = rand().outer(rand()) + 0.5 * rand().outer(rand())
+    symmetric4 = sum(_even(g, 12).outer(_even(g, 12)) * 0.5 ** i for i in range(4))
+    asymmetric4 = sum(rand().outer(rand()) * 0.5 ** i for i in range(4))
+    full = torch.rand([12, 12], generator=g, dtype=torch.float64)
+    cases = [(asymmetric2, "separable terms (2)", 2), (symmetric4, "folded symmetric terms (4)", 4),
+             (asymmetric4, "2-D", None), (full, "2-D", None)]
+    x = torch.randn([1, 19, 24, 22], generator=g) * 3
+    fu = torch.rand([12], generator=g) + 0.1
+    for fd, kind, terms in cases:
+        fd = fd.float()
+        factors = flrelu_module.low_rank_factors(fd, 2)
+        assert (factors is None) == (terms is None)
+        if terms is not None:
+            assert factors[0].shape == (terms, 12)
+        assert flrelu_module.down_pass(fd, 2) == kind
+        kwargs = dict(up=2, down=2, padding=[5, 4, 5, 4], gain=1.3, slope=0.25, clamp=None)
+        with torch.no_grad():
+            actual = filtered_lrelu(x, fu, fd, None, **kwargs)
+        _within_float32_rounding(actual, x, fu, fd, None, **kwargs)
+    assert native_calls == [True] * len(cases)
+
+
+def test_large_outputs_are_stored_past_the_cache_with_the_same_numbers(native_calls, monkeypatch):
+    """An output of at least 8 MiB with whole vectors of channels is stored past the cache; the numbers equal
+    the eager path's within float32 rounding, and a channel count that is not whole vectors (stored through the
+    cache) as well."""
+    g = torch.Generator().manual_seed(3)
+    fu, fd = (f.float() for f in _random_filters(g, 2, 2, False))
+    for channels in (32, 37):
+        x = torch.randn([1, channels, 264, 262], generator=g)
+        kwargs = dict(up=2, down=2, padding=10, gain=1.5, slope=0.2, clamp=3.0)
+        with torch.no_grad():
+            compiled = filtered_lrelu(x, fu, fd, None, **kwargs)
+            assert compiled.numel() * 4 >= 8 << 20
+            with monkeypatch.context() as m:
+                eager_only(m)
+                eager = filtered_lrelu(x, fu, fd, None, **kwargs)
+        assert (compiled - eager).abs().max().item() <= 2e-6 * eager.abs().max().item()
+    assert native_calls == [True, False, True, False]     # compiled, then declined with the kernels off
+
+
+@pytest.mark.parametrize("slope,gain", [(0.0, 1.7), (1.5, 1.2), (0.2, -0.5)])
+def test_activations_whose_gain_cannot_go_into_the_weights(native_calls, slope, gain):
+    """A ReLU (slope 0: -inf * 0 is NaN, as in PyTorch), a slope above 1 and a negative gain take the kernel's
+    general activation; the numbers match the reference, NaN and infinity included."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn([1, 17, 20, 20], generator=g) * 3
+    x[0, 2, 5, 5] = float("-inf")
+    x[0, 4, 9, 9] = float("nan")
+    fu = torch.ones(12) / 12
+    fd = torch.ones(12) / 12
+    kwargs = dict(up=2, down=2, padding=10, gain=gain, slope=slope, clamp=None)
+    with torch.no_grad():
+        actual = filtered_lrelu(x, fu, fd, None, **kwargs)
+    expected = filtered_lrelu_reference(x, fu, fd, None, **kwargs)
+    assert torch.equal(actual.isnan(), expected.isnan()) and actual.isnan().any()
+    assert torch.equal(actual.isinf(), expected.isinf())
+    finite = expected.isfinite()
+    assert torch.allclose(actual[finite], expected[finite], atol=1e-5)
+    assert native_calls == [True]
+
+
 @pytest.mark.parametrize("radial", [False, True])
 def test_every_layer_of_a_network_and_the_whole_image(native_calls, monkeypatch, radial):
     """StyleGAN3's own filters, factors and paddings at 128 px; the image with the compiled kernel equals the

@@ -93,6 +93,7 @@ def test_layers_and_config():
     assert G.num_ws == 8 and G.family == "stylegan3" and G.config == STYLEGAN3_CONFIGS["t"]
     rebuilt = Generator(**G.config)
     rebuilt.load_state_dict(G.state_dict(), strict=True)
+    rebuilt.eval().requires_grad_(False)     # as G is: the same (inference) path, so the same bits
     ws = G.mapping(torch.randn([2, G.z_dim]), None)
     out = G.synthesis(ws, noise_mode="random")   # accepted, and StyleGAN3 has no noise: the same image
     assert out.image.shape == (2, 3, 32, 32)
