@@ -14,16 +14,18 @@ from kernels.upfirdn2d import downsample2d
 torch.set_num_threads(1)
 
 
-@pytest.fixture(params=["matmul", "depthwise"], autouse=True)
+@pytest.fixture(params=["matmul", "depthwise", "blocked"], autouse=True)
 def resampling_path(request, monkeypatch):
-    """Every test runs on both fast paths: band-matrix products and depthwise convolutions."""
+    """Every test runs on each fast path: band-matrix products, depthwise convolutions, and blocked band products
+    (which take separable filters of few channels, without gradients, on larger images)."""
     import importlib
     module = importlib.import_module("kernels.upfirdn2d")
-    if request.param == "depthwise":
-        monkeypatch.setattr(module, "MATMUL_MAX_SIZE", 0)
-        monkeypatch.setattr(module, "MATMUL_MIN_TAPS", 10 ** 6)
-    else:
+    if request.param == "matmul":
         monkeypatch.setattr(module, "MATMUL_MAX_SIZE", 10 ** 6)
+        return request.param
+    monkeypatch.setattr(module, "MATMUL_MAX_SIZE", 0)
+    monkeypatch.setattr(module, "MATMUL_MIN_TAPS", 10 ** 6)
+    monkeypatch.setattr(module, "FEW_CHANNELS", 10 ** 6 if request.param == "blocked" else 0)
     return request.param
 
 
@@ -63,6 +65,32 @@ def test_upfirdn2d_matches_reference(filter_name, up, down, padding, flip, gain)
     assert actual.shape == expected.shape
     torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(actual_grads[0], expected_grads[0], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("filter_name,up,down,padding,flip", [
+    (name, up, down, padding, flip)
+    for name, (up, down), padding, flip in itertools.product(
+        ["1d_4tap", "2d_separable", "2d_general"], [(1, 1), (2, 1), (1, 2), (4, 1), ((2, 1), (1, 3))],
+        [0, (2, -1, 0, 3)], [False, True])
+])
+def test_upfirdn2d_without_gradients_matches_reference(resampling_path, monkeypatch, filter_name, up, down, padding,
+                                                      flip):
+    """Inference (no gradients), where the blocked band products take separable filters: an RGB-sized input and a
+    larger one; the 2-D filter that is not separable takes another path."""
+    from tests.fixtures.native import record_results
+    module = importlib.import_module("kernels.upfirdn2d")   # (the package's `upfirdn2d` is the function)
+    blocked = record_results(monkeypatch, module, "fir_rows_blocked", summary=lambda result: True)
+    g = torch.Generator().manual_seed(6)
+    f = FILTERS[filter_name]().double()
+    for shape in ([2, 3, 9, 7], [1, 2, 70, 45]):
+        x = torch.randn(shape, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            actual = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, gain=2.0)
+        expected = upfirdn2d_reference(x, f, up=up, down=down, padding=padding, flip_filter=flip, gain=2.0)
+        assert actual.shape == expected.shape
+        torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
+    took_blocked = resampling_path == "blocked" and filter_name != "2d_general"
+    assert bool(blocked) == took_blocked and len(blocked) in (0, 4)
 
 
 @pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2)])
