@@ -185,10 +185,13 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
 # and oneDNN ran the large, few-channel layers and their FIR passes about twice as fast in channels-last layout.
 
 # float32: from this side (the output's) on, activations are laid out channels-last; below it the plain layout
-# is faster (many channels, small images). bfloat16 convolutions reach AMX only channels-last: always
-# (3x3 convs measured 1.6x the plain-layout bfloat16 speed for 512 channels at 64 px, 2.8x for 128 at 256 px,
-# 4.6x for 32 at 1024 px).
-CHANNELS_LAST_MIN_SIDE = 128
+# is faster (many channels, small images). 64, not 128: the 64 px layers' neighbours (Winograd's passes, the
+# 128 px transposed convolution) read channels-last, and the plain layout there cost two transposing copies of
+# 8 MB (3.5 ms each) a frame: whole config F 256 syntheses 300-319 against 318-345 ms, config F 1024 562
+# against 572 ms, the same or faster from 64 to 512 px (3 December 2026). bfloat16 convolutions reach AMX only
+# channels-last: always (3x3 convs measured 1.6x the plain-layout bfloat16 speed for 512 channels at 64 px, 2.8x
+# for 128 at 256 px, 4.6x for 32 at 1024 px).
+CHANNELS_LAST_MIN_SIDE = 64
 CHANNELS_LAST_DTYPES = (torch.bfloat16,)
 
 
