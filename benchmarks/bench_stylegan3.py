@@ -5,13 +5,17 @@ this CPU's own limit: their multiply-adds against a dense 3x3 convolution (512 c
 float32) timed in the same run, which bounds what any float32 path, this project's or NVlabs', can reach.
 
     python benchmarks/bench_stylegan3.py [--resolution 256] [--config t|r] [--repeats 1] [--threads N]
-                                         [--skip-reference]
+                                         [--skip-reference] [--down-passes]
 
-Wall time is what a user waits; CPU time (this process, all threads) is steadier on a shared machine.
+Wall time is what a user waits; CPU time (this process, all threads) is steadier on a shared machine. Freed
+memory is kept for reuse, as the explorer keeps it (explorer/memory.py). --down-passes times each layer's compiled filtered leaky ReLU on the layer's own input, with its downsampling
+filter as the kernel runs it (R's radial filters as folded sums of separable terms) against the same filter as one
+2-D pass, alternating in this run.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from explorer.memory import keep_freed_memory  # noqa: E402
 from explorer.networks import stylegan3  # noqa: E402
+import kernels.filtered_lrelu as filtered_lrelu_module  # noqa: E402
 from kernels.filtered_lrelu import filtered_lrelu, filtered_lrelu_reference  # noqa: E402
 
 # NVlabs' published configurations (train.py): R doubles the channels and uses 1x1 convolutions.
@@ -106,13 +112,21 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-reference", action="store_true",
                         help="time only the fast path (the reference composition takes minutes)")
+    parser.add_argument("--down-passes", action="store_true",
+                        help="each layer's downsampling as shipped against one 2-D pass, on the layer's input")
     args = parser.parse_args()
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     G = stylegan3.Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=args.resolution, img_channels=3,
                             **CONFIGS[args.config]).eval()
     ws = G.mapping(torch.randn([1, 512]), None)
+    if args.down_passes:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, StyleGAN3-{args.config.upper()} "
+              f"{args.resolution} px, {CONFIGS[args.config]}: median of {max(args.repeats, 5)} per path")
+        down_passes(G, ws, max(args.repeats, 5))
+        return
     fast, a = time_synthesis(G, ws, filtered_lrelu, args.repeats, warmup=1)
     peak = dense_conv_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, StyleGAN3-{args.config.upper()} "
@@ -136,6 +150,51 @@ def main():
           f"({PEAK_SHAPE['channels']} channels, {PEAK_SHAPE['size']}x{PEAK_SHAPE['size']}, channels-last) in this run "
           f"({flops / conv_wall / 1e9 / peak:.0%}); at that rate the convolutions alone would take "
           f"{flops / peak / 1e9:.2f} s, the rest of the synthesis took {fast.wall - conv_wall:.2f} s")
+
+def layer_calls(G, ws) -> list[tuple[str, tuple, dict]]:
+    """(layer name, args, kwargs) of every filtered leaky ReLU in one synthesis, in order."""
+    calls, original = [], stylegan3.filtered_lrelu
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return original(*args, **kwargs)
+
+    stylegan3.filtered_lrelu = recording
+    try:
+        with torch.no_grad():
+            G.synthesis(ws)
+    finally:
+        stylegan3.filtered_lrelu = original
+    names = [name for name in G.synthesis.synthesis_layer_names if getattr(G.synthesis, name).down_filter is not None]
+    return [(name, args, kwargs) for name, (args, kwargs) in zip(names, calls)]
+
+
+def down_passes(G, ws, repeats: int) -> None:
+    """Each layer's filtered leaky ReLU with the shipped downsampling pass against the 2-D pass, alternating."""
+    low_rank_kept = filtered_lrelu_module._low_rank_kept
+    as_2d = lambda *args: None        # noqa: E731  (no separable terms: the kernel's 2-D pass)
+    totals = [0.0, 0.0]
+    print(f"{'layer':<14} {'shipped pass':<30} {'shipped':>9} {'2-D pass':>9} {'ratio':>6}  max |difference|")
+    for name, args, kwargs in layer_calls(G, ws):
+        fd, down = kwargs["fd"], kwargs["down"]
+        kind = filtered_lrelu_module.down_pass(fd, down)
+        times, outputs = ([], []), [None, None]
+        with torch.no_grad():
+            for run in range(2 * (repeats + 1)):
+                path = run % 2
+                filtered_lrelu_module._low_rank_kept = as_2d if path else low_rank_kept
+                start = time.perf_counter()
+                outputs[path] = filtered_lrelu(*args, **kwargs)
+                if run >= 2:                        # the first of each path warms up
+                    times[path].append(time.perf_counter() - start)
+        filtered_lrelu_module._low_rank_kept = low_rank_kept
+        shipped, flat = (statistics.median(t) for t in times)
+        totals[0] += shipped
+        totals[1] += flat
+        print(f"{name:<14} {kind or 'eager':<30} {shipped * 1e3:7.1f} ms {flat * 1e3:6.1f} ms {flat / shipped:5.2f}x"
+              f"  {(outputs[0] - outputs[1]).abs().max().item():.1e}")
+    print(f"{'all':<14} {'':<30} {totals[0] * 1e3:7.1f} ms {totals[1] * 1e3:6.1f} ms {totals[1] / totals[0]:5.2f}x")
+
 
 if __name__ == "__main__":
     main()
