@@ -26,9 +26,12 @@ from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, Gener
                      SynthesisCall, inference_only)
 
 
-# Layers of this side and more convolve channels-last in float32 (measured on StyleGAN3-T 256: from 64 px 1.3x
-# the plain layout's speed for the whole network, from 128 px 1.03x); bfloat16 always does.
-CHANNELS_LAST_MIN_SIDE = 64
+# Layers of this side and more convolve channels-last in float32 on the CPU; bfloat16 always does. Every side
+# since the filtered leaky ReLU's compiled kernel reads and writes channels-last: the plain layout of the 36 and
+# 52 px layers cost two copies a layer (StyleGAN3-R 256: 1.42-1.64 s against 1.48-1.68 s over four alternating
+# runs; T 0.92-1.10 against 0.94-1.12 s; 3 December 2026). Earlier, before that kernel: from 64 px 1.3x the
+# plain layout's speed for T's whole network, from 128 px 1.03x.
+CHANNELS_LAST_MIN_SIDE = 0
 
 
 def unit_rms(t: torch.Tensor, dims: list[int] | None = None) -> torch.Tensor:
