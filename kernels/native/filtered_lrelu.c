@@ -102,9 +102,10 @@ static inline vec_t activate(vec_t a, const Activation *act) {
 }
 
 /* out[e] = sum_m weights[m] * rows[m][e] over `length` blocks: a row of the next axis from `count` rows, passed
-   through `act` unless it is NULL. */
-static void combine_rows(vec_t *restrict out, const vec_t *const *rows, const float *weights, int count,
-                         size_t length, const Activation *act) {
+   through `act` unless it is NULL. With `mirrored` (symmetric terms: see fir_folded), sum_m weights[m] *
+   (rows[m][e] + mirrored[m][e]): each pair of rows mirrored about the output row added first. */
+static void combine_rows(vec_t *restrict out, const vec_t *const *rows, const vec_t *const *mirrored,
+                         const float *weights, int count, size_t length, const Activation *act) {
     const size_t vectors = length * NV;
     size_t e = 0;
     for (; e + CHAINS <= vectors; e += CHAINS) {
@@ -114,8 +115,14 @@ static void combine_rows(vec_t *restrict out, const vec_t *const *rows, const fl
         for (int m = 0; m < count; m++) {
             const float w = weights[m];
             const vec_t *restrict src = rows[m] + e;
+            if (mirrored) {
+                const vec_t *restrict other = mirrored[m] + e;
 #pragma GCC unroll 16
-            for (int a = 0; a < CHAINS; a++) acc[a] += w * src[a];
+                for (int a = 0; a < CHAINS; a++) acc[a] += w * (src[a] + other[a]);
+            } else {
+#pragma GCC unroll 16
+                for (int a = 0; a < CHAINS; a++) acc[a] += w * src[a];
+            }
         }
         if (act)
 #pragma GCC unroll 16
@@ -125,7 +132,7 @@ static void combine_rows(vec_t *restrict out, const vec_t *const *rows, const fl
     }
     for (; e < vectors; e++) {
         vec_t acc = {0};
-        for (int m = 0; m < count; m++) acc += weights[m] * rows[m][e];
+        for (int m = 0; m < count; m++) acc += weights[m] * (mirrored ? rows[m][e] + mirrored[m][e] : rows[m][e]);
         out[e] = act ? activate(acc, act) : acc;
     }
 }
@@ -158,32 +165,6 @@ static inline __attribute__((always_inline)) void fir_folded(const vec_t *restri
                 out[t][(size_t)q * NV + v] = acc;
             }
         }
-}
-
-/* out[e] = sum_m weights[m] * (first[m][e] + second[m][e]) over `length` blocks: the vertical pass of symmetric
-   terms, each pair of rows mirrored about the output row. */
-static void combine_row_pairs(vec_t *restrict out, const vec_t *const *first, const vec_t *const *second,
-                              const float *weights, int count, size_t length) {
-    const size_t vectors = length * NV;
-    size_t e = 0;
-    for (; e + CHAINS <= vectors; e += CHAINS) {
-        vec_t acc[CHAINS];
-#pragma GCC unroll 16
-        for (int a = 0; a < CHAINS; a++) acc[a] = (vec_t){0};
-        for (int m = 0; m < count; m++) {
-            const float w = weights[m];
-            const vec_t *restrict one = first[m] + e, *restrict two = second[m] + e;
-#pragma GCC unroll 16
-            for (int a = 0; a < CHAINS; a++) acc[a] += w * (one[a] + two[a]);
-        }
-#pragma GCC unroll 16
-        for (int a = 0; a < CHAINS; a++) out[e + a] = acc[a];
-    }
-    for (; e < vectors; e++) {
-        vec_t acc = {0};
-        for (int m = 0; m < count; m++) acc += weights[m] * (first[m][e] + second[m][e]);
-        out[e] = acc;
-    }
 }
 
 /* fir_folded with its sizes as constants for the filters StyleGAN3 has (12 taps: 6 per factor of 2, 1-4 terms);
@@ -337,7 +318,7 @@ static void run_block(const Plan *p, const float *x, const float *bias, float *y
                 weights[count] = p->up_y[k0 + m * p->up] * (p->act.gain_in_weights ? p->act.gain : 1.0f);
             }
             vec_t *act = b->act_rows + (ya % b->ring_act) * up_row;
-            combine_rows(act, rows, weights, count, (size_t)p->up_width, &p->act);
+            combine_rows(act, rows, NULL, weights, count, (size_t)p->up_width, &p->act);
             if (p->down_folded) {
                 vec_t *term_rows[MAX_RANK];
                 for (int r = 0; r < p->down_rank; r++)
@@ -358,7 +339,7 @@ static void run_block(const Plan *p, const float *x, const float *bias, float *y
                     second[count] = ring + ((yo * p->down + p->down_count - 1 - k) % ring_down) * down_row;
                     weights[count] = p->down_y[(size_t)r * p->down_count + k];
                 }
-            combine_row_pairs(b->out_row, rows, second, weights, count, (size_t)p->out_width);
+            combine_rows(b->out_row, rows, second, weights, count, (size_t)p->out_width, NULL);
         } else if (!p->down_2d) {
             int count = 0;
             for (int r = 0; r < p->down_rank; r++)
@@ -366,7 +347,7 @@ static void run_block(const Plan *p, const float *x, const float *bias, float *y
                     rows[count] = b->down_rows + ((size_t)r * ring_down + (yo * p->down + k) % ring_down) * down_row;
                     weights[count] = p->down_y[(size_t)r * p->down_count + k];
                 }
-            combine_rows(b->out_row, rows, weights, count, (size_t)p->out_width, NULL);
+            combine_rows(b->out_row, rows, NULL, weights, count, (size_t)p->out_width, NULL);
         } else {
             /* Row k of the 2-D filter is a 1-D downsampling of activated row yo * down + k; their sum. */
             for (int k = 0; k < p->down_count; k++)
