@@ -43,6 +43,9 @@ BLOCKED_MIN_SIDE = 96
 # far): measured on R's filters, 2-3 terms for the layers of 36-148 px and 1024 channels, 4 for two (BENCHMARKS.md).
 LOW_RANK_TOLERANCE = 1e-6
 MAX_LOW_RANK = 4            # the compiled kernel's MAX_RANK
+FOLDED_TAPS = 12            # the one filter length whose symmetric terms the kernel folds (StyleGAN3's: 6 per factor)
+# (An infinite input can meet two terms' taps of opposite signs: where the 2-D pass gives +-inf, a sum of terms may
+# give NaN. Finite inputs, and every StyleGAN3 layer's clamped activations, are unaffected.)
 
 
 def _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, upfirdn, activation):
@@ -244,7 +247,8 @@ def low_rank_factors(taps: torch.Tensor, down: int, tolerance: float = LOW_RANK_
         if float((fy @ fx.t() - f).abs().sum()) > tolerance * total:
             continue
         fy, fx = _exactly_symmetric(fy.t()), _exactly_symmetric(fx.t())
-        symmetric = size % 2 == 0 and torch.equal(fy, fy.flip(-1)) and torch.equal(fx, fx.flip(-1))
+        # The kernel folds symmetric terms of FOLDED_TAPS taps only (its fir_folded_known).
+        symmetric = size == FOLDED_TAPS and torch.equal(fy, fy.flip(-1)) and torch.equal(fx, fx.flip(-1))
         cost = terms * (size // 2 if symmetric else size) * (down + 1)
         return (fy.to(taps.dtype), fx.to(taps.dtype)) if cost < size * size else None
     return None

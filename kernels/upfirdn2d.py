@@ -357,7 +357,8 @@ def _block_matrix(taps, up, down, pad0, margin, window, block) -> torch.Tensor:
 def fir_rows_blocked(x: torch.Tensor, taps: torch.Tensor, up: int = 1, down: int = 1, pad0: int = 0, pad1: int = 0,
                      block: int = 32) -> torch.Tensor:
     """upfirdn along H (axis 2) of [N, C, H, W] with 1-D correlation taps, as blocked products: the same numbers
-    as zero-insert, pad, correlate, subsample, up to float rounding. Returns a contiguous tensor.
+    as zero-insert, pad, correlate, subsample, up to float rounding. Returns a view of a fresh buffer (not
+    contiguous where the output length is not a whole number of blocks).
 
     `x` may be any view (a transposed one filters along W): its one copy into a zero-padded buffer also lays it
     out, and a single batched product then reads every block of every channel through overlapping windows of

@@ -173,6 +173,18 @@ def test_sums_of_separable_terms_where_they_pay_and_the_2d_pass_where_not(native
     assert native_calls == [True] * len(cases)
 
 
+def test_symmetric_terms_of_other_lengths_are_costed_unfolded():
+    """The kernel folds symmetric terms of 12 taps only: 4 symmetric terms of 8 taps would take 96 multiply-adds
+    an output unfolded against the 2-D pass's 64, so the 2-D pass runs; 2 of them (48) are worth it, unfolded."""
+    g = torch.Generator().manual_seed(21)
+    four = sum(_even(g, 8).outer(_even(g, 8)) * 0.5 ** i for i in range(4)).float()
+    two = sum(_even(g, 8).outer(_even(g, 8)) * 0.5 ** i for i in range(2)).float()
+    assert flrelu_module.low_rank_factors(four, 2) is None
+    assert flrelu_module.down_pass(four, 2) == "2-D"
+    assert flrelu_module.low_rank_factors(two, 2)[0].shape == (2, 8)
+    assert flrelu_module.down_pass(two, 2) == "separable terms (2)"
+
+
 def test_large_outputs_are_stored_past_the_cache_with_the_same_numbers(native_calls, monkeypatch):
     """An output of at least 8 MiB with whole vectors of channels is stored past the cache; the numbers equal
     the eager path's within float32 rounding, and a channel count that is not whole vectors (stored through the
