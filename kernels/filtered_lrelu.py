@@ -247,7 +247,7 @@ def low_rank_factors(taps: torch.Tensor, down: int, tolerance: float = LOW_RANK_
         if float((fy @ fx.t() - f).abs().sum()) > tolerance * total:
             continue
         fy, fx = _exactly_symmetric(fy.t()), _exactly_symmetric(fx.t())
-        # The kernel folds symmetric terms of FOLDED_TAPS taps only (its fir_folded_known).
+        # The kernel folds symmetric terms of FOLDED_TAPS taps only (its fir_folded_12).
         symmetric = size == FOLDED_TAPS and torch.equal(fy, fy.flip(-1)) and torch.equal(fx, fx.flip(-1))
         cost = terms * (size // 2 if symmetric else size) * (down + 1)
         return (fy.to(taps.dtype), fx.to(taps.dtype)) if cost < size * size else None

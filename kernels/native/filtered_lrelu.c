@@ -167,17 +167,14 @@ static inline __attribute__((always_inline)) void fir_folded(const vec_t *restri
         }
 }
 
-/* fir_folded with its sizes as constants for the filters StyleGAN3 has (12 taps: 6 per factor of 2, 1-4 terms);
-   0 where the sizes are others (the caller then runs the plain passes). */
-static int fir_folded_known(const vec_t *in, int step, const float *taps, vec_t *const *out, int n, int count,
-                            int terms) {
-    if (count != 12) return 0;
+/* fir_folded with its sizes as constants for the filters StyleGAN3 has (12 taps: 6 per factor of 2, 1-4 terms):
+   the only sizes filtered_lrelu_down_pass sends here. */
+static void fir_folded_12(const vec_t *in, int step, const float *taps, vec_t *const *out, int n, int terms) {
     switch (terms) {
-        case 1: fir_folded(in, step, taps, out, n, 6, 1); return 1;
-        case 2: fir_folded(in, step, taps, out, n, 6, 2); return 1;
-        case 3: fir_folded(in, step, taps, out, n, 6, 3); return 1;
-        case 4: fir_folded(in, step, taps, out, n, 6, 4); return 1;
-        default: return 0;
+        case 1: fir_folded(in, step, taps, out, n, 6, 1); break;
+        case 2: fir_folded(in, step, taps, out, n, 6, 2); break;
+        case 3: fir_folded(in, step, taps, out, n, 6, 3); break;
+        default: fir_folded(in, step, taps, out, n, 6, 4); break;    /* terms <= MAX_RANK: checked by the plan */
     }
 }
 
@@ -323,7 +320,7 @@ static void run_block(const Plan *p, const float *x, const float *bias, float *y
                 vec_t *term_rows[MAX_RANK];
                 for (int r = 0; r < p->down_rank; r++)
                     term_rows[r] = b->down_rows + ((size_t)r * ring_down + ya % ring_down) * down_row;
-                fir_folded_known(act, p->down, p->down_x, term_rows, p->out_width, p->down_count, p->down_rank);
+                fir_folded_12(act, p->down, p->down_x, term_rows, p->out_width, p->down_rank);
             } else if (!p->down_2d)
                 for (int r = 0; r < p->down_rank; r++)
                     fir(act, p->down, p->down_x + (size_t)r * p->down_count, 1, p->down_count,
