@@ -267,6 +267,12 @@ def _declare(lib) -> _Compiled:
         fused.argtypes = ([p, i, i, i, i, p, i, i, i, p, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p]
                           + [i] * 3)
         functions[tile] = (transform_in, transform_out, fused)
+    # The transposed convolution's passes (winograd_transposed.h), called through lib.
+    lib.winograd_up_input.restype = lib.winograd_up_output.restype = None
+    lib.winograd_up_input.argtypes = [p, i, i, i, i, p, i, i, p, i, i, i]
+    lib.winograd_up_output.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, p, p, i, i, i]
+    lib.winograd_up_fused.restype = ctypes.c_int
+    lib.winograd_up_fused.argtypes = [p, i, i, i, i, p, i, i, p, i, i, i, i, i, p, p, i, i, i]
     for name in ("winograd_fused_block_multiple", "winograd_lanes"):
         getattr(lib, name).restype = ctypes.c_int
     return _Compiled(lib, functions, lib.winograd_fused_block_multiple(), lib.winograd_lanes())
@@ -362,3 +368,166 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
         pointer(bias), pointer(noise), noise_stride, float(noise_gain), slope, clamp, pointer(y), begin, end, threads),
         rows, 1)
     return y
+
+
+# -- the transposed convolution of an upsampling layer (kernels/native/winograd_transposed.h) ----------------------
+#
+# Along one axis a stride-2 transposed convolution with taps W[0..2] gives even outputs z[2v] = W[2] x[v-1] +
+# W[0] x[v] (a 2-tap filter: Winograd's F(4, 2), 5 products for 4 outputs) and odd outputs z[2v+1] = W[1] x[v] (one
+# tap). A tile of 4 x 4 input positions reads 5 x 5 samples and writes 8 x 8 outputs with 81 products where the
+# direct transposed convolution multiplies 144; the odd values share their kernel value, so 36 transformed kernels.
+
+UP_TILE = 4                   # input positions per tile side
+UP_OUT = 8                    # outputs per tile side
+UP_ROWS = 6                   # kernel rows per axis: F(4, 2)'s five and the odd outputs' tap
+# The kernel rows over the taps (W[0], W[1], W[2]): F(4, 2)'s G (points 0, 1, -1, 2 and infinity) applied to the
+# even outputs' filter (W[2], W[0]), divided by the factors that make its B^T whole numbers (2, 2, 6, 6, 1:
+# winograd_transposed.h's up_input_rows), then W[1].
+_UP_Q = ((0, 0, 1 / 2),
+         (1 / 2, 0, 1 / 2),
+         (-1 / 6, 0, 1 / 6),
+         (1 / 3, 0, 1 / 6),
+         (1, 0, 0),
+         (0, 1, 0))
+# Input rows per axis: 9 transformed values from 5 samples (F(4, 2)'s B^T scaled, then samples 1-4), and output
+# rows: 8 outputs from 9 products (F(4, 2)'s A^T at the even outputs, the odd products at the odd ones); with
+# _UP_Q they make the eager path and document what the compiled rows compute.
+_UP_BT = ((2, -1, -2, 1, 0),
+          (0, 2, 1, -1, 0),
+          (0, -2, 3, -1, 0),
+          (0, -1, 0, 1, 0),
+          (0, 2, -1, -2, 1),
+          (0, 1, 0, 0, 0),
+          (0, 0, 1, 0, 0),
+          (0, 0, 0, 1, 0),
+          (0, 0, 0, 0, 1))
+_UP_AT = ((1, 1, 1, 1, 0, 0, 0, 0, 0),
+          (0, 0, 0, 0, 0, 1, 0, 0, 0),
+          (0, 1, -1, 2, 0, 0, 0, 0, 0),
+          (0, 0, 0, 0, 0, 0, 1, 0, 0),
+          (0, 1, 1, 4, 0, 0, 0, 0, 0),
+          (0, 0, 0, 0, 0, 0, 0, 1, 0),
+          (0, 1, -1, 8, 1, 0, 0, 0, 0),
+          (0, 0, 0, 0, 0, 0, 0, 0, 1))
+# The kernel row of each of an axis's 9 values.
+_UP_KERNEL_ROW = (0, 1, 2, 3, 4, 5, 5, 5, 5)
+
+
+def transposed_winograd_kernels(weight: torch.Tensor, flip_weight: bool) -> torch.Tensor:
+    """An upsampling layer's [out, in, 3, 3] weight -> [36, out, in] transformed kernels of its stride-2 transposed
+    convolution (computed in float64). flip_weight as kernels/modulated_conv.py's upsampling convolution takes it:
+    False (StyleGAN2's layers) means output 2u + k gets input u times weight[..., k]."""
+    out_channels, in_channels, kh, kw = weight.shape
+    if (kh, kw) != (TAPS, TAPS):
+        raise ValueError(f"the transposed convolution's Winograd form takes 3x3 kernels, not {kh}x{kw}")
+    taps = weight.detach().double()
+    if flip_weight:
+        taps = taps.flip([2, 3])
+    q = torch.tensor(_UP_Q, dtype=torch.float64, device=weight.device)
+    transformed = q @ taps @ q.t()                                          # [out, in, 6, 6]
+    return transformed.permute(2, 3, 0, 1).reshape(UP_ROWS * UP_ROWS, out_channels, in_channels).float().contiguous()
+
+
+def transposed_output_size(size: int) -> int:
+    """The side of the whole stride-2 transposed convolution of a 3x3 kernel over `size` inputs (no padding)."""
+    return 2 * size + 1
+
+
+def winograd_transposed_conv_eager(x: torch.Tensor, kernels: torch.Tensor, in_scale: torch.Tensor | None = None,
+                                   out_scale: torch.Tensor | None = None) -> torch.Tensor:
+    """The same numbers as `winograd_transposed_conv` in eager operations (the compiled pass's reference in the
+    tests): tiles through dense transforms, products by einsum."""
+    batch_size, in_channels, height, width = x.shape
+    z_h, z_w = transposed_output_size(height), transposed_output_size(width)
+    tiles_y, tiles_x = math.ceil(z_h / UP_OUT), math.ceil(z_w / UP_OUT)
+    if in_scale is not None:
+        x = x * in_scale.reshape(batch_size, in_channels, 1, 1)
+    # Tile (ty, tx) reads samples from (4 ty - 1, 4 tx - 1): one zero before, zeros after to cover every tile.
+    padded = torch.nn.functional.pad(x.float(), [1, UP_TILE * tiles_x + 1 - width - 1, 1,
+                                                 UP_TILE * tiles_y + 1 - height - 1])
+    tiles = padded.unfold(2, UP_TILE + 1, UP_TILE).unfold(3, UP_TILE + 1, UP_TILE)   # [N, in, ty, tx, 5, 5]
+    bt = torch.tensor(_UP_BT, dtype=torch.float32, device=x.device)
+    at = torch.tensor(_UP_AT, dtype=torch.float32, device=x.device)
+    values = bt @ tiles @ bt.t()                                            # [N, in, ty, tx, 9, 9]
+    rows = torch.tensor(_UP_KERNEL_ROW, device=x.device)
+    index = (rows.reshape(-1, 1) * UP_ROWS + rows.reshape(1, -1)).reshape(-1)
+    u = kernels[index].reshape(9, 9, *kernels.shape[1:])                   # [9, 9, out, in]
+    products = torch.einsum("niyxab,aboi->noyxab", values, u)
+    blocks = at @ products @ at.t()                                         # [N, out, ty, tx, 8, 8]
+    z = blocks.permute(0, 1, 2, 4, 3, 5).reshape(batch_size, -1, tiles_y * UP_OUT, tiles_x * UP_OUT)[..., :z_h, :z_w]
+    if out_scale is not None:
+        z = z * out_scale.reshape(batch_size, -1, 1, 1)
+    return z.contiguous(memory_format=torch.channels_last)
+
+
+def _up_multiplicity(q: int) -> int:
+    """Rows per tile of transformed kernel q's product: 4 for each axis on which q is the odd outputs' tap."""
+    return (4 if q // UP_ROWS == UP_ROWS - 1 else 1) * (4 if q % UP_ROWS == UP_ROWS - 1 else 1)
+
+
+# The transposed convolution's fused pass where its kernels take at most this many bytes (and the layer has
+# FUSED_MIN_TILES): 256 -> 128 channels at 128 px (4.7 MB) fused 44-47 ms, separate 53-58 ms; 512 -> 256 at 64 px
+# (19 MB) fused 58-79, separate 44-71 ms (2-core AMD EPYC, Zen 4).
+FUSED_TRANSPOSED_MAX_KERNEL_BYTES = 1 << 23
+
+
+def use_fused_transposed(in_channels: int, out_channels: int, tiles: int) -> bool:
+    """Whether the transposed convolution's compiled form takes the fused pass (else the separate passes)."""
+    return (tiles >= FUSED_MIN_TILES
+            and UP_ROWS * UP_ROWS * in_channels * out_channels * 4 <= FUSED_TRANSPOSED_MAX_KERNEL_BYTES)
+
+
+def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: torch.Tensor | None = None,
+                             out_scale: torch.Tensor | None = None, fused: bool | None = None) -> torch.Tensor | None:
+    """z[n, o] = out_scale[n, o] * the stride-2 transposed convolution of x[n, i] * in_scale[n, i] with the kernels'
+    weight (`transposed_winograd_kernels`), whole (no padding): [N, out, 2H + 1, 2W + 1], channels-last, float32.
+    None where the compiled transforms do not apply (not float32 on the CPU, a gradient wanted, no compiler).
+    `fused` chooses the pass (None: `use_fused_transposed`). Raises MemoryError where the fused pass's buffers
+    cannot be allocated."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or kernels.dtype != torch.float32:
+        return None
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, kernels, in_scale, out_scale)):
+        return None
+    compiled = declared("winograd", _declare)
+    if compiled is None:
+        return None
+    lib, _, block_multiple, lanes = compiled
+    batch_size, in_channels, height, width = x.shape
+    out_channels = kernels.shape[1]
+    z_h, z_w = transposed_output_size(height), transposed_output_size(width)
+    tiles_y, tiles_x = math.ceil(z_h / UP_OUT), math.ceil(z_w / UP_OUT)
+    tiles = batch_size * tiles_y * tiles_x
+    x = x.contiguous(memory_format=torch.channels_last)
+    in_scale = None if in_scale is None else in_scale.float().reshape(batch_size, in_channels).contiguous()
+    out_scale = None if out_scale is None else out_scale.float().reshape(batch_size, out_channels).contiguous()
+    z = torch.empty([batch_size, out_channels, z_h, z_w], dtype=torch.float32, memory_format=torch.channels_last)
+    rows = batch_size * tiles_y
+    if fused is None:
+        fused = use_fused_transposed(in_channels, out_channels, tiles)
+    if fused:
+        padded = math.ceil(out_channels / lanes) * lanes
+        u = kernels.new_zeros([UP_ROWS * UP_ROWS, in_channels, padded])
+        u[:, :, :out_channels] = kernels.transpose(1, 2)
+        per_tile = 81 * (in_channels + padded) * 4
+        block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
+        block = max(1, block // block_multiple) * block_multiple
+        failed = parallel(lib, lambda begin, end, threads: lib.winograd_up_fused(
+            pointer(x), batch_size, height, width, in_channels, pointer(in_scale), tiles_y, tiles_x, pointer(u),
+            out_channels, padded, block, z_h, z_w, pointer(out_scale), pointer(z), begin, end, threads),
+            math.ceil(tiles / block), 1)
+        if any(failed):
+            raise MemoryError("winograd_transposed_conv: the compiled kernel could not allocate its tile buffers")
+        return z
+    counts = [tiles * _up_multiplicity(q) for q in range(UP_ROWS * UP_ROWS)]
+    transformed = torch.empty([sum(counts) * in_channels], dtype=torch.float32)
+    parallel(lib, lambda begin, end, threads: lib.winograd_up_input(
+        pointer(x), batch_size, height, width, in_channels, pointer(in_scale), tiles_y, tiles_x, pointer(transformed),
+        begin, end, threads), rows, 1)
+    matrices = transformed.split([count * in_channels for count in counts])
+    products = [product for matrix, kernel in zip(matrices, kernels)
+                for product in separate_products(matrix.view(1, -1, in_channels), kernel.unsqueeze(0))]
+    pointers = (FLOAT_P * len(products))(*(pointer(m) for m in products))
+    parallel(lib, lambda begin, end, threads: lib.winograd_up_output(
+        pointers, batch_size, tiles_y, tiles_x, out_channels, z_h, z_w, pointer(out_scale), pointer(z), begin, end,
+        threads), rows, 1)
+    return z

@@ -17,8 +17,8 @@ from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
 from kernels.modulated_conv import (modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase,
-                                    use_polyphase_winograd, use_winograd)
-from kernels.winograd import polyphase_winograd_kernels, winograd_kernels
+                                    use_polyphase_winograd, use_transposed_winograd, use_winograd)
+from kernels.winograd import polyphase_winograd_kernels, transposed_winograd_kernels, winograd_kernels
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
                      SynthesisCall, SynthesisState, inference_only)
@@ -83,6 +83,9 @@ class SynthesisLayer(nn.Module):
         self.winograd = DerivedTensor(winograd_kernels)
         # The polyphase kernels in Winograd's form (float32 at 1024 px, compiled transforms): 16x the weight's size.
         self.polyphase_winograd = DerivedTensor(polyphase_winograd_kernels)
+        # The transposed convolution's kernels in Winograd's form (float32 upsampling layers from 32 px input):
+        # 4x the weight's size.
+        self.transposed_winograd = DerivedTensor(transposed_winograd_kernels)
 
     def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
@@ -102,6 +105,10 @@ class SynthesisLayer(nn.Module):
                 if use_polyphase_winograd(polyphase, compute_dtype or x.dtype):
                     prepared = dataclasses.replace(prepared, polyphase_winograd=self.polyphase_winograd.get(
                         polyphase.kernels, up=self.up))
+            elif use_transposed_winograd(x, self.weight, self.up, compute_dtype or x.dtype, self.padding,
+                                         self.resample_filter):
+                prepared = dataclasses.replace(prepared, transposed_winograd=self.transposed_winograd.get(
+                    self.weight, flip_weight=(self.up == 1)))
             return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up,
                                              padding=self.padding, resample_filter=self.resample_filter,
                                              flip_weight=(self.up == 1), act=self.activation,

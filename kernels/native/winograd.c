@@ -153,3 +153,4 @@ static inline void output_rows_6(const vec_t m[SPAN], vec_t o[TILE]) {
 #undef TILE
 #undef SPAN
 #undef NAME
+#include "winograd_transposed.h"
