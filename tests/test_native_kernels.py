@@ -407,6 +407,26 @@ def test_fir_bias_act_matches_the_eager_composition(padding, noise_batch):
         assert fir_bias_act(x.float(), rank_two, 0) is None
 
 
+def test_fir_bias_act_stores_large_outputs_past_the_cache_with_the_same_numbers():
+    """An output of 8 MiB or more whose pixels are whole 64-byte lines of channels (32) is stored past the cache;
+    36 channels (not whole lines) through it: both equal the float64 composition within float32 rounding."""
+    from kernels.fir_bias_act import fir_bias_act
+    from kernels.upfirdn2d import upfirdn2d_reference
+    require_native("fir_bias_act")
+    g = torch.Generator().manual_seed(5)
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64)
+    for channels in (32, 36):
+        x = torch.randn([1, channels, 259, 259], generator=g, dtype=torch.float64)
+        bias = torch.randn([channels], generator=g, dtype=torch.float64)
+        expected = torch.nn.functional.leaky_relu(
+            upfirdn2d_reference(x, f / f.sum(), padding=[1, 1, 1, 1], gain=4) + bias.reshape(1, -1, 1, 1), 0.2)
+        with torch.no_grad():
+            actual = fir_bias_act(x.float().contiguous(memory_format=torch.channels_last), (f / f.sum()).float(),
+                                  [1, 1, 1, 1], 4.0, bias.float(), None, 1.0, 0.2, -1.0)
+        assert actual is not None and actual.numel() * 4 >= 8 << 20
+        assert (actual.double() - expected).abs().max().item() <= 1e-5
+
+
 def test_status_names_what_runs_and_why(fresh_builds, monkeypatch):
     """The Performance panel's line: before any kernel is needed, once one is loaded (and with which threads),
     when one did not build, without a compiler, and when turned off; it never builds anything itself."""

@@ -72,6 +72,19 @@ def test_matches_a_float64_transposed_convolution(transposed, batch, in_channels
     assert error <= RELATIVE * scale
 
 
+@pytest.mark.parametrize("out_channels", [32, 36])
+def test_large_outputs_past_the_cache(transposed, out_channels):
+    """A transposed convolution of 8 MiB or more whose pixels are whole 64-byte lines of channels (32) is stored
+    past the cache; 36 channels through it: the same numbers as the float64 convolution within the tolerance."""
+    g = torch.Generator().manual_seed(out_channels)
+    x = torch.randn([1, 8, 128, 128], generator=g)
+    weight = torch.randn([out_channels, 8, 3, 3], generator=g)
+    expected = _plain(x, weight, False, None, None)
+    actual = transposed(x, transposed_winograd_kernels(weight, False))
+    assert actual.numel() * 4 >= 8 << 20
+    assert (actual.double() - expected).abs().max().item() <= RELATIVE * expected.abs().max().item()
+
+
 def test_reads_either_layout(transposed):
     g = torch.Generator().manual_seed(3)
     x = torch.randn([1, 20, 10, 10], generator=g)

@@ -30,9 +30,6 @@
 #define CHAINS 8
 #define OUTS (CHAINS / NV > 0 ? CHAINS / NV : 1)
 #define MAX_TAPS 64  /* taps per filter axis (StyleGAN3 uses 6 per factor of resampling: 12 or 24) */
-/* Outputs at least this large are stored past the cache (when aligned): they cannot stay in it for the next op
-   anyway, and a plain store first reads each line it writes. Smaller ones may still be in the cache when read. */
-#define STREAM_MIN_BYTES ((size_t)8 << 20)
 #define MAX_RANK 4   /* separable terms of a 2-D downsampling filter given as a sum of them (kernels/filtered_lrelu.py) */
 
 

@@ -62,7 +62,7 @@ static void filter_row(const float *restrict in, int width, int channels, float 
 static void rows_of_sample(const float *xs, float *ys, int height, int width, int channels, int out_w,
                            const float *taps_x, const float *taps_y, int count, int pad_x0, int pad_y0,
                            const float *bias, const float *noise_map, float noise_gain, float slope, float clamp,
-                           int row_begin, int row_end, float *ring, float *out_row) {
+                           int streamed, int row_begin, int row_end, float *ring, float *out_row) {
     const size_t row = (size_t)out_w * channels;
     const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
     int next = -(1 << 30);   /* input rows below this one are in the ring (none yet) */
@@ -92,7 +92,10 @@ static void rows_of_sample(const float *xs, float *ys, int height, int width, in
                 if (bias) v += load(bias + c);
                 if (slope >= 0.0f) v = choose(v < zero, v * slope, v);
                 if (clamp >= 0.0f) v = choose(v > high, high, choose(v < low, low, v));
-                store(out + c, v);
+                if (streamed)
+                    stream(out + c, v);
+                else
+                    store(out + c, v);
             }
             for (; c < channels; c++) {
                 float v = src[c] + added + (bias ? bias[c] : 0.0f);
@@ -108,7 +111,9 @@ static void rows_of_sample(const float *xs, float *ys, int height, int width, in
    count + 1 (out_w alike). bias [channels] or NULL; noise [.., out_h, out_w] with noise_batch_stride floats between
    samples (0: one map for all) or NULL; slope < 0: no leaky ReLU; clamp < 0: none. Output rows [row_begin,
    row_end) of every sample, spread over `threads` OpenMP threads in contiguous runs (each thread refills its ring
-   once per run) where the library has OpenMP. Returns 0, or -1 when memory ran out or the sizes do not fit. */
+   once per run) where the library has OpenMP. Outputs of STREAM_MIN_BYTES or more whose pixels are whole 64-byte
+   lines of channels are stored past the cache (read again only by the next layer). Returns 0, or -1 when memory
+   ran out or the sizes do not fit. */
 int fir_bias_act(const float *x, float *y, int batch, int height, int width, int channels, const float *taps_x,
                  const float *taps_y, int count, int pad_x0, int pad_x1, int pad_y0, int pad_y1, const float *bias,
                  const float *noise, ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp,
@@ -116,6 +121,8 @@ int fir_bias_act(const float *x, float *y, int batch, int height, int width, int
     const int out_h = height + pad_y0 + pad_y1 - count + 1, out_w = width + pad_x0 + pad_x1 - count + 1;
     if (out_h <= 0 || out_w <= 0 || count > MAX_TAPS || count < 1) return -1;
     const size_t row = (size_t)out_w * channels;
+    const int streamed = channels % 16 == 0 && (size_t)y % 64 == 0 &&
+                         (size_t)batch * out_h * row * sizeof(float) >= STREAM_MIN_BYTES;
     int failed = 0;
     (void)threads;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
@@ -135,8 +142,9 @@ int fir_bias_act(const float *x, float *y, int batch, int height, int width, int
         for (int n = 0; ready && n < batch; n++)
             rows_of_sample(x + (size_t)n * height * width * channels, y + (size_t)n * out_h * row, height, width,
                            channels, out_w, taps_x, taps_y, count, pad_x0, pad_y0, bias,
-                           noise ? noise + (ptrdiff_t)n * noise_batch_stride : NULL, noise_gain, slope, clamp, begin,
-                           end, ring, out_row);
+                           noise ? noise + (ptrdiff_t)n * noise_batch_stride : NULL, noise_gain, slope, clamp,
+                           streamed, begin, end, ring, out_row);
+        if (streamed) stream_fence();
         free(ring);
         free(out_row);
     }

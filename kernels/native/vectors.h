@@ -44,6 +44,10 @@ static inline void stream(float *p, vec_t v) {
 #endif
 }
 
+/* Outputs at least this large are stored past the cache (when aligned): they cannot stay in it for the next op
+   anyway, and a plain store first reads each line it writes. Smaller ones may still be in the cache when read. */
+#define STREAM_MIN_BYTES ((size_t)8 << 20)
+
 /* Makes a thread's streamed stores visible before its work is taken as done. */
 static inline void stream_fence(void) {
 #if defined(X86_VECTORS) && defined(__SSE__)

@@ -122,9 +122,10 @@ static inline void up_input_tile(const float *xs, int height, int width, int cha
 
 /* One tile's output transform: the products of tile t at base[p] + t * step[p] (channels contiguous) carried to
    its rows x cols outputs (at most 8 x 8), scaled by scale [out_channels] (or not: NULL), written to zt (the
-   tile's first output in a channels-last image whose rows are `wide` pixels). */
+   tile's first output in a channels-last image whose rows are `wide` pixels); past the cache where `streamed`
+   (up_streamed). */
 static inline void up_output_tile(const float *const *base, const size_t *step, size_t t, int out_channels, int rows,
-                                  int cols, const float *scale, float *zt, int wide) {
+                                  int cols, const float *scale, float *zt, int wide, int streamed) {
     for (int oc = 0; oc < out_channels; oc += LANES) {
         int lanes = out_channels - oc < LANES ? out_channels - oc : LANES;
         vec_t columns[UP_POINTS][UP_OUT], o[UP_OUT][UP_OUT];
@@ -147,12 +148,20 @@ static inline void up_output_tile(const float *const *base, const size_t *step, 
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++) {
                 float *dst = zt + ((size_t)i * wide + j) * out_channels + oc;
-                if (lanes == LANES)
+                if (streamed)
+                    stream(dst, o[i][j] * s);
+                else if (lanes == LANES)
                     store(dst, o[i][j] * s);
                 else
                     store_part(dst, o[i][j] * s, lanes);
             }
     }
+}
+
+/* Whether z's stores bypass the cache: large outputs (read again only by the FIR pass after the whole
+   convolution) whose pixels are whole 64-byte lines of channels, so that no two threads store into one line. */
+static int up_streamed(const float *z, size_t pixels, int out_channels) {
+    return out_channels % 16 == 0 && (size_t)z % 64 == 0 && pixels * out_channels * sizeof(float) >= STREAM_MIN_BYTES;
 }
 
 /* The tile grid: tile (ty, tx) of sample n reads x from (4 ty - 1, 4 tx - 1) and writes z from (8 ty, 8 tx). x:
@@ -187,7 +196,7 @@ void winograd_up_output(float *const *m, int batch, int tiles_y, int tiles_x, in
     float *base[UP_VALUES];
     size_t step[UP_VALUES];
     up_values(m, out_channels, base, step);
-    (void)batch;
+    const int streamed = up_streamed(z, (size_t)batch * z_h * z_w, out_channels);
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = row_begin; row < row_end; row++) {
@@ -198,8 +207,9 @@ void winograd_up_output(float *const *m, int batch, int tiles_y, int tiles_x, in
             int y0 = UP_OUT * ty, x0 = UP_OUT * tx;
             up_output_tile((const float *const *)base, step, ((size_t)n * tiles_y + ty) * tiles_x + tx, out_channels,
                            min_int(z_h - y0, UP_OUT), min_int(z_w - x0, UP_OUT), scale,
-                           zs + ((size_t)y0 * z_w + x0) * out_channels, z_w);
+                           zs + ((size_t)y0 * z_w + x0) * out_channels, z_w, streamed);
         }
+        if (streamed) stream_fence();
     }
 }
 
@@ -215,6 +225,7 @@ int winograd_up_fused(const float *x, int batch, int height, int width, int in_c
     /* A cache line between matrices, as winograd_fused has between its planes. */
     const size_t v_floats = (size_t)UP_VALUES * block * in_channels + UP_KERNELS * LINE_FLOATS;
     const size_t m_floats = (size_t)UP_VALUES * block * padded + UP_KERNELS * LINE_FLOATS;
+    const int streamed = up_streamed(z, (size_t)batch * z_h * z_w, out_channels);
     int failed = 0;
     (void)threads;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
@@ -257,9 +268,10 @@ int winograd_up_fused(const float *x, int batch, int height, int width, int in_c
                 up_output_tile((const float *const *)m_base, m_step, (size_t)t, out_channels,
                                min_int(z_h - y0, UP_OUT), min_int(z_w - x0, UP_OUT),
                                out_scale ? out_scale + n * out_channels : NULL,
-                               z + ((n * z_h + y0) * (size_t)z_w + x0) * out_channels, z_w);
+                               z + ((n * z_h + y0) * (size_t)z_w + x0) * out_channels, z_w, streamed);
             }
         }
+        if (streamed) stream_fence();
         free(v);
         free(m);
     }
