@@ -164,6 +164,28 @@ def test_blocks_across_samples_and_a_last_partial_block(monkeypatch, out_channel
     assert expected.abs().max() > 1
 
 
+@pytest.mark.parametrize("out_channels, shuffle", [(16, 1), (20, 1), (16, 2)])
+@pytest.mark.convolves
+def test_large_outputs_past_the_cache(out_channels, shuffle):
+    """Outputs of 8 MiB or more whose pixels are whole 64-byte lines of channels (16) are stored past the cache,
+    also pixel-shuffled; 20 channels through it: all within the tolerance of the float64 convolution."""
+    g = torch.Generator().manual_seed(out_channels + shuffle)
+    side = 384 // shuffle
+    x = torch.randn([1, 4, side, side], generator=g)
+    kernels = torch.randn([out_channels * shuffle * shuffle, 4, 3, 3], generator=g) / 3
+    bias = torch.randn([out_channels], generator=g)
+    expected = _plain(x, kernels, None, None, bias.repeat(shuffle * shuffle), 1)
+    if shuffle > 1:       # phase-major channels (py, px, o) to pixels (Y * 2 + py, X * 2 + px) of channel o
+        expected = (expected.reshape(1, shuffle, shuffle, out_channels, side, side).permute(0, 3, 4, 1, 5, 2)
+                    .reshape(1, out_channels, side * shuffle, side * shuffle))
+    transformed = (winograd_module.polyphase_winograd_kernels(kernels.reshape(shuffle * shuffle, out_channels, 4, 3, 3)
+                                                              .transpose(0, 1).reshape(kernels.shape), shuffle)
+                   if shuffle > 1 else winograd_kernels(kernels))
+    actual = winograd_conv3x3(x, transformed, None, None, bias, padding=1, shuffle=shuffle)
+    assert actual.numel() * 4 >= 8 << 20
+    assert (actual.double() - expected).abs().max() <= EXACT
+
+
 @pytest.mark.parametrize("noise_batch", [1, 2])
 @pytest.mark.parametrize("tile", [4, 6])
 @pytest.mark.convolves

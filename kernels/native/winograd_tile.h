@@ -62,7 +62,7 @@ static inline void NAME(input_tile)(const float *xs, int height, int width, int 
    with the epilogue described at winograd_output. */
 static inline void NAME(output_tile)(const float *const *m, int shuffle, int out_channels, int y0, int x0, int rows,
                                      int cols, const float *scale, const float *bias, const float *noise_map, int wide,
-                                     float noise_gain, float slope, float clamp, float *ys) {
+                                     float noise_gain, float slope, float clamp, float *ys, int streamed) {
     const vec_t zero = {0}, high = zero + clamp, low = zero - clamp;
     for (int phase = 0; phase < shuffle * shuffle; phase++) {
         int py = phase / shuffle, px = phase % shuffle;
@@ -96,7 +96,9 @@ static inline void NAME(output_tile)(const float *const *m, int shuffle, int out
                     if (slope >= 0.0f) value = choose(value < zero, value * slope, value);
                     if (clamp >= 0.0f) value = choose(value > high, high, choose(value < low, low, value));
                     float *dst = ys + ((size_t)yy * wide + xx) * out_channels + oc;
-                    if (lanes == LANES)
+                    if (streamed)
+                        stream(dst, value);
+                    else if (lanes == LANES)
                         store(dst, value);
                     else
                         store_part(dst, value, lanes);
@@ -134,13 +136,14 @@ void NAME(winograd_input)(const float *x, int batch, int height, int width, int 
    and output (Y, X) of the convolution's out_h x out_w grid goes to pixel (Y * shuffle + py, X * shuffle + px) of
    channel o: the pixel shuffle happens in the same pass. out_scale [batch, out], bias [out], noise [..,
    out_h * shuffle, out_w * shuffle] with `noise_batch_stride` floats between samples (0: one map for all): each
-   optional (NULL). Tile rows as above. */
+   optional (NULL). Tile rows as above. Large outputs whose pixels are whole cache lines of channels are stored past
+   the cache (output_streamed). */
 void NAME(winograd_output)(const float *const *m, int batch, int tiles_y, int tiles_x, int channels, int out_h,
                            int out_w, int shuffle, const float *out_scale, const float *bias, const float *noise,
                            ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp, float *y,
                            int row_begin, int row_end, int threads) {
     const int out_channels = channels / (shuffle * shuffle), wide = out_w * shuffle;
-    (void)batch;
+    const int streamed = output_streamed(y, (size_t)batch * out_h * shuffle * wide, out_channels);
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = row_begin; row < row_end; row++) {
@@ -154,8 +157,9 @@ void NAME(winograd_output)(const float *const *m, int batch, int tiles_y, int ti
             for (int p = 0; p < SPAN * SPAN; p++) at[p] = m[p] + tile * channels;
             int y0 = ty * TILE, x0 = tx * TILE;
             NAME(output_tile)(at, shuffle, out_channels, y0, x0, min_int(out_h - y0, TILE), min_int(out_w - x0, TILE),
-                              scale, bias, noise_map, wide, noise_gain, slope, clamp, ys);
+                              scale, bias, noise_map, wide, noise_gain, slope, clamp, ys, streamed);
         }
+        if (streamed) stream_fence();
     }
 }
 
@@ -177,6 +181,7 @@ int NAME(winograd_fused)(const float *x, int batch, int height, int width, int i
        the input transform took twice as long on data in the cache). */
     const size_t v_plane = (size_t)block * in_channels + LINE_FLOATS, m_plane = (size_t)block * padded + LINE_FLOATS;
     const size_t tiles = (size_t)batch * tiles_y * tiles_x, sample_tiles = (size_t)tiles_y * tiles_x;
+    const int streamed = output_streamed(y, (size_t)batch * out_h * shuffle * wide, out_channels);
     int failed = 0;
     (void)threads;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
@@ -213,9 +218,10 @@ int NAME(winograd_fused)(const float *x, int batch, int height, int width, int i
                 NAME(output_tile)(at, shuffle, out_channels, y0, x0, min_int(out_h - y0, TILE),
                                   min_int(out_w - x0, TILE), out_scale ? out_scale + n * out_channels : NULL, bias,
                                   noise ? noise + (ptrdiff_t)n * noise_batch_stride : NULL, wide, noise_gain, slope,
-                                  clamp, y + n * out_h * shuffle * wide * out_channels);
+                                  clamp, y + n * out_h * shuffle * wide * out_channels, streamed);
             }
         }
+        if (streamed) stream_fence();
         free(v);
         free(m);
     }

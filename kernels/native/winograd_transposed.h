@@ -123,7 +123,7 @@ static inline void up_input_tile(const float *xs, int height, int width, int cha
 /* One tile's output transform: the products of tile t at base[p] + t * step[p] (channels contiguous) carried to
    its rows x cols outputs (at most 8 x 8), scaled by scale [out_channels] (or not: NULL), written to zt (the
    tile's first output in a channels-last image whose rows are `wide` pixels); past the cache where `streamed`
-   (up_streamed). */
+   (output_streamed in winograd.c). */
 static inline void up_output_tile(const float *const *base, const size_t *step, size_t t, int out_channels, int rows,
                                   int cols, const float *scale, float *zt, int wide, int streamed) {
     for (int oc = 0; oc < out_channels; oc += LANES) {
@@ -158,12 +158,6 @@ static inline void up_output_tile(const float *const *base, const size_t *step, 
     }
 }
 
-/* Whether z's stores bypass the cache: large outputs (read again only by the FIR pass after the whole
-   convolution) whose pixels are whole 64-byte lines of channels, so that no two threads store into one line. */
-static int up_streamed(const float *z, size_t pixels, int out_channels) {
-    return out_channels % 16 == 0 && (size_t)z % 64 == 0 && pixels * out_channels * sizeof(float) >= STREAM_MIN_BYTES;
-}
-
 /* The tile grid: tile (ty, tx) of sample n reads x from (4 ty - 1, 4 tx - 1) and writes z from (8 ty, 8 tx). x:
    [batch, height, width, in_channels] channels-last; z: [batch, z_h, z_w, out_channels], z_h = 2 height + 1 (the
    whole transposed convolution, no padding). */
@@ -196,7 +190,7 @@ void winograd_up_output(float *const *m, int batch, int tiles_y, int tiles_x, in
     float *base[UP_VALUES];
     size_t step[UP_VALUES];
     up_values(m, out_channels, base, step);
-    const int streamed = up_streamed(z, (size_t)batch * z_h * z_w, out_channels);
+    const int streamed = output_streamed(z, (size_t)batch * z_h * z_w, out_channels);
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = row_begin; row < row_end; row++) {
@@ -225,7 +219,7 @@ int winograd_up_fused(const float *x, int batch, int height, int width, int in_c
     /* A cache line between matrices, as winograd_fused has between its planes. */
     const size_t v_floats = (size_t)UP_VALUES * block * in_channels + UP_KERNELS * LINE_FLOATS;
     const size_t m_floats = (size_t)UP_VALUES * block * padded + UP_KERNELS * LINE_FLOATS;
-    const int streamed = up_streamed(z, (size_t)batch * z_h * z_w, out_channels);
+    const int streamed = output_streamed(z, (size_t)batch * z_h * z_w, out_channels);
     int failed = 0;
     (void)threads;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
