@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_stylegan3 import dense_conv_gflops  # noqa: E402
 from explorer.memory import keep_freed_memory  # noqa: E402
 from explorer.networks.stylegan2 import Generator, SynthesisLayer, ToRGBLayer, config_f  # noqa: E402
-from kernels.modulated_conv import (use_polyphase, use_polyphase_winograd, use_transposed_winograd,  # noqa: E402
-                                    use_winograd)
+from kernels.modulated_conv import (use_matrix, use_polyphase, use_polyphase_winograd,  # noqa: E402
+                                    use_transposed_winograd, use_winograd)
 from kernels.winograd import TILE, UP_OUT, UP_TILE  # noqa: E402
 
 TAPS = 9                      # a 3x3 kernel's multiplies per output and channel pair
@@ -48,6 +48,8 @@ def layer_work(layer: torch.nn.Module, x_shape: torch.Size) -> LayerWork:
     pairs = in_channels * out_channels
     if isinstance(layer, ToRGBLayer):
         return LayerWork("1x1 (oneDNN)", side * side * pairs)
+    if use_matrix(x, layer.weight, layer.up, torch.float32, layer.padding, layer.resample_filter, layer.up == 1):
+        return LayerWork("one matrix product (stored weight)", side * side * TAPS * pairs)
     if layer.up == 1:
         if use_winograd(x, layer.weight, 1, torch.float32):
             tiles = math.ceil(side / TILE) ** 2
@@ -65,6 +67,19 @@ def layer_work(layer: torch.nn.Module, x_shape: torch.Size) -> LayerWork:
         tiles = math.ceil((2 * side + 1) / UP_OUT) ** 2
         return LayerWork("transposed, Winograd F(4, 2)", tiles * TRANSPOSED_VALUES * pairs)
     return LayerWork("transposed (oneDNN)", side * side * TAPS * pairs)
+
+
+def shipped_macs(synthesis) -> int:
+    """Multiply-adds of a StyleGAN2 synthesis network's convolutions (3x3 layers and ToRGB) as this project's
+    float32 CPU path runs them (`layer_work`), batch 1."""
+    total = 0
+    for resolution in synthesis.block_resolutions:
+        block = getattr(synthesis, f"b{resolution}")
+        for layer in (getattr(block, "conv0", None), block.conv1, getattr(block, "torgb", None)):
+            if layer is not None:
+                side = resolution // getattr(layer, "up", 1)
+                total += layer_work(layer, torch.Size([1, layer.weight.shape[1], side, side])).macs
+    return total
 
 
 def main() -> int:

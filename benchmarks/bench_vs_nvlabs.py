@@ -168,24 +168,17 @@ def snapshot_both(spec: dict, seed: int, path: Path):
     return G_nvlabs, load_network(path).generator.eval().requires_grad_(False)
 
 
-def stylegan2_conv_macs(synthesis, winograd: bool = False) -> int:
+def stylegan2_conv_macs(synthesis) -> int:
     """Multiply-adds of a StyleGAN2 synthesis network's convolutions as the plainest exact path computes them:
     each 3x3 layer over its output (an upsampling layer as a transposed convolution over its input, so the zeros
-    that upsampling inserts are not multiplied), and each block's 1x1 ToRGB. With `winograd`, the layers that this
-    project runs by Winograd's F(4x4, 3x3) count the 36 multiplies per 4x4 block of its matrix products instead
-    of 144 (its transforms not counted)."""
-    from kernels.modulated_conv import use_winograd
+    that upsampling inserts are not multiplied), and each block's 1x1 ToRGB."""
     total = 0
     for resolution in synthesis.block_resolutions:
         block = getattr(synthesis, f"b{resolution}")
         for layer in (getattr(block, "conv0", None), block.conv1):
             if layer is not None:
                 out_channels, in_channels, kh, kw = layer.weight.shape
-                macs = (resolution // layer.up) ** 2 * out_channels * in_channels * kh * kw
-                layer_input = torch.empty([1, in_channels, resolution // layer.up, resolution // layer.up])
-                if winograd and use_winograd(layer_input, layer.weight, layer.up, torch.float32):
-                    macs //= 4
-                total += macs
+                total += (resolution // layer.up) ** 2 * out_channels * in_channels * kh * kw
         torgb = getattr(block, "torgb", None)
         if torgb is not None:
             total += resolution ** 2 * torgb.weight.shape[0] * torgb.weight.shape[1]
@@ -248,10 +241,11 @@ def compare_network(name: str, spec: dict, repeats: int, workdir: Path, seed: in
         print(f"  limit: {macs / 1e9:.1f} GMAC of convolutions (transposed upsampling, no zeros multiplied) at this "
               f"CPU's dense 3x3 rate of {dense_rate:.0f} GFLOP/s take {bound:.3f} s: no float32 path that does this "
               f"arithmetic beats {nv.median_wall / bound:.2f}x NVlabs here")
-        fewer = stylegan2_conv_macs(G_nvlabs.synthesis, winograd=True)
+        from benchmarks.bench_layers import shipped_macs
+        fewer = shipped_macs(G_ours.synthesis)
         bound = 2 * fewer / (dense_rate * 1e9)
-        print(f"  with this project's Winograd layers at a quarter of their multiplies: {fewer / 1e9:.1f} GMAC, "
-              f"{bound:.3f} s at the same rate, {nv.median_wall / bound:.2f}x NVlabs")
+        print(f"  the multiplies of this project's algorithms (Winograd's, benchmarks/bench_layers.py): "
+              f"{fewer / 1e9:.1f} GMAC, {bound:.3f} s at the same rate, {nv.median_wall / bound:.2f}x NVlabs")
     if name == CACHED_NETWORK:
         cached_cases(G_ours, repeats)
     sys.stdout.flush()

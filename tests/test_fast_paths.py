@@ -34,17 +34,22 @@ def force_winograd(monkeypatch, on: bool) -> None:
 
 @pytest.fixture(params=["plain", "channels_last+transposed", "channels_last+transposed-eager",
                         "channels_last+polyphase", "polyphase-winograd", "winograd", "winograd-fused",
-                        "winograd-eager"])
+                        "winograd-eager", "matrix"])
 def layout(request, monkeypatch):
     """Each kernel test runs with the plain layout and transposed upsampling; channels-last with transposed
     upsampling (its FIR filter and the work after it compiled, and eager); channels-last with polyphase kernels
     (as one direct convolution, and by Winograd's algorithm in the compiled fused pass) forced on for every
-    size; and with Winograd's algorithm forced on for every 3x3 stride-1 layer: compiled, in separate passes
-    around PyTorch's products and in the fused pass, and eager."""
+    size; with Winograd's algorithm forced on for every 3x3 stride-1 layer: compiled, in separate passes
+    around PyTorch's products and in the fused pass, and eager; and with every 3x3 and upsampling layer as one
+    matrix product with its stored weight (the small images' path)."""
+    matrix = request.param == "matrix"
+    monkeypatch.setattr(modulated_conv, "MATRIX_MIN_CHANNELS", 0 if matrix else 10 ** 6)
+    monkeypatch.setattr(modulated_conv, "MATRIX_MAX_SIDE", 10 ** 6)
+    monkeypatch.setattr(modulated_conv, "MATRIX_MAX_SIDE_UP", 10 ** 6)
     plain = request.param == "plain"
     transposed = request.param.startswith("channels_last+transposed")
     monkeypatch.setattr(modulated_conv, "CHANNELS_LAST_MIN_SIDE", 10 ** 6 if plain else 0)
-    monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain or transposed else 0)
+    monkeypatch.setattr(modulated_conv, "POLYPHASE_MIN_SIDE", 10 ** 6 if plain or transposed or matrix else 0)
     if request.param == "channels_last+transposed":
         require_native("fir_bias_act")
     monkeypatch.setattr(modulated_conv, "POLYPHASE_WINOGRAD", request.param == "polyphase-winograd")
@@ -93,6 +98,10 @@ def test_fused_layer_matches_reference(layout, monkeypatch, batch, up, size, cla
         compiled = winograd_module._winograd_native
         monkeypatch.setattr(winograd_module, "_winograd_native",
                             lambda *a: shuffled.append(a[-1]) or compiled(*a))
+    if layout == "matrix":
+        assert modulated_conv.use_matrix(x, weight, up, torch.float32, 1, f, up == 1)
+        prepared = dataclasses.replace(prepared, matrix=modulated_conv.matrix_weight(weight, up, up == 1))
+    products = record_results(monkeypatch, modulated_conv, "_by_matrix", lambda result: result.shape)
     fused = []
     if layout == "channels_last+transposed":
         compiled_fir = modulated_conv.fir_bias_act
@@ -106,12 +115,13 @@ def test_fused_layer_matches_reference(layout, monkeypatch, batch, up, size, cla
         assert passes == [False]
     assert shuffled == ([up] if layout == "polyphase-winograd" and up > 1 else [])
     assert len(fused) == (1 if layout == "channels_last+transposed" and up > 1 else 0)
+    assert products == ([actual.shape] if layout == "matrix" else [])
     assert actual.shape == expected.shape == (batch, 5, size * up, size * up)
     assert (actual - expected).abs().max() <= EXACT
     if clamp is not None:
         assert expected.abs().max() == pytest.approx(clamp)   # the clamp is exercised, not idle
-    if layout not in ("plain", "channels_last+transposed-eager"):   # the eager FIR pass keeps its own layout
-        assert actual.is_contiguous(memory_format=torch.channels_last)
+    if layout not in ("plain", "channels_last+transposed-eager") and not (layout == "matrix" and up == 1):
+        assert actual.is_contiguous(memory_format=torch.channels_last)  # (the eager FIR pass keeps its layout)
 
 
 @pytest.mark.parametrize("flip_weight", [False, True])
@@ -131,6 +141,21 @@ def test_fused_torgb_matches_reference(layout):
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, **options)
     assert (actual - expected).abs().max() <= EXACT
     assert expected.abs().max() == pytest.approx(1.5)
+
+
+def test_which_layers_run_as_one_matrix_product():
+    """The shipped rule: 3x3 layers of 256 channels or more up to 8 px, upsampling layers up to 16 px input, float32
+    on the CPU only; not where the transposed convolution would be cropped."""
+    f = setup_filter([1, 3, 3, 1])
+    wide, narrow = torch.zeros([512, 512, 3, 3]), torch.zeros([128, 128, 3, 3])
+    at = {side: torch.zeros([1, 512, side, side]) for side in (4, 8, 16, 32)}
+    use = modulated_conv.use_matrix
+    assert use(at[4], wide, 1, torch.float32, 1, f, True) and use(at[8], wide, 1, torch.float32, 1, f, True)
+    assert not use(at[16], wide, 1, torch.float32, 1, f, True)
+    assert use(at[16], wide, 2, torch.float32, 1, f, False) and not use(at[32], wide, 2, torch.float32, 1, f, False)
+    assert not use(at[4], narrow, 1, torch.float32, 1, f, True)
+    assert not use(at[4], wide, 1, torch.bfloat16, 1, f, True)
+    assert not use(at[4], wide, 2, torch.float32, -2, f, False)        # a cropped transposed convolution
 
 
 def test_fused_layer_refuses_what_it_cannot_reorder():

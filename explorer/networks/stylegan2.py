@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, setup_filter, upsample2d
-from kernels.modulated_conv import (modulated_conv2d_bias_act, polyphase_kernels, prepare_weight, use_polyphase,
-                                    use_polyphase_winograd, use_transposed_winograd, use_winograd)
+from kernels.modulated_conv import (matrix_weight, modulated_conv2d_bias_act, polyphase_kernels, prepare_weight,
+                                    use_matrix, use_polyphase, use_polyphase_winograd, use_transposed_winograd,
+                                    use_winograd)
 from kernels.winograd import polyphase_winograd_kernels, transposed_winograd_kernels, winograd_kernels
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
@@ -86,6 +87,8 @@ class SynthesisLayer(nn.Module):
         # The transposed convolution's kernels in Winograd's form (float32 upsampling layers from 32 px input):
         # 4x the weight's size.
         self.transposed_winograd = DerivedTensor(transposed_winograd_kernels)
+        # The weight as one matrix (float32 layers on small images): the weight's size.
+        self.matrix = DerivedTensor(matrix_weight)
 
     def forward(self, x, w, controls: ControlsForLayer, fused_modconv=True, gain=1, compute_dtype=None):
         styles = controls.styles(self.affine(w))
@@ -109,6 +112,10 @@ class SynthesisLayer(nn.Module):
                                          self.resample_filter):
                 prepared = dataclasses.replace(prepared, transposed_winograd=self.transposed_winograd.get(
                     self.weight, flip_weight=(self.up == 1)))
+            elif use_matrix(x, self.weight, self.up, compute_dtype or x.dtype, self.padding, self.resample_filter,
+                            flip_weight=(self.up == 1)):
+                prepared = dataclasses.replace(prepared, matrix=self.matrix.get(self.weight, up=self.up,
+                                                                                flip_weight=(self.up == 1)))
             return modulated_conv2d_bias_act(x, self.weight, styles, self.bias, noise=noise, up=self.up,
                                              padding=self.padding, resample_filter=self.resample_filter,
                                              flip_weight=(self.up == 1), act=self.activation,
