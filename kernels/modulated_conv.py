@@ -494,16 +494,20 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
         return winograd_conv3x3(x, kernels, styles * gain, out_scale, b, padding=winograd_padding, noise=noise,
                                 noise_gain=gain, slope=slope, clamp=clamp, shuffle=shuffle)
 
-    if prepared is not None and prepared.matrix is not None and dtype == torch.float32 and x.device.type == "cpu":
+    # The prepared forms below are made only where use_matrix and use_transposed_winograd allow them; the checks
+    # here keep a PreparedWeight built elsewhere from giving a wrong size (a cropped transposed convolution).
+    whole = up == 1 or (resample_filter is not None and isinstance(padding, int) and _transposed_padding(
+        kh, kw, up, _resample_padding(resample_filter, up, 1, padding))[0] == (0, 0))
+    if (prepared is not None and prepared.matrix is not None and dtype == torch.float32 and x.device.type == "cpu"
+            and whole and (up == 1 or up == 2) and isinstance(padding, int)):
         out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
         return _by_matrix(x, prepared.matrix, styles * gain, out_scale, b, noise, up, padding, resample_filter,
                           (kh, kw), act, alpha, gain, slope, clamp)
     if (prepared is not None and prepared.transposed_winograd is not None and polyphase is None
-            and dtype == torch.float32 and resample_filter is not None):
+            and dtype == torch.float32 and up == 2 and (kh, kw) == (TAPS, TAPS) and whole):
         # The styles scale the input's channels and the demodulation the transposed convolution's output, as
         # they are copied in and out; the FIR filter and the rest follow in one pass.
-        resample_padding = _resample_padding(resample_filter, up, 1, padding)
-        _, fir_padding = _transposed_padding(kh, kw, up, resample_padding)
+        _, fir_padding = _transposed_padding(kh, kw, up, _resample_padding(resample_filter, up, 1, padding))
         out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
         z = winograd_transposed_conv(x, prepared.transposed_winograd, styles * gain, out_scale)
         if z is not None:

@@ -173,6 +173,23 @@ def test_the_layer_falls_back_where_nothing_is_compiled(monkeypatch):
     assert (actual - expected).abs().max() <= EXACT
 
 
+def test_a_layer_that_would_be_cropped_ignores_the_prepared_form(monkeypatch):
+    """A PreparedWeight carrying the transposed convolution's Winograd form for a padding that crops it (made
+    elsewhere than use_transposed_winograd allows) is not used: the layer runs oneDNN's path, the right size."""
+    require_native("winograd")
+    answered = record_answers(monkeypatch, modulated_conv, "winograd_transposed_conv")
+    x, weight, styles, bias, _ = _layer(1, 32)
+    f = setup_filter([1, 3, 3, 1])
+    options = dict(up=2, padding=-2, resample_filter=f, flip_weight=False, act="lrelu")
+    prepared = modulated_conv.PreparedWeight(modulated_conv.prepare_weight(weight).energy,
+                                             transposed_winograd=transposed_winograd_kernels(weight, False),
+                                             matrix=modulated_conv.matrix_weight(weight, 2, False))
+    expected = modulated_conv.modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
+    actual = modulated_conv.modulated_conv2d_bias_act(x, weight, styles, bias, prepared=prepared, **options)
+    assert answered == []
+    assert actual.shape == expected.shape and (actual - expected).abs().max() <= EXACT
+
+
 def test_which_layers_take_it():
     require_native("winograd")
     f = setup_filter([1, 3, 3, 1])
