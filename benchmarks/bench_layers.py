@@ -28,10 +28,9 @@ from explorer.memory import keep_freed_memory  # noqa: E402
 from explorer.networks.stylegan2 import Generator, SynthesisLayer, ToRGBLayer, config_f  # noqa: E402
 from kernels.modulated_conv import (use_matrix, use_polyphase, use_polyphase_winograd,  # noqa: E402
                                     use_transposed_winograd, use_winograd)
-from kernels.winograd import TILE, UP_OUT, UP_TILE  # noqa: E402
+from kernels.winograd import UP_OUT, network_tile  # noqa: E402
 
 TAPS = 9                      # a 3x3 kernel's multiplies per output and channel pair
-WINOGRAD_SPAN = TILE + 2      # F(4x4, 3x3): 36 products per 4 x 4 outputs
 TRANSPOSED_VALUES = 81        # the transposed convolution's Winograd form: 81 products per 4 x 4 input positions
 
 
@@ -50,18 +49,20 @@ def layer_work(layer: torch.nn.Module, x_shape: torch.Size) -> LayerWork:
         return LayerWork("1x1 (oneDNN)", side * side * pairs)
     if use_matrix(x, layer.weight, layer.up, torch.float32, layer.padding, layer.resample_filter, layer.up == 1):
         return LayerWork("one matrix product (stored weight)", side * side * TAPS * pairs)
+    tile = network_tile(side * getattr(layer, "up", 1))
+    span = tile + 2               # F(tile x tile, 3x3): span^2 products per tile x tile outputs
     if layer.up == 1:
-        if use_winograd(x, layer.weight, 1, torch.float32):
-            tiles = math.ceil(side / TILE) ** 2
-            return LayerWork("Winograd F(4x4, 3x3)", tiles * WINOGRAD_SPAN ** 2 * pairs)
+        if use_winograd(x, layer.weight, 1, torch.float32, tile):
+            tiles = math.ceil(side / tile) ** 2
+            return LayerWork(f"Winograd F({tile}x{tile}, 3x3)", tiles * span ** 2 * pairs)
         return LayerWork("direct 3x3 (oneDNN)", side * side * TAPS * pairs)
     if use_polyphase(x, layer.up, torch.float32):
         polyphase = layer.polyphase.get(layer.weight, layer.resample_filter, up=layer.up, padding=layer.padding,
                                         flip_weight=False, in_size=side)
         phases = layer.up ** 2
         if use_polyphase_winograd(polyphase, torch.float32):
-            tiles = math.ceil(side / TILE) ** 2
-            return LayerWork("polyphase, Winograd F(4x4, 3x3)", tiles * WINOGRAD_SPAN ** 2 * phases * pairs)
+            tiles = math.ceil(side / tile) ** 2
+            return LayerWork(f"polyphase, Winograd F({tile}x{tile}, 3x3)", tiles * span ** 2 * phases * pairs)
         return LayerWork("polyphase, direct", side * side * TAPS * phases * pairs)
     if use_transposed_winograd(x, layer.weight, layer.up, torch.float32, layer.padding, layer.resample_filter):
         tiles = math.ceil((2 * side + 1) / UP_OUT) ** 2
@@ -128,14 +129,14 @@ def main() -> int:
     print(f"torch {torch.__version__}, {args.threads} threads, config F {args.resolution} px, median of "
           f"{args.repeats}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; this CPU's dense 3x3 rate "
           f"{dense:.0f} GMAC/s")
-    print(f"{'layer':<14} {'algorithm':<32} {'GMAC':>6} {'ms':>7} {'GMAC/s':>7} {'of dense':>8}")
+    print(f"{'layer':<14} {'algorithm':<36} {'GMAC':>6} {'ms':>7} {'GMAC/s':>7} {'of dense':>8}")
     total_macs = total_time = 0.0
     for name, module in layers.items():
         work = layer_work(module, inputs[name])
         seconds = statistics.median(times[name])
         total_macs += work.macs
         total_time += seconds
-        print(f"{name:<14} {work.algorithm:<32} {work.macs / 1e9:6.2f} {seconds * 1e3:7.1f} "
+        print(f"{name:<14} {work.algorithm:<36} {work.macs / 1e9:6.2f} {seconds * 1e3:7.1f} "
               f"{work.macs / 1e9 / seconds:7.1f} {work.macs / 1e9 / seconds / dense:7.0%}")
     whole = statistics.median(wholes)
     at_dense = total_macs / 1e9 / dense

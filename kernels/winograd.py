@@ -78,6 +78,26 @@ _MATRICES = {4: (_BT, _G, _AT), 6: (_BT6, _G6, _AT6)}
 
 _transforms: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
+# The tile the networks take where the transforms are compiled: F(6x6, 3x3) has a fifth fewer products per output
+# than F(4x4, 3x3), and its transforms touch a fifth fewer values, at 1.5-3x F(4x4)'s rounding per layer. Measured
+# (2-core AMD EPYC, Zen 4): StyleGAN3-T 256 1.075 against 1.158 s; StyleGAN2 config F 1024 0.525-0.564 against
+# 0.558-0.603 s and config F 256 0.242 against 0.259 s, the 32 and 64 channel layers at 1024 and 512 px 47-50 against
+# 63-69 ms and 31-36 against 41 ms; the images moved little (config F 1024 1.96e-5 from the reference path against
+# 1.86e-5; StyleGAN3 about 5e-7 from NVlabs'). The eager transforms are dense products, cheaper at F(4x4).
+COMPILED_TILE = 6
+# ... from this output side on: below it a layer has few tiles, and F(6x6)'s products have fewer rows still
+# (StyleGAN2's 512 channel layers at 16 and 32 px: 7.5 and 13.7 ms against F(4x4)'s 5.2 and 11.1; equal at 64 px;
+# whole config F 1024 0.435 s against 0.437 with F(6x6) everywhere and 0.461 with F(4x4), config F 256 0.232
+# against 0.234 and 0.239). StyleGAN3 takes F(6x6) at every side (explorer/networks/stylegan3.py).
+COMPILED_TILE_MIN_SIDE = 128
+
+
+def network_tile(side: int, min_side: int | None = None) -> int:
+    """The Winograd tile a network's layer with outputs of this side is prepared for: COMPILED_TILE where the
+    transforms are compiled and the side is at least `min_side` (default COMPILED_TILE_MIN_SIDE), else TILE."""
+    min_side = COMPILED_TILE_MIN_SIDE if min_side is None else min_side
+    return COMPILED_TILE if side >= min_side and winograd_transforms_compiled() else TILE
+
 
 def tile_of(kernels: torch.Tensor) -> int:
     """The tile size that `winograd_kernels` made these kernels for: SPAN^2 of them, SPAN = tile + 2."""
@@ -96,14 +116,14 @@ def _input_and_output_transforms(device: torch.device, tile: int = TILE) -> tupl
     return _transforms[device, tile]
 
 
-def polyphase_winograd_kernels(phase_kernels: torch.Tensor, up: int) -> torch.Tensor:
+def polyphase_winograd_kernels(phase_kernels: torch.Tensor, up: int, tile: int = TILE) -> torch.Tensor:
     """An upsampling layer's polyphase kernels [out * up^2, in, 3, 3] (channel o * up^2 + phase, as
-    kernels/modulated_conv.py builds them) in Winograd's form with phase-major channels (phase * out + o), as
-    `winograd_conv3x3(..., shuffle=up)` reads them."""
+    kernels/modulated_conv.py builds them) in Winograd's form for F(tile x tile, 3x3) with phase-major channels
+    (phase * out + o), as `winograd_conv3x3(..., shuffle=up)` reads them."""
     phases = up * up
     out_channels = phase_kernels.shape[0] // phases
     phase_major = phase_kernels.reshape(out_channels, phases, *phase_kernels.shape[1:]).transpose(0, 1)
-    return winograd_kernels(phase_major.reshape(phases * out_channels, *phase_kernels.shape[1:]))
+    return winograd_kernels(phase_major.reshape(phases * out_channels, *phase_kernels.shape[1:]), tile)
 
 
 def winograd_kernels(weight: torch.Tensor, tile: int = TILE) -> torch.Tensor:

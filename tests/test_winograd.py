@@ -253,3 +253,13 @@ def test_the_fused_layer_without_demodulation():
     assert actual.is_contiguous(memory_format=torch.channels_last)      # it took the Winograd branch
     assert (actual - expected).abs().max() <= EXACT
     assert expected.abs().max() > 1
+
+
+def test_the_networks_tile(transforms):
+    """F(6x6, 3x3) where the transforms are compiled, for StyleGAN2's layers from 128 px and StyleGAN3's at every
+    side; F(4x4, 3x3) below and wherever the transforms are eager."""
+    from explorer.networks.stylegan3 import WINOGRAD_F6_MIN_SIDE
+    compiled = transforms.startswith("compiled")
+    assert winograd_module.network_tile(64) == 4
+    assert winograd_module.network_tile(128) == (6 if compiled else 4)
+    assert winograd_module.network_tile(36, WINOGRAD_F6_MIN_SIDE) == (6 if compiled else 4)

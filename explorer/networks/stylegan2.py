@@ -19,7 +19,8 @@ from kernels import bias_act, conv2d_resample, default_gain, modulated_conv2d, s
 from kernels.modulated_conv import (matrix_weight, modulated_conv2d_bias_act, polyphase_kernels, prepare_weight,
                                     use_matrix, use_polyphase, use_polyphase_winograd, use_transposed_winograd,
                                     use_winograd)
-from kernels.winograd import polyphase_winograd_kernels, transposed_winograd_kernels, winograd_kernels
+from kernels.winograd import (network_tile, polyphase_winograd_kernels, transposed_winograd_kernels,
+                              winograd_kernels)
 
 from .common import (ControlsForLayer, DerivedTensor, FullyConnectedLayer, GeneratorBase, LayeredSynthesis, LayerInfo,
                      SynthesisCall, SynthesisState, inference_only)
@@ -80,9 +81,9 @@ class SynthesisLayer(nn.Module):
         self.prepared = DerivedTensor(prepare_weight)
         # Built only once a call needs them (bfloat16, or 1024 px): 4x the weight's size.
         self.polyphase = DerivedTensor(polyphase_kernels)
-        # Built only once a float32 call needs them (many channels, no upsampling): 4x the weight's size.
+        # Built only once a float32 call needs them (many channels, no upsampling): 7x the weight's size (F(6x6)).
         self.winograd = DerivedTensor(winograd_kernels)
-        # The polyphase kernels in Winograd's form (float32 at 1024 px, compiled transforms): 16x the weight's size.
+        # The polyphase kernels in Winograd's form (float32 at 1024 px, compiled transforms): 28x the weight's size.
         self.polyphase_winograd = DerivedTensor(polyphase_winograd_kernels)
         # The transposed convolution's kernels in Winograd's form (float32 upsampling layers from 32 px input):
         # 4x the weight's size.
@@ -99,15 +100,16 @@ class SynthesisLayer(nn.Module):
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         if fused_modconv and inference_only(x, w, self.weight, self.bias, styles, noise):
             prepared = self.prepared.get(self.weight)
-            if use_winograd(x, self.weight, self.up, compute_dtype or x.dtype):
-                prepared = dataclasses.replace(prepared, winograd=self.winograd.get(self.weight))
+            tile = network_tile(x.shape[-1] * self.up)
+            if use_winograd(x, self.weight, self.up, compute_dtype or x.dtype, tile):
+                prepared = dataclasses.replace(prepared, winograd=self.winograd.get(self.weight, tile=tile))
             elif use_polyphase(x, self.up, compute_dtype or x.dtype):
                 polyphase = self.polyphase.get(self.weight, self.resample_filter, up=self.up, padding=self.padding,
                                                flip_weight=(self.up == 1), in_size=x.shape[-1])
                 prepared = dataclasses.replace(prepared, polyphase=polyphase)
                 if use_polyphase_winograd(polyphase, compute_dtype or x.dtype):
                     prepared = dataclasses.replace(prepared, polyphase_winograd=self.polyphase_winograd.get(
-                        polyphase.kernels, up=self.up))
+                        polyphase.kernels, up=self.up, tile=tile))
             elif use_transposed_winograd(x, self.weight, self.up, compute_dtype or x.dtype, self.padding,
                                          self.resample_filter):
                 prepared = dataclasses.replace(prepared, transposed_winograd=self.transposed_winograd.get(

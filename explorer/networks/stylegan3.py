@@ -18,7 +18,7 @@ from torch import nn
 
 from kernels.filtered_lrelu import filtered_lrelu
 from kernels.modulated_conv import PreparedWeight, demodulation_coefficients, use_channels_last, use_winograd
-from kernels.winograd import winograd_conv3x3, winograd_kernels, winograd_transforms_compiled
+from kernels.winograd import network_tile, winograd_conv3x3, winograd_kernels
 
 from dataclasses import dataclass
 
@@ -42,17 +42,16 @@ def unit_rms(t: torch.Tensor, dims: list[int] | None = None) -> torch.Tensor:
     return t * t.square().mean(dims, keepdim=True).rsqrt()
 
 
-# The Winograd tile where the transforms are compiled: F(6x6, 3x3) has a fifth fewer products per output than
-# F(4x4, 3x3) at 1.5-3x its rounding, which StyleGAN3 has room for (its images differ from NVlabs' by about 5e-7;
-# StyleGAN2's config F by 3e-5 already, so it keeps F(4x4)). Measured on StyleGAN3-T 256 in BENCHMARKS.md.
-WINOGRAD_TILE = 6
+
+# StyleGAN3 takes Winograd's F(6x6, 3x3) from this side on, where the transforms are compiled: every side (T 256
+# 0.866 s against 0.900 with F(4x4) below 128 px and 0.956 with F(4x4) everywhere, its image moving 1.4e-6).
+WINOGRAD_F6_MIN_SIDE = 0
 
 
-def normalized_winograd(weight: torch.Tensor) -> PreparedWeight:
+def normalized_winograd(weight: torch.Tensor, tile: int = 4) -> PreparedWeight:
     """What the Winograd path needs from a layer's stored weight, once per weight: the weight normalised as
-    `modulated_conv2d` does, its energy per [out, in] for the demodulation, its Winograd form."""
+    `modulated_conv2d` does, its energy per [out, in] for the demodulation, its form for F(tile x tile, 3x3)."""
     normalized = unit_rms(weight.detach(), [1, 2, 3])
-    tile = WINOGRAD_TILE if winograd_transforms_compiled() else 4
     return PreparedWeight(energy=normalized.square().sum([2, 3]), winograd=winograd_kernels(normalized, tile))
 
 
@@ -213,9 +212,10 @@ class SynthesisLayer(nn.Module):
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         dtype = compute_dtype if compute_dtype is not None else dtype
         prepared = None
-        if (not self.is_torgb and use_winograd(x, self.weight, 1, dtype, WINOGRAD_TILE)
+        tile = network_tile(x.shape[-1], WINOGRAD_F6_MIN_SIDE)
+        if (not self.is_torgb and use_winograd(x, self.weight, 1, dtype, tile)
                 and inference_only(x, w, styles, self.weight, self.bias)):
-            prepared = self.winograd.get(self.weight)
+            prepared = self.winograd.get(self.weight, tile=tile)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=self.magnitude_ema.rsqrt(), prepared=prepared)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=self.up_factor,
