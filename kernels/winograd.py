@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import weakref
 from typing import NamedTuple
 
 import torch
@@ -314,6 +315,28 @@ FUSED_FEWEST_TILES = 24
 FUSED_MOST_TILES = 96
 
 
+# The fused passes read their kernels transposed, [values, in, out] with the output channels padded to whole
+# vectors: made once per kernels tensor (a network's prepared kernels live as long as its weight) and dropped with
+# it. Made per call, the fills and copies of 1-5 MB a layer cost config F 1024 about 15 ms a frame.
+_padded_kernels: dict[int, tuple[int, int, torch.Tensor]] = {}
+
+
+def padded_kernels(kernels: torch.Tensor, lanes: int) -> torch.Tensor:
+    """kernels [values, out, in] -> [values, in, out padded to a multiple of `lanes`] (zeros after out), cached
+    while `kernels` lives and is unchanged."""
+    key = id(kernels)
+    cached = _padded_kernels.get(key)
+    if cached is not None and cached[0] == kernels._version and cached[1] == lanes:
+        return cached[2]
+    values, out_channels, in_channels = kernels.shape
+    u = kernels.new_zeros([values, in_channels, math.ceil(out_channels / lanes) * lanes])
+    u[:, :, :out_channels] = kernels.transpose(1, 2)
+    if cached is None:
+        weakref.finalize(kernels, _padded_kernels.pop, key, None)
+    _padded_kernels[key] = (kernels._version, lanes, u)
+    return u
+
+
 def use_fused(in_channels: int, product_channels: int, tiles: int, tile: int = TILE) -> bool:
     """Whether a convolution with the compiled transforms takes the fused pass (else the separate passes)."""
     span = tile + TAPS - 1
@@ -363,9 +386,8 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     rows = batch_size * tiles_y
     if use_fused(in_channels, product_channels, tiles, tile):
         # u [span^2, in, padded]: each product's kernels with the output channels contiguous, padded to whole vectors.
-        padded = math.ceil(product_channels / lanes) * lanes
-        u = kernels.new_zeros([span * span, in_channels, padded])
-        u[:, :, :product_channels] = kernels.transpose(1, 2)
+        u = padded_kernels(kernels, lanes)
+        padded = u.shape[2]
         per_tile = span * span * (in_channels + padded) * 4
         block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
         block = max(1, block // block_multiple) * block_multiple
@@ -525,9 +547,8 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
     if fused is None:
         fused = use_fused_transposed(in_channels, out_channels, tiles)
     if fused:
-        padded = math.ceil(out_channels / lanes) * lanes
-        u = kernels.new_zeros([UP_ROWS * UP_ROWS, in_channels, padded])
-        u[:, :, :out_channels] = kernels.transpose(1, 2)
+        u = padded_kernels(kernels, lanes)
+        padded = u.shape[2]
         per_tile = 81 * (in_channels + padded) * 4
         block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
         block = max(1, block // block_multiple) * block_multiple
