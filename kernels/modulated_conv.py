@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import _padding4, filter_size, upfirdn2d, upfirdn2d_reference
+from .few_outputs import MOST_OUTPUTS, few_outputs
 from .fir_bias_act import fir_bias_act
 from .winograd import (TAPS, TILE, use_fused, winograd_conv3x3, winograd_transforms_compiled,
                        winograd_transposed_conv)
@@ -494,6 +495,17 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
         return winograd_conv3x3(x, kernels, styles * gain, out_scale, b, padding=winograd_padding, noise=noise,
                                 noise_gain=gain, slope=slope, clamp=clamp, shuffle=shuffle)
 
+    if ((kh, kw) == (1, 1) and up == 1 and padding == 0 and out_channels <= MOST_OUTPUTS and noise is None
+            and act == "linear" and dtype == torch.float32 and x.device.type == "cpu"):
+        # ToRGB: one compiled pass from the channels-last activations to the plain-layout image (None where it is
+        # not compiled: the paths below).
+        w = weight.float().reshape(1, out_channels, in_channels) * (styles * gain).unsqueeze(1)
+        if demodulate:
+            energy = (prepared or prepare_weight(weight)).energy
+            w = w * demodulation_coefficients(energy, styles).unsqueeze(2)
+        y = few_outputs(x, w, b, clamp)
+        if y is not None:
+            return y
     # The prepared forms below are made only where use_matrix and use_transposed_winograd allow them; the checks
     # here keep a PreparedWeight built elsewhere from giving a wrong size (a cropped transposed convolution).
     whole = up == 1 or (resample_filter is not None and isinstance(padding, int) and _transposed_padding(

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import kernels.modulated_conv as modulated_conv
+from kernels import native
 from explorer.networks import stylegan2
 from explorer.networks.common import DerivedTensor, bfloat16_is_fast_on_cpu, check_compute_dtype
 from explorer.networks.stylegan2 import Generator
@@ -133,14 +134,25 @@ def test_fused_layer_without_prepared_weight_and_flips(layout, flip_weight):
     assert (actual - expected).abs().max() <= EXACT
 
 
-def test_fused_torgb_matches_reference(layout):
-    """ToRGB: 1x1, not demodulated, linear, clamped."""
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("demodulate", [False, True])
+def test_fused_torgb_matches_reference(layout, monkeypatch, compiled, demodulate):
+    """ToRGB: 1x1, not demodulated (and demodulated), linear, clamped; by the compiled few-outputs pass (checked to
+    have answered) and without the compiled kernels."""
+    if compiled:
+        monkeypatch.delenv(native.ENVIRONMENT_SWITCH, raising=False)     # the eager layouts turned them off
+        require_native("few_outputs")
+        answered = record_results(monkeypatch, modulated_conv, "few_outputs", lambda y: y is not None)
+    else:
+        eager_only(monkeypatch)
     x, weight, styles, bias, _ = _layer_inputs(2, 8, 3, 6, 1, 1, seed=2)
-    options = dict(demodulate=False, act="linear", clamp=1.5)
+    options = dict(demodulate=demodulate, act="linear", clamp=1.5 if not demodulate else 0.9)
     expected = modulated_conv2d_bias_act_reference(x, weight, styles, bias, **options)
     actual = modulated_conv2d_bias_act(x, weight, styles, bias, **options)
     assert (actual - expected).abs().max() <= EXACT
-    assert expected.abs().max() == pytest.approx(1.5)
+    assert expected.abs().max() == pytest.approx(options["clamp"])
+    if compiled:
+        assert answered == [True] and actual.is_contiguous()
 
 
 def test_which_layers_run_as_one_matrix_product():

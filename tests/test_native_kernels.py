@@ -448,3 +448,44 @@ def test_status_names_what_runs_and_why(fresh_builds, monkeypatch):
     assert "no C compiler found" in native.status()
     eager_only(monkeypatch)
     assert native.status() == "off (STYLEGAN_EXPLORER_NATIVE=0): eager paths"
+
+
+@pytest.mark.parametrize("batch, channels, height, width, outputs", [
+    (1, 32, 16, 16, 3),        # whole vectors of channels and of pixels
+    (2, 37, 5, 7, 3),          # a short last vector of channels and of pixels, a batch
+    (1, 5, 3, 3, 1),           # fewer channels than a vector
+    (2, 64, 17, 9, 4),
+])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_few_outputs_match_a_float64_pointwise_convolution(batch, channels, height, width, outputs, channels_last):
+    """ToRGB's compiled pass: a 1x1 convolution with a kernel per sample, the bias and the clamp, from either layout
+    to the plain layout; NaN stays NaN through the clamp, as in PyTorch."""
+    from kernels.few_outputs import few_outputs
+    require_native("few_outputs")
+    g = torch.Generator().manual_seed(channels * 10 + height)
+    x = torch.randn([batch, channels, height, width], generator=g)
+    x[0, 1, 2, 2] = float("nan")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn([batch, outputs, channels], generator=g)
+    bias = torch.randn([outputs], generator=g)
+    expected = torch.stack([torch.nn.functional.conv2d(x[n:n + 1].double(), weight[n].double()[:, :, None, None])[0]
+                            for n in range(batch)]) + bias.double()[None, :, None, None]
+    for clamp in (None, 0.8):
+        with torch.no_grad():
+            actual = few_outputs(x, weight, bias, clamp)
+        reference = expected if clamp is None else expected.clamp(-clamp, clamp)
+        assert actual is not None and actual.shape == reference.shape and actual.is_contiguous()
+        assert torch.equal(actual.isnan(), reference.isnan()) and actual.isnan().any()
+        finite = ~reference.isnan()
+        assert (actual.double()[finite] - reference[finite]).abs().max().item() <= 1e-5 * channels ** 0.5
+    assert (expected.abs() > 0.8).any()
+
+
+def test_few_outputs_declines_what_it_does_not_compute():
+    from kernels.few_outputs import few_outputs
+    require_native("few_outputs")
+    x = torch.randn([1, 8, 4, 4])
+    assert few_outputs(x, torch.randn([1, 5, 8])) is None                  # more outputs than the kernel holds
+    assert few_outputs(x.double(), torch.randn([1, 3, 8])) is None
+    assert few_outputs(x.requires_grad_(), torch.randn([1, 3, 8])) is None
