@@ -453,6 +453,20 @@ _UP_AT = ((1, 1, 1, 1, 0, 0, 0, 0, 0),
           (0, 0, 0, 0, 0, 0, 0, 0, 1))
 # The kernel row of each of an axis's 9 values.
 _UP_KERNEL_ROW = (0, 1, 2, 3, 4, 5, 5, 5, 5)
+# The 36 kernels by their rows per tile (winograd_transposed.h's up_kernel): positions [start, end) and rows per
+# tile of each class, F(4, 2) on both axes, on one, on none; a class's matrices are one batched product.
+UP_CLASSES = ((0, 25, 1), (25, 35, 4), (35, 36, 16))
+
+
+def _up_kernel(row_a: int, row_b: int) -> int:
+    """The position of the kernel of rows (row_a, row_b) (0-5 each) among the 36 (as up_kernel in C)."""
+    if row_a < 5 and row_b < 5:
+        return row_a * 5 + row_b
+    if row_a < 5:
+        return 25 + row_a
+    if row_b < 5:
+        return 30 + row_b
+    return 35
 
 
 def transposed_winograd_kernels(weight: torch.Tensor, flip_weight: bool) -> torch.Tensor:
@@ -466,8 +480,10 @@ def transposed_winograd_kernels(weight: torch.Tensor, flip_weight: bool) -> torc
     if flip_weight:
         taps = taps.flip([2, 3])
     q = torch.tensor(_UP_Q, dtype=torch.float64, device=weight.device)
-    transformed = q @ taps @ q.t()                                          # [out, in, 6, 6]
-    return transformed.permute(2, 3, 0, 1).reshape(UP_ROWS * UP_ROWS, out_channels, in_channels).float().contiguous()
+    transformed = (q @ taps @ q.t()).permute(2, 3, 0, 1)                    # [6, 6, out, in]
+    rows = [(a, b) for a in range(UP_ROWS) for b in range(UP_ROWS)]
+    order = sorted(rows, key=lambda ab: _up_kernel(*ab))
+    return torch.stack([transformed[a, b] for a, b in order]).float().contiguous()
 
 
 def transposed_output_size(size: int) -> int:
@@ -491,8 +507,7 @@ def winograd_transposed_conv_eager(x: torch.Tensor, kernels: torch.Tensor, in_sc
     bt = torch.tensor(_UP_BT, dtype=torch.float32, device=x.device)
     at = torch.tensor(_UP_AT, dtype=torch.float32, device=x.device)
     values = bt @ tiles @ bt.t()                                            # [N, in, ty, tx, 9, 9]
-    rows = torch.tensor(_UP_KERNEL_ROW, device=x.device)
-    index = (rows.reshape(-1, 1) * UP_ROWS + rows.reshape(1, -1)).reshape(-1)
+    index = torch.tensor([_up_kernel(a, b) for a in _UP_KERNEL_ROW for b in _UP_KERNEL_ROW], device=x.device)
     u = kernels[index].reshape(9, 9, *kernels.shape[1:])                   # [9, 9, out, in]
     products = torch.einsum("niyxab,aboi->noyxab", values, u)
     blocks = at @ products @ at.t()                                         # [N, out, ty, tx, 8, 8]
@@ -500,11 +515,6 @@ def winograd_transposed_conv_eager(x: torch.Tensor, kernels: torch.Tensor, in_sc
     if out_scale is not None:
         z = z * out_scale.reshape(batch_size, -1, 1, 1)
     return z.contiguous(memory_format=torch.channels_last)
-
-
-def _up_multiplicity(q: int) -> int:
-    """Rows per tile of transformed kernel q's product: 4 for each axis on which q is the odd outputs' tap."""
-    return (4 if q // UP_ROWS == UP_ROWS - 1 else 1) * (4 if q % UP_ROWS == UP_ROWS - 1 else 1)
 
 
 # The transposed convolution's fused pass where its kernels take at most this many bytes (and the layer has
@@ -559,14 +569,15 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
         if any(failed):
             raise MemoryError("winograd_transposed_conv: the compiled kernel could not allocate its tile buffers")
         return z
-    counts = [tiles * _up_multiplicity(q) for q in range(UP_ROWS * UP_ROWS)]
-    transformed = torch.empty([sum(counts) * in_channels], dtype=torch.float32)
+    sizes = [(end - start) * tiles * multiplicity * in_channels for start, end, multiplicity in UP_CLASSES]
+    transformed = torch.empty([sum(sizes)], dtype=torch.float32)
     parallel(lib, lambda begin, end, threads: lib.winograd_up_input(
         pointer(x), batch_size, height, width, in_channels, pointer(in_scale), tiles_y, tiles_x, pointer(transformed),
         begin, end, threads), rows, 1)
-    matrices = transformed.split([count * in_channels for count in counts])
-    products = [product for matrix, kernel in zip(matrices, kernels)
-                for product in separate_products(matrix.view(1, -1, in_channels), kernel.unsqueeze(0))]
+    # Each class's matrices one batched product ([kernels, tiles * multiplicity, in] x its kernels).
+    products = [product for (start, end, multiplicity), matrices in zip(UP_CLASSES, transformed.split(sizes))
+                for product in separate_products(matrices.view(end - start, tiles * multiplicity, in_channels),
+                                                 kernels[start:end])]
     pointers = (FLOAT_P * len(products))(*(pointer(m) for m in products))
     parallel(lib, lambda begin, end, threads: lib.winograd_up_output(
         pointers, batch_size, tiles_y, tiles_x, out_channels, z_h, z_w, pointer(out_scale), pointer(z), begin, end,

@@ -10,8 +10,8 @@
    transposed convolution multiplies 9 taps per input position, 144 for the tile's 16: 1.78x the products.
 
    The 4 odd values of an axis share one kernel value (W[1]), so the 81 values of a tile need only 6 x 6 = 36
-   transformed kernels: the value at (a, b) multiplies kernel (kernel_row(a), kernel_row(b)). Each of the 36
-   products therefore takes `multiplicity` rows per tile (1, 4 or 16), and its matrix holds a tile's rows
+   transformed kernels: the value at (a, b) multiplies kernel up_kernel(kernel_row(a), kernel_row(b)). Each of the
+   36 products therefore takes `multiplicity` rows per tile (1, 4 or 16), and its matrix holds a tile's rows
    together: row t * multiplicity + sub. The caller lays the 36 matrices out one after another (`up_starts`). */
 
 #define UP_SPAN 5          /* input samples per tile side */
@@ -54,7 +54,17 @@ static inline void up_output_rows(const vec_t m[UP_POINTS], vec_t o[UP_OUT]) {
     o[7] = m[8];
 }
 
-static inline int up_kernel_multiplicity(int q) { return up_multiplicity(q / UP_ROWS) * up_multiplicity(q % UP_ROWS); }
+/* The 36 kernels, and their products' matrices, in the order of their rows per tile: the 25 of F(4, 2) on both
+   axes (one row a tile), the 5 with the odd tap along the columns and the 5 with it along the rows (4 rows), the
+   odd taps' one (16 rows). Each class's matrices then lie one after another and are multiplied in one batched
+   product. ka, kb: the kernel rows (0-5) of the value's two axes. */
+static inline int up_kernel(int ka, int kb) {
+    if (ka < 5 && kb < 5) return ka * 5 + kb;
+    if (ka < 5) return 25 + ka;
+    if (kb < 5) return 30 + kb;
+    return 35;
+}
+static inline int up_kernel_multiplicity(int q) { return q < 25 ? 1 : q < 35 ? 4 : 16; }
 
 /* The starts of 36 matrices laid out one after another in `buffer`: kernel q's holds tiles * multiplicity rows of
    `width` floats, and `gap` floats lie between matrices. */
@@ -70,7 +80,7 @@ static void up_values(float *const starts[UP_KERNELS], int width, float *base[UP
     for (int a = 0; a < UP_POINTS; a++)
         for (int b = 0; b < UP_POINTS; b++) {
             int p = a * UP_POINTS + b, mb = up_multiplicity(b);
-            base[p] = starts[up_kernel_row(a) * UP_ROWS + up_kernel_row(b)] + (size_t)(up_sub(a) * mb + up_sub(b)) * width;
+            base[p] = starts[up_kernel(up_kernel_row(a), up_kernel_row(b))] + (size_t)(up_sub(a) * mb + up_sub(b)) * width;
             step[p] = (size_t)up_multiplicity(a) * mb * width;
         }
 }
