@@ -11,9 +11,7 @@ which path the shipped rules choose.
 """
 from __future__ import annotations
 
-import argparse
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,26 +21,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import kernels.modulated_conv as modulated_conv  # noqa: E402
+from benchmarks.alternate import alternate, compiled_winograd_ready, layer_arguments  # noqa: E402
 import kernels.winograd as winograd  # noqa: E402
-from explorer.memory import keep_freed_memory  # noqa: E402
 from kernels import setup_filter  # noqa: E402
-from kernels.native import library  # noqa: E402
 
 # StyleGAN2 config F's upsampling layers from 32 px input up (the 512 px one runs as polyphase kernels when shipped).
 DEFAULT_LAYERS = ["512:512:32", "512:256:64", "256:128:128", "128:64:256", "64:32:512"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", nargs="+", default=DEFAULT_LAYERS)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = layer_arguments(__doc__.split("\n\n")[0], DEFAULT_LAYERS)
     args = parser.parse_args()
-    if library("winograd") is None:
-        print("the compiled Winograd kernels are unavailable here (no C compiler, or STYLEGAN_EXPLORER_NATIVE=0)")
+    if not compiled_winograd_ready(args.threads):
         return 2
-    torch.set_num_threads(args.threads)
-    keep_freed_memory()     # as the explorer runs: freed buffers reused, not faulted in again
     f = setup_filter([1, 3, 3, 1])
     shipped = winograd.use_fused_transposed
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}, "
@@ -78,16 +69,7 @@ def main() -> int:
 
         paths = {"fused": lambda: layer(by_winograd, True), "separate": lambda: layer(by_winograd, False),
                  "oneDNN": lambda: layer(by_onednn)}
-        times: dict[str, list[float]] = {name: [] for name in paths}
-        outputs = {}
-        with torch.no_grad():
-            for repeat in range(args.repeats + 1):           # the first round warms up
-                for name, run in paths.items():
-                    start = time.perf_counter()
-                    outputs[name] = run()
-                    if repeat:
-                        times[name].append(time.perf_counter() - start)
-        median = {name: statistics.median(values) for name, values in times.items()}
+        median, outputs = alternate(paths, args.repeats)
         difference = max(float((outputs[name] - outputs["oneDNN"]).abs().max()) for name in paths)
         print(f"{text:>12}: fused {median['fused'] * 1e3:7.1f} ms   separate {median['separate'] * 1e3:7.1f} ms "
               f"({median['separate'] / median['fused']:.2f}x)   oneDNN {median['oneDNN'] * 1e3:7.1f} ms "

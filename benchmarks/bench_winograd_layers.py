@@ -12,9 +12,7 @@ largest difference between the paths, and which path the shipped thresholds choo
 """
 from __future__ import annotations
 
-import argparse
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,9 +23,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import kernels.winograd as winograd  # noqa: E402
-from explorer.memory import keep_freed_memory  # noqa: E402
+from benchmarks.alternate import alternate, compiled_winograd_ready, layer_arguments  # noqa: E402
 from kernels.modulated_conv import use_winograd  # noqa: E402
-from kernels.native import library  # noqa: E402
 
 # StyleGAN2 config F's 3x3 layers from 64 px up, an upsampling layer's polyphase kernels at 512 px, and two where the
 # fused pass loses (few tiles; 512 channels).
@@ -55,17 +52,11 @@ def direct(x, weight, in_scale, out_scale, bias, noise):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--layers", nargs="+", default=DEFAULT_LAYERS)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = layer_arguments(__doc__.split("\n\n")[0], DEFAULT_LAYERS)
     parser.add_argument("--tile", type=int, choices=[4, 6], default=4)
     args = parser.parse_args()
-    if library("winograd") is None:
-        print("the compiled Winograd kernels are unavailable here (no C compiler, or STYLEGAN_EXPLORER_NATIVE=0)")
+    if not compiled_winograd_ready(args.threads):
         return 2
-    torch.set_num_threads(args.threads)
-    keep_freed_memory()     # as the explorer runs: freed buffers reused, not faulted in again
     shipped = (winograd.FUSED_MIN_TILES, winograd.FUSED_MAX_KERNEL_BYTES)
     print(f"torch {torch.__version__}, {args.threads} threads, F({args.tile}x{args.tile}, 3x3), median of "
           f"{args.repeats}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -95,17 +86,8 @@ def main() -> int:
         paths = {"fused": lambda: by_winograd(True), "separate": lambda: by_winograd(False)}
         if shuffle == 1:
             paths["direct"] = lambda: direct(x, weight, in_scale, out_scale, bias, noise)
-        times: dict[str, list[float]] = {name: [] for name in paths}
-        outputs = {}
-        with torch.no_grad():
-            for repeat in range(args.repeats + 1):           # the first round warms up
-                for name, run in paths.items():
-                    start = time.perf_counter()
-                    outputs[name] = run()
-                    if repeat:
-                        times[name].append(time.perf_counter() - start)
+        median, outputs = alternate(paths, args.repeats)
         winograd.FUSED_MIN_TILES, winograd.FUSED_MAX_KERNEL_BYTES = shipped
-        median = {name: statistics.median(values) for name, values in times.items()}
         difference = max(float((outputs[name] - outputs["fused"]).abs().max()) for name in paths)
         line = (f"{text:>14}: fused {median['fused'] * 1e3:8.1f} ms   separate {median['separate'] * 1e3:8.1f} ms "
                 f"({median['separate'] / median['fused']:.2f}x)")

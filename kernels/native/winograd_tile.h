@@ -7,35 +7,10 @@
    tile goes to dst + p * plane, channels contiguous. */
 static inline void NAME(input_tile)(const float *xs, int height, int width, int channels, const float *scale, int y0,
                                     int x0, float *dst, size_t plane) {
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + SPAN <= height && x0 + SPAN <= width;
     for (int c = 0; c < channels; c += LANES) {
         int lanes = channels - c < LANES ? channels - c : LANES;
-        vec_t s = {0};
-        if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
         vec_t d[SPAN][SPAN], t[SPAN][SPAN];
-        if (inside && lanes == LANES) {
-            /* Most tiles: every pixel there, whole vectors (no test per pixel). */
-            const float *p = xs + ((size_t)y0 * width + x0) * channels + c;
-            for (int i = 0; i < SPAN; i++)
-                for (int j = 0; j < SPAN; j++) d[i][j] = load(p + ((size_t)i * width + j) * channels);
-            if (scale)
-                for (int i = 0; i < SPAN; i++)
-                    for (int j = 0; j < SPAN; j++) d[i][j] *= s;
-        } else {
-            for (int i = 0; i < SPAN; i++) {
-                int yy = y0 + i;
-                for (int j = 0; j < SPAN; j++) {
-                    int xx = x0 + j;
-                    vec_t value = {0};
-                    if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
-                        const float *p = xs + ((size_t)yy * width + xx) * channels + c;
-                        value = lanes == LANES ? load(p) : load_part(p, lanes);
-                        if (scale) value *= s;
-                    }
-                    d[i][j] = value;
-                }
-            }
-        }
+        load_tile(xs, height, width, channels, c, scale, y0, x0, SPAN, &d[0][0]);
         /* B^T d along the rows, then B along the columns: t = B^T d B. */
         for (int j = 0; j < SPAN; j++) {
             vec_t column[SPAN], r[SPAN];
@@ -197,11 +172,12 @@ int NAME(winograd_fused)(const float *x, int batch, int height, int width, int i
 #pragma omp for schedule(static)
         for (int b = block_begin; b < block_end; b++) {
             size_t first = (size_t)b * block;
-            if (!ready || first >= tiles) continue;
-            int count = (int)(tiles - first < (size_t)block ? tiles - first : (size_t)block);
+            int count = block_tiles(first, tiles, block);
+            if (!ready || count == 0) continue;
             for (int t = 0; t < count; t++) {
-                size_t tile = first + t, n = tile / sample_tiles;
-                int ty = (int)(tile % sample_tiles / tiles_x), tx = (int)(tile % tiles_x);
+                TilePlace place = tile_place(first + t, sample_tiles, tiles_x);
+                size_t n = place.sample;
+                int ty = place.row, tx = place.column;
                 NAME(input_tile)(x + n * height * width * in_channels, height, width, in_channels,
                                  in_scale ? in_scale + n * in_channels : NULL, ty * TILE - padding,
                                  tx * TILE - padding, v + (size_t)t * in_channels, v_plane);
@@ -210,8 +186,9 @@ int NAME(winograd_fused)(const float *x, int batch, int height, int width, int i
                 block_product(v + p * v_plane, count, in_channels, u + (size_t)p * in_channels * padded, padded,
                               m + p * m_plane);
             for (int t = 0; t < count; t++) {
-                size_t tile = first + t, n = tile / sample_tiles;
-                int ty = (int)(tile % sample_tiles / tiles_x), tx = (int)(tile % tiles_x);
+                TilePlace place = tile_place(first + t, sample_tiles, tiles_x);
+                size_t n = place.sample;
+                int ty = place.row, tx = place.column;
                 const float *at[SPAN * SPAN];
                 for (int p = 0; p < SPAN * SPAN; p++) at[p] = m + p * m_plane + (size_t)t * padded;
                 int y0 = ty * TILE, x0 = tx * TILE;

@@ -90,25 +90,10 @@ static void up_values(float *const starts[UP_KERNELS], int width, float *base[UP
    base[p] + t * step[p], channels contiguous. */
 static inline void up_input_tile(const float *xs, int height, int width, int channels, const float *scale, int y0,
                                  int x0, float *const *base, const size_t *step, size_t t) {
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + UP_SPAN <= height && x0 + UP_SPAN <= width;
     for (int c = 0; c < channels; c += LANES) {
         int lanes = channels - c < LANES ? channels - c : LANES;
-        vec_t s = {0};
-        if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
         vec_t d[UP_SPAN][UP_SPAN], rows[UP_POINTS][UP_SPAN];
-        for (int i = 0; i < UP_SPAN; i++) {
-            int yy = y0 + i;
-            for (int j = 0; j < UP_SPAN; j++) {
-                int xx = x0 + j;
-                vec_t value = {0};
-                if (inside || (yy >= 0 && yy < height && xx >= 0 && xx < width)) {
-                    const float *p = xs + ((size_t)yy * width + xx) * channels + c;
-                    value = lanes == LANES ? load(p) : load_part(p, lanes);
-                    if (scale) value *= s;
-                }
-                d[i][j] = value;
-            }
-        }
+        load_tile(xs, height, width, channels, c, scale, y0, x0, UP_SPAN, &d[0][0]);
         for (int j = 0; j < UP_SPAN; j++) {        /* along the columns */
             vec_t column[UP_SPAN], r[UP_POINTS];
             for (int i = 0; i < UP_SPAN; i++) column[i] = d[i][j];
@@ -252,27 +237,25 @@ int winograd_up_fused(const float *x, int batch, int height, int width, int in_c
 #pragma omp for schedule(static)
         for (int blk = block_begin; blk < block_end; blk++) {
             size_t first = (size_t)blk * block;
-            if (!ready || first >= tiles) continue;
-            int count = (int)(tiles - first < (size_t)block ? tiles - first : (size_t)block);
-            for (int t = 0; t < count; t++) {
-                size_t tile = first + t, n = tile / sample_tiles;
-                int ty = (int)(tile % sample_tiles / tiles_x), tx = (int)(tile % tiles_x);
-                up_input_tile(x + n * height * width * in_channels, height, width, in_channels,
-                              in_scale ? in_scale + n * in_channels : NULL, 4 * ty - 1, 4 * tx - 1, v_base, v_step,
-                              (size_t)t);
+            int count = block_tiles(first, tiles, block);
+            if (!ready || count == 0) continue;
+            for (int t = 0; t < count; t++) {       /* tile (ty, tx) reads x from (4 ty - 1, 4 tx - 1) */
+                TilePlace at = tile_place(first + t, sample_tiles, tiles_x);
+                up_input_tile(x + at.sample * height * width * in_channels, height, width, in_channels,
+                              in_scale ? in_scale + at.sample * in_channels : NULL, 4 * at.row - 1, 4 * at.column - 1,
+                              v_base, v_step, (size_t)t);
             }
             for (int q = 0; q < UP_KERNELS; q++) {
                 int rows = count * up_kernel_multiplicity(q);
                 block_product(v_start[q], rows, in_channels, u + (size_t)q * in_channels * padded, padded, m_start[q]);
             }
-            for (int t = 0; t < count; t++) {
-                size_t tile = first + t, n = tile / sample_tiles;
-                int ty = (int)(tile % sample_tiles / tiles_x), tx = (int)(tile % tiles_x);
-                int y0 = UP_OUT * ty, x0 = UP_OUT * tx;
+            for (int t = 0; t < count; t++) {       /* and writes z from (8 ty, 8 tx) */
+                TilePlace at = tile_place(first + t, sample_tiles, tiles_x);
+                int y0 = UP_OUT * at.row, x0 = UP_OUT * at.column;
                 up_output_tile((const float *const *)m_base, m_step, (size_t)t, out_channels,
                                min_int(z_h - y0, UP_OUT), min_int(z_w - x0, UP_OUT),
-                               out_scale ? out_scale + n * out_channels : NULL,
-                               z + ((n * z_h + y0) * (size_t)z_w + x0) * out_channels, z_w, streamed);
+                               out_scale ? out_scale + at.sample * out_channels : NULL,
+                               z + ((at.sample * z_h + y0) * (size_t)z_w + x0) * out_channels, z_w, streamed);
             }
         }
         if (streamed) stream_fence();
