@@ -90,39 +90,6 @@ static int output_streamed(const float *y, size_t pixels, int out_channels) {
            pixels * out_channels * sizeof(float) >= STREAM_MIN_BYTES;
 }
 
-/* A tile's samples for its input transform: the span x span pixels from (y0, x0) of one sample xs [height, width,
-   channels], channels [c, c + LANES) (the last ones padded with zeros), each scaled by scale [channels] (or not:
-   NULL); zeros outside the image. d: span x span vectors, row by row. Called with a constant span (inlined). */
-static inline __attribute__((always_inline)) void load_tile(const float *xs, int height, int width, int channels,
-                                                            int c, const float *scale, int y0, int x0, const int span,
-                                                            vec_t *d) {
-    const int lanes = channels - c < LANES ? channels - c : LANES;
-    vec_t s = {0};
-    if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
-    if (y0 >= 0 && x0 >= 0 && y0 + span <= height && x0 + span <= width && lanes == LANES) {
-        /* Most tiles: every pixel there, whole vectors (no test per pixel). */
-        const float *p = xs + ((size_t)y0 * width + x0) * channels + c;
-        for (int i = 0; i < span; i++)
-            for (int j = 0; j < span; j++) d[i * span + j] = load(p + ((size_t)i * width + j) * channels);
-        if (scale)
-            for (int i = 0; i < span * span; i++) d[i] *= s;
-        return;
-    }
-    for (int i = 0; i < span; i++) {
-        int yy = y0 + i;
-        for (int j = 0; j < span; j++) {
-            int xx = x0 + j;
-            vec_t value = {0};
-            if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
-                const float *p = xs + ((size_t)yy * width + xx) * channels + c;
-                value = lanes == LANES ? load(p) : load_part(p, lanes);
-                if (scale) value *= s;
-            }
-            d[i * span + j] = value;
-        }
-    }
-}
-
 /* The fused passes number their tiles sample by sample and row by row, and take them in blocks. */
 typedef struct {
     size_t sample;

@@ -7,10 +7,35 @@
    tile goes to dst + p * plane, channels contiguous. */
 static inline void NAME(input_tile)(const float *xs, int height, int width, int channels, const float *scale, int y0,
                                     int x0, float *dst, size_t plane) {
+    const int inside = y0 >= 0 && x0 >= 0 && y0 + SPAN <= height && x0 + SPAN <= width;
     for (int c = 0; c < channels; c += LANES) {
         int lanes = channels - c < LANES ? channels - c : LANES;
+        vec_t s = {0};
+        if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
         vec_t d[SPAN][SPAN], t[SPAN][SPAN];
-        load_tile(xs, height, width, channels, c, scale, y0, x0, SPAN, &d[0][0]);
+        if (inside && lanes == LANES) {
+            /* Most tiles: every pixel there, whole vectors (no test per pixel). */
+            const float *p = xs + ((size_t)y0 * width + x0) * channels + c;
+            for (int i = 0; i < SPAN; i++)
+                for (int j = 0; j < SPAN; j++) d[i][j] = load(p + ((size_t)i * width + j) * channels);
+            if (scale)
+                for (int i = 0; i < SPAN; i++)
+                    for (int j = 0; j < SPAN; j++) d[i][j] *= s;
+        } else {
+            for (int i = 0; i < SPAN; i++) {
+                int yy = y0 + i;
+                for (int j = 0; j < SPAN; j++) {
+                    int xx = x0 + j;
+                    vec_t value = {0};
+                    if (yy >= 0 && yy < height && xx >= 0 && xx < width) {
+                        const float *p = xs + ((size_t)yy * width + xx) * channels + c;
+                        value = lanes == LANES ? load(p) : load_part(p, lanes);
+                        if (scale) value *= s;
+                    }
+                    d[i][j] = value;
+                }
+            }
+        }
         /* B^T d along the rows, then B along the columns: t = B^T d B. */
         for (int j = 0; j < SPAN; j++) {
             vec_t column[SPAN], r[SPAN];

@@ -90,10 +90,25 @@ static void up_values(float *const starts[UP_KERNELS], int width, float *base[UP
    base[p] + t * step[p], channels contiguous. */
 static inline void up_input_tile(const float *xs, int height, int width, int channels, const float *scale, int y0,
                                  int x0, float *const *base, const size_t *step, size_t t) {
+    const int inside = y0 >= 0 && x0 >= 0 && y0 + UP_SPAN <= height && x0 + UP_SPAN <= width;
     for (int c = 0; c < channels; c += LANES) {
         int lanes = channels - c < LANES ? channels - c : LANES;
+        vec_t s = {0};
+        if (scale) s = lanes == LANES ? load(scale + c) : load_part(scale + c, lanes);
         vec_t d[UP_SPAN][UP_SPAN], rows[UP_POINTS][UP_SPAN];
-        load_tile(xs, height, width, channels, c, scale, y0, x0, UP_SPAN, &d[0][0]);
+        for (int i = 0; i < UP_SPAN; i++) {
+            int yy = y0 + i;
+            for (int j = 0; j < UP_SPAN; j++) {
+                int xx = x0 + j;
+                vec_t value = {0};
+                if (inside || (yy >= 0 && yy < height && xx >= 0 && xx < width)) {
+                    const float *p = xs + ((size_t)yy * width + xx) * channels + c;
+                    value = lanes == LANES ? load(p) : load_part(p, lanes);
+                    if (scale) value *= s;
+                }
+                d[i][j] = value;
+            }
+        }
         for (int j = 0; j < UP_SPAN; j++) {        /* along the columns */
             vec_t column[UP_SPAN], r[UP_POINTS];
             for (int i = 0; i < UP_SPAN; i++) column[i] = d[i][j];
