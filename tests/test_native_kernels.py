@@ -489,3 +489,14 @@ def test_few_outputs_declines_what_it_does_not_compute():
     assert few_outputs(x, torch.randn([1, 5, 8])) is None                  # more outputs than the kernel holds
     assert few_outputs(x.double(), torch.randn([1, 3, 8])) is None
     assert few_outputs(x.requires_grad_(), torch.randn([1, 3, 8])) is None
+
+
+def test_an_empty_image_runs_nothing(monkeypatch):
+    """Zero rows or pixels split into no ranges (not a division by zero), with or without OpenMP."""
+    from kernels.few_outputs import few_outputs
+    require_native("few_outputs")
+    assert native.run_split(lambda begin, end: (begin, end), 0, 16) == []
+    monkeypatch.setattr(native, "uses_openmp", lambda lib: False)      # the Python threads' split
+    with torch.no_grad():
+        y = few_outputs(torch.randn([1, 8, 0, 5]), torch.randn([1, 3, 8]))
+    assert y is not None and y.shape == (1, 3, 0, 5)

@@ -210,6 +210,8 @@ def run_split(task, count: int, block: int) -> list:
     """task(begin, end) on disjoint ranges of [0, count), cut at multiples of `block`, one range per thread (ctypes
     calls release the GIL, so the ranges run at once). Returns the tasks' results in order."""
     global _pool
+    if count <= 0:
+        return []                          # nothing to run (an empty image)
     blocks = -(-count // block)
     parts = min(threads(), blocks)
     bounds = [min(count, block * (blocks * i // parts)) for i in range(parts + 1)]
