@@ -28,6 +28,8 @@ from explorer.memory import keep_freed_memory  # noqa: E402
 from explorer.networks.stylegan2 import Generator, SynthesisLayer, ToRGBLayer, config_f  # noqa: E402
 from kernels.modulated_conv import (use_matrix, use_polyphase, use_polyphase_winograd,  # noqa: E402
                                     use_transposed_winograd, use_winograd)
+from kernels.few_outputs import MOST_OUTPUTS  # noqa: E402
+from kernels.native import library  # noqa: E402
 from kernels.winograd import UP_OUT, network_tile  # noqa: E402
 
 TAPS = 9                      # a 3x3 kernel's multiplies per output and channel pair
@@ -46,7 +48,8 @@ def layer_work(layer: torch.nn.Module, x_shape: torch.Size) -> LayerWork:
     out_channels, in_channels = layer.weight.shape[:2]
     pairs = in_channels * out_channels
     if isinstance(layer, ToRGBLayer):
-        return LayerWork("1x1 (oneDNN)", side * side * pairs)
+        compiled = out_channels <= MOST_OUTPUTS and library("few_outputs") is not None
+        return LayerWork("1x1, few outputs (compiled)" if compiled else "1x1 (oneDNN)", side * side * pairs)
     if use_matrix(x, layer.weight, layer.up, torch.float32, layer.padding, layer.resample_filter, layer.up == 1):
         return LayerWork("one matrix product (stored weight)", side * side * TAPS * pairs)
     tile = network_tile(side * getattr(layer, "up", 1))
