@@ -506,12 +506,13 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
         y = few_outputs(x, w, b, clamp)
         if y is not None:
             return y
-    # The prepared forms below are made only where use_matrix and use_transposed_winograd allow them; the checks
-    # here keep a PreparedWeight built elsewhere from giving a wrong size (a cropped transposed convolution).
+    # The prepared forms below are made only where use_matrix and use_transposed_winograd allow them (with the
+    # call's flip_weight); the checks here keep a PreparedWeight built elsewhere from giving a wrong size (a cropped
+    # transposed convolution) or a true convolution where the matrix holds a correlation.
     whole = up == 1 or (resample_filter is not None and isinstance(padding, int) and _transposed_padding(
         kh, kw, up, _resample_padding(resample_filter, up, 1, padding))[0] == (0, 0))
     if (prepared is not None and prepared.matrix is not None and dtype == torch.float32 and x.device.type == "cpu"
-            and whole and (up == 1 or up == 2) and isinstance(padding, int)):
+            and whole and (up == 2 or (up == 1 and flip_weight)) and isinstance(padding, int)):
         out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
         return _by_matrix(x, prepared.matrix, styles * gain, out_scale, b, noise, up, padding, resample_filter,
                           (kh, kw), act, alpha, gain, slope, clamp)
