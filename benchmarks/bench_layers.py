@@ -30,10 +30,9 @@ from kernels.modulated_conv import (use_matrix, use_polyphase, use_polyphase_win
                                     use_transposed_winograd, use_winograd)
 from kernels.few_outputs import MOST_OUTPUTS  # noqa: E402
 from kernels.native import library  # noqa: E402
-from kernels.winograd import UP_OUT, network_tile  # noqa: E402
+from kernels.winograd import UP_OUT, UP_VALUES, network_tile  # noqa: E402
 
 TAPS = 9                      # a 3x3 kernel's multiplies per output and channel pair
-TRANSPOSED_VALUES = 81        # the transposed convolution's Winograd form: 81 products per 4 x 4 input positions
 
 
 class LayerWork(NamedTuple):
@@ -69,7 +68,7 @@ def layer_work(layer: torch.nn.Module, x_shape: torch.Size) -> LayerWork:
         return LayerWork("polyphase, direct", side * side * TAPS * phases * pairs)
     if use_transposed_winograd(x, layer.weight, layer.up, torch.float32, layer.padding, layer.resample_filter):
         tiles = math.ceil((2 * side + 1) / UP_OUT) ** 2
-        return LayerWork("transposed, Winograd F(4, 2)", tiles * TRANSPOSED_VALUES * pairs)
+        return LayerWork("transposed, Winograd F(4, 2)", tiles * UP_VALUES * pairs)
     return LayerWork("transposed (oneDNN)", side * side * TAPS * pairs)
 
 

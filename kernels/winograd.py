@@ -422,6 +422,7 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
 UP_TILE = 4                   # input positions per tile side
 UP_OUT = 8                    # outputs per tile side
 UP_ROWS = 6                   # kernel rows per axis: F(4, 2)'s five and the odd outputs' tap
+UP_VALUES = 81                # transformed values per tile: 9 per axis (F(4, 2)'s five, the odd outputs' four)
 # The kernel rows over the taps (W[0], W[1], W[2]): F(4, 2)'s G (points 0, 1, -1, 2 and infinity) applied to the
 # even outputs' filter (W[2], W[0]), divided by the factors that make its B^T whole numbers (2, 2, 6, 6, 1:
 # winograd_transposed.h's up_input_rows), then W[1].
@@ -559,7 +560,7 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
     if fused:
         u = padded_kernels(kernels, lanes)
         padded = u.shape[2]
-        per_tile = 81 * (in_channels + padded) * 4
+        per_tile = UP_VALUES * (in_channels + padded) * 4
         block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
         block = max(1, block // block_multiple) * block_multiple
         failed = parallel(lib, lambda begin, end, threads: lib.winograd_up_fused(
