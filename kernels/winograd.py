@@ -27,6 +27,8 @@ from typing import NamedTuple
 import torch
 
 from .native import FLOAT_P, declared, library, noise_map, parallel, pointer
+from .native import threads as native_threads
+from .native import uses_openmp
 
 TILE = 4                      # outputs per tile side (F(4x4, 3x3); F(6x6, 3x3) where asked for: tile=6)
 TAPS = 3                      # kernel side
@@ -212,6 +214,23 @@ def separate_products(a: torch.Tensor, kernels: torch.Tensor) -> list[torch.Tens
     return products
 
 
+def native_products(compiled, a: torch.Tensor, u: torch.Tensor, out_channels: int) -> list[torch.Tensor] | None:
+    """a [count, rows, in] times u [count, in, padded] (`padded_kernels`) -> count matrices [rows, out] by the
+    compiled register blocks (winograd_products in winograd.c), where the output channels are whole vectors (the
+    products then need no trimming) and the library has OpenMP; None elsewhere (the caller's `separate_products`). Raises MemoryError
+    where a thread's buffer cannot be allocated."""
+    lib, _, _, lanes = compiled
+    count, rows, in_channels = a.shape
+    # Without OpenMP the library would run them on one thread: PyTorch's products are threaded.
+    if out_channels % lanes or u.shape[2] != out_channels or not a.is_contiguous() or not uses_openmp(lib):
+        return None
+    m = torch.empty([count, rows, out_channels], dtype=torch.float32)
+    threads = native_threads()
+    if lib.winograd_products(pointer(a), pointer(u), pointer(m), count, rows, in_channels, out_channels, threads):
+        raise MemoryError("winograd: the compiled products could not allocate their buffers")
+    return list(m.unbind(0))
+
+
 def _winograd_eager(x, kernels, in_scale, out_scale, bias, padding):
     batch_size, in_channels, height, width = x.shape
     out_channels = kernels.shape[1]
@@ -288,6 +307,8 @@ def _declare(lib) -> _Compiled:
         fused.argtypes = ([p, i, i, i, i, p, i, i, i, p, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p]
                           + [i] * 3)
         functions[tile] = (transform_in, transform_out, fused)
+    lib.winograd_products.restype = ctypes.c_int
+    lib.winograd_products.argtypes = [p, p, p, i, i, i, i, i]
     # The transposed convolution's passes (winograd_transposed.h), called through lib.
     lib.winograd_up_input.restype = lib.winograd_up_output.restype = None
     lib.winograd_up_input.argtypes = [p, i, i, i, i, p, i, i, p, i, i, i]
@@ -403,7 +424,8 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     parallel(lib, lambda begin, end, threads: transform_input(
         pointer(x), batch_size, height, width, in_channels, pointer(in_scale), padding, tiles_y, tiles_x,
         pointer(transformed), begin, end, threads), rows, 1)
-    products = separate_products(transformed, kernels)                    # 36 x [tiles, out]
+    products = (native_products(functions, transformed, padded_kernels(kernels, lanes), product_channels)
+                or separate_products(transformed, kernels))                  # span^2 x [tiles, out]
     matrices = (FLOAT_P * len(products))(*(pointer(m) for m in products))
     parallel(lib, lambda begin, end, threads: transform_output(
         matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, pointer(out_scale),
@@ -576,9 +598,12 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
         pointer(x), batch_size, height, width, in_channels, pointer(in_scale), tiles_y, tiles_x, pointer(transformed),
         begin, end, threads), rows, 1)
     # Each class's matrices one batched product ([kernels, tiles * multiplicity, in] x its kernels).
-    products = [product for (start, end, multiplicity), matrices in zip(UP_CLASSES, transformed.split(sizes))
-                for product in separate_products(matrices.view(end - start, tiles * multiplicity, in_channels),
-                                                 kernels[start:end])]
+    u = padded_kernels(kernels, lanes)
+    products = []
+    for (start, end, multiplicity), matrices in zip(UP_CLASSES, transformed.split(sizes)):
+        a = matrices.view(end - start, tiles * multiplicity, in_channels)
+        products += (native_products(compiled, a, u[start:end], out_channels)
+                     or separate_products(a, kernels[start:end]))
     pointers = (FLOAT_P * len(products))(*(pointer(m) for m in products))
     parallel(lib, lambda begin, end, threads: lib.winograd_up_output(
         pointers, batch_size, tiles_y, tiles_x, out_channels, z_h, z_w, pointer(out_scale), pointer(z), begin, end,

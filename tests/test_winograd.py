@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import kernels.modulated_conv as modulated_conv
 import kernels.winograd as winograd_module
 from kernels.winograd import winograd_conv3x3, winograd_kernels
+from kernels.native import declared
 from tests.fixtures.native import compiled_or_eager, record_results
 
 torch.set_num_threads(2)   # the compiled transforms split the tile rows between two threads
@@ -263,3 +264,46 @@ def test_the_networks_tile(transforms):
     assert winograd_module.network_tile(64) == 4
     assert winograd_module.network_tile(128) == (6 if compiled else 4)
     assert winograd_module.network_tile(36, WINOGRAD_F6_MIN_SIDE) == (6 if compiled else 4)
+
+
+@pytest.mark.parametrize("count, rows, in_channels, out_channels", [
+    (3, 100, 40, 32),      # pieces of 96 rows, a last piece of 4 (less than a register block)
+    (2, 24, 7, 16),        # exactly one register block
+    (1, 5, 512, 64),       # fewer rows than a register block
+    (4, 250, 33, 48),      # three vectors of outputs (register blocks of one vector)
+])
+def test_the_compiled_products(transforms, count, rows, in_channels, out_channels):
+    """The separate passes' products by the compiled register blocks, against float64 matrix products: rows that
+    end in part of a register block, any inner size, output channels in whole vectors (else declined)."""
+    compiled = declared("winograd", winograd_module._declare)
+    if not transforms.startswith("compiled"):
+        assert compiled is None
+        return
+    g = torch.Generator().manual_seed(rows)
+    a = torch.randn([count, rows, in_channels], generator=g)
+    kernels = torch.randn([count, out_channels, in_channels], generator=g)
+    products = winograd_module.native_products(compiled, a, winograd_module.padded_kernels(kernels, compiled.lanes),
+                                               out_channels)
+    assert products is not None and len(products) == count
+    expected = torch.bmm(a.double(), kernels.double().transpose(1, 2))
+    for product, reference in zip(products, expected):
+        assert product.shape == (rows, out_channels)
+        assert (product.double() - reference).abs().max().item() <= 1e-5 * in_channels ** 0.5 * reference.abs().max()
+    odd = torch.randn([count, out_channels + 3, in_channels], generator=g)
+    assert winograd_module.native_products(compiled, a, winograd_module.padded_kernels(odd, compiled.lanes),
+                                           out_channels + 3) is None
+
+
+@pytest.mark.convolves
+def test_a_layer_by_the_compiled_products(transforms, monkeypatch):
+    """A 3x3 layer of 32 output channels in the separate passes takes the compiled products (and the same numbers
+    as the float64 convolution)."""
+    answered = record_results(monkeypatch, winograd_module, "native_products", lambda result: result is not None)
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn([2, 20, 30, 26], generator=g)
+    kernels = torch.randn([32, 20, 3, 3], generator=g) / 3
+    expected = _plain(x, kernels, None, None, None, 1)
+    actual = winograd_conv3x3(x, winograd_kernels(kernels), padding=1)
+    assert (actual.double() - expected).abs().max() <= EXACT
+    separate = transforms == "compiled-separate"
+    assert answered == ([True] if separate else [])
