@@ -214,19 +214,19 @@ def separate_products(a: torch.Tensor, kernels: torch.Tensor) -> list[torch.Tens
     return products
 
 
-def native_products(compiled, a: torch.Tensor, u: torch.Tensor, out_channels: int) -> list[torch.Tensor] | None:
-    """a [count, rows, in] times u [count, in, padded] (`padded_kernels`) -> count matrices [rows, out] by the
-    compiled register blocks (winograd_products in winograd.c), where the output channels are whole vectors (the
-    products then need no trimming) and the library has OpenMP; None elsewhere (the caller's `separate_products`). Raises MemoryError
-    where a thread's buffer cannot be allocated."""
-    lib, _, _, lanes = compiled
+def native_products(compiled, a: torch.Tensor, u: torch.Tensor) -> list[torch.Tensor] | None:
+    """a [count, rows, in] times u [count, in, padded] (`padded_kernels`) -> count matrices [rows, padded] (the
+    output channels and then zeros to whole vectors) by the compiled register blocks (winograd_products in
+    winograd.c), where the library has OpenMP; None elsewhere (the caller's `separate_products`). Raises
+    MemoryError where a thread's buffer cannot be allocated."""
+    lib = compiled.lib
     count, rows, in_channels = a.shape
     # Without OpenMP the library would run them on one thread: PyTorch's products are threaded.
-    if out_channels % lanes or u.shape[2] != out_channels or not a.is_contiguous() or not uses_openmp(lib):
+    if not a.is_contiguous() or not uses_openmp(lib):
         return None
-    m = torch.empty([count, rows, out_channels], dtype=torch.float32)
-    threads = native_threads()
-    if lib.winograd_products(pointer(a), pointer(u), pointer(m), count, rows, in_channels, out_channels, threads):
+    padded = u.shape[2]
+    m = torch.empty([count, rows, padded], dtype=torch.float32)
+    if lib.winograd_products(pointer(a), pointer(u), pointer(m), count, rows, in_channels, padded, native_threads()):
         raise MemoryError("winograd: the compiled products could not allocate their buffers")
     return list(m.unbind(0))
 
@@ -301,8 +301,8 @@ def _declare(lib) -> _Compiled:
         fused = getattr(lib, f"winograd_fused_{tile}")
         transform_in.restype = transform_out.restype = None
         transform_in.argtypes = [p, i, i, i, i, p, i, i, i, p, i, i, i]
-        transform_out.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p, i,
-                                  i, i]
+        transform_out.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p,
+                                  i, i, i]
         fused.restype = ctypes.c_int
         fused.argtypes = ([p, i, i, i, i, p, i, i, i, p, i, i, i, i, i, i, p, p, p, ctypes.c_ssize_t, f, f, f, p]
                           + [i] * 3)
@@ -312,7 +312,7 @@ def _declare(lib) -> _Compiled:
     # The transposed convolution's passes (winograd_transposed.h), called through lib.
     lib.winograd_up_input.restype = lib.winograd_up_output.restype = None
     lib.winograd_up_input.argtypes = [p, i, i, i, i, p, i, i, p, i, i, i]
-    lib.winograd_up_output.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, p, p, i, i, i]
+    lib.winograd_up_output.argtypes = [ctypes.POINTER(p), i, i, i, i, i, i, i, p, p, i, i, i]
     lib.winograd_up_fused.restype = ctypes.c_int
     lib.winograd_up_fused.argtypes = [p, i, i, i, i, p, i, i, p, i, i, i, i, i, p, p, i, i, i]
     for name in ("winograd_fused_block_multiple", "winograd_lanes"):
@@ -424,11 +424,12 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
     parallel(lib, lambda begin, end, threads: transform_input(
         pointer(x), batch_size, height, width, in_channels, pointer(in_scale), padding, tiles_y, tiles_x,
         pointer(transformed), begin, end, threads), rows, 1)
-    products = (native_products(functions, transformed, padded_kernels(kernels, lanes), product_channels)
-                or separate_products(transformed, kernels))                  # span^2 x [tiles, out]
+    products = (native_products(functions, transformed, padded_kernels(kernels, lanes))
+                or separate_products(transformed, kernels))                  # span^2 x [tiles, out or padded]
     matrices = (FLOAT_P * len(products))(*(pointer(m) for m in products))
+    m_width = products[0].shape[1]
     parallel(lib, lambda begin, end, threads: transform_output(
-        matrices, batch_size, tiles_y, tiles_x, product_channels, out_h, out_w, shuffle, pointer(out_scale),
+        matrices, batch_size, tiles_y, tiles_x, product_channels, m_width, out_h, out_w, shuffle, pointer(out_scale),
         pointer(bias), pointer(noise), noise_stride, float(noise_gain), slope, clamp, pointer(y), begin, end, threads),
         rows, 1)
     return y
@@ -597,15 +598,18 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
     parallel(lib, lambda begin, end, threads: lib.winograd_up_input(
         pointer(x), batch_size, height, width, in_channels, pointer(in_scale), tiles_y, tiles_x, pointer(transformed),
         begin, end, threads), rows, 1)
-    # Each class's matrices one batched product ([kernels, tiles * multiplicity, in] x its kernels).
+    # Each class's matrices one batched product ([kernels, tiles * multiplicity, in] x its kernels), all by the
+    # compiled register blocks or all by PyTorch (the output transform reads one row width).
     u = padded_kernels(kernels, lanes)
-    products = []
-    for (start, end, multiplicity), matrices in zip(UP_CLASSES, transformed.split(sizes)):
-        a = matrices.view(end - start, tiles * multiplicity, in_channels)
-        products += (native_products(compiled, a, u[start:end], out_channels)
-                     or separate_products(a, kernels[start:end]))
+    classes = [(matrices.view(end - start, tiles * multiplicity, in_channels), start, end)
+               for (start, end, multiplicity), matrices in zip(UP_CLASSES, transformed.split(sizes))]
+    parts = [native_products(compiled, a, u[start:end]) for a, start, end in classes]
+    if any(part is None for part in parts):
+        parts = [separate_products(a, kernels[start:end]) for a, start, end in classes]
+    products = [product for part in parts for product in part]
     pointers = (FLOAT_P * len(products))(*(pointer(m) for m in products))
+    m_width = products[0].shape[1]
     parallel(lib, lambda begin, end, threads: lib.winograd_up_output(
-        pointers, batch_size, tiles_y, tiles_x, out_channels, z_h, z_w, pointer(out_scale), pointer(z), begin, end,
-        threads), rows, 1)
+        pointers, batch_size, tiles_y, tiles_x, out_channels, m_width, z_h, z_w, pointer(out_scale), pointer(z),
+        begin, end, threads), rows, 1)
     return z

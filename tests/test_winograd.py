@@ -270,11 +270,13 @@ def test_the_networks_tile(transforms):
     (3, 100, 40, 32),      # pieces of 96 rows, a last piece of 4 (less than a register block)
     (2, 24, 7, 16),        # exactly one register block
     (1, 5, 512, 64),       # fewer rows than a register block
-    (4, 250, 33, 48),      # three vectors of outputs (register blocks of one vector)
+    (4, 250, 33, 48),      # three vectors of outputs (strips of two vectors and one)
+    (2, 70, 24, 362),      # StyleGAN3-T's 362 channels: 23 vectors (5 strips of four, one of two, one of one)
+    (1, 30, 9, 5),         # fewer outputs than a vector (padded with zeros)
 ])
 def test_the_compiled_products(transforms, count, rows, in_channels, out_channels):
     """The separate passes' products by the compiled register blocks, against float64 matrix products: rows that
-    end in part of a register block, any inner size, output channels in whole vectors (else declined)."""
+    end in part of a register block, any inner size, output channels padded to whole vectors with zeros."""
     compiled = declared("winograd", winograd_module._declare)
     if not transforms.startswith("compiled"):
         assert compiled is None
@@ -282,28 +284,29 @@ def test_the_compiled_products(transforms, count, rows, in_channels, out_channel
     g = torch.Generator().manual_seed(rows)
     a = torch.randn([count, rows, in_channels], generator=g)
     kernels = torch.randn([count, out_channels, in_channels], generator=g)
-    products = winograd_module.native_products(compiled, a, winograd_module.padded_kernels(kernels, compiled.lanes),
-                                               out_channels)
+    products = winograd_module.native_products(compiled, a, winograd_module.padded_kernels(kernels, compiled.lanes))
     assert products is not None and len(products) == count
     expected = torch.bmm(a.double(), kernels.double().transpose(1, 2))
+    padded = -(-out_channels // compiled.lanes) * compiled.lanes
     for product, reference in zip(products, expected):
-        assert product.shape == (rows, out_channels)
-        assert (product.double() - reference).abs().max().item() <= 1e-5 * in_channels ** 0.5 * reference.abs().max()
-    odd = torch.randn([count, out_channels + 3, in_channels], generator=g)
-    assert winograd_module.native_products(compiled, a, winograd_module.padded_kernels(odd, compiled.lanes),
-                                           out_channels + 3) is None
+        assert product.shape == (rows, padded)
+        assert torch.equal(product[:, out_channels:], torch.zeros([rows, padded - out_channels]))
+        error = (product[:, :out_channels].double() - reference).abs().max().item()
+        assert error <= 1e-5 * in_channels ** 0.5 * reference.abs().max()
 
 
 @pytest.mark.convolves
-def test_a_layer_by_the_compiled_products(transforms, monkeypatch):
-    """A 3x3 layer of 32 output channels in the separate passes takes the compiled products (and the same numbers
-    as the float64 convolution)."""
+@pytest.mark.parametrize("out_channels", [32, 21])
+def test_a_layer_by_the_compiled_products(transforms, monkeypatch, out_channels):
+    """A 3x3 layer in the separate passes takes the compiled products (and the same numbers as the float64
+    convolution), the output transform reading their rows padded to whole vectors (21 channels) or not (32)."""
     answered = record_results(monkeypatch, winograd_module, "native_products", lambda result: result is not None)
     g = torch.Generator().manual_seed(12)
     x = torch.randn([2, 20, 30, 26], generator=g)
-    kernels = torch.randn([32, 20, 3, 3], generator=g) / 3
+    kernels = torch.randn([out_channels, 20, 3, 3], generator=g) / 3
     expected = _plain(x, kernels, None, None, None, 1)
     actual = winograd_conv3x3(x, winograd_kernels(kernels), padding=1)
+    assert actual.shape == expected.shape
     assert (actual.double() - expected).abs().max() <= EXACT
     separate = transforms == "compiled-separate"
     assert answered == ([True] if separate else [])

@@ -61,25 +61,24 @@ static inline __attribute__((always_inline)) void product_rows(const float *v, i
 }
 
 /* m = v u for `count` rows, rounded up to whole register blocks (v and m hold a multiple of BLOCK_MULTIPLE rows);
-   padded: a multiple of LANES. */
+   padded: a multiple of LANES. The output channels go in strips of as many vectors as the registers hold (4 with
+   AVX-512), the rest in strips of 2 and 1: 23 vectors (368 channels) as 5 x 4 + 2 + 1, not 23 strips of 1. */
 static void block_product(const float *v, int count, int k_count, const float *u, int padded, float *m) {
-    int vectors = padded / LANES;
-    int step = vectors % 4 == 0 && MOST_VECTORS >= 4 ? 4 : vectors % 2 == 0 ? 2 : 1;
-    int rows = ACCUMULATORS / step;
-    for (int o = 0; o < padded; o += step * LANES)
-        for (int r = 0; r < count; r += rows) {
-            const float *vr = v + (size_t)r * k_count;
-            float *mr = m + (size_t)r * padded + o;
+    int o = 0;
 #if MOST_VECTORS >= 4
-            if (step == 4)
-                product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS / 4, 4);
-            else
+    for (; o + 4 * LANES <= padded; o += 4 * LANES)
+        for (int r = 0; r < count; r += ACCUMULATORS / 4)
+            product_rows(v + (size_t)r * k_count, k_count, u + o, padded, m + (size_t)r * padded + o,
+                         ACCUMULATORS / 4, 4);
 #endif
-            if (step == 2)
-                product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS / 2, 2);
-            else
-                product_rows(vr, k_count, u + o, padded, mr, ACCUMULATORS, 1);
-        }
+    for (; o + 2 * LANES <= padded; o += 2 * LANES)
+        for (int r = 0; r < count; r += ACCUMULATORS / 2)
+            product_rows(v + (size_t)r * k_count, k_count, u + o, padded, m + (size_t)r * padded + o,
+                         ACCUMULATORS / 2, 2);
+    for (; o < padded; o += LANES)
+        for (int r = 0; r < count; r += ACCUMULATORS)
+            product_rows(v + (size_t)r * k_count, k_count, u + o, padded, m + (size_t)r * padded + o, ACCUMULATORS,
+                         1);
 }
 
 /* Whether a layer's output goes past the cache: large (it cannot stay in the cache for the next layer anyway, and

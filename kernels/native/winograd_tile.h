@@ -129,7 +129,8 @@ void NAME(winograd_input)(const float *x, int batch, int height, int width, int 
     }
 }
 
-/* m: the SPAN^2 products, each [batch * tiles_y * tiles_x, channels]. y: [batch, out_h * shuffle, out_w * shuffle,
+/* m: the SPAN^2 products, each [batch * tiles_y * tiles_x, m_width] (m_width >= channels: rows padded to whole
+   vectors where the products were). y: [batch, out_h * shuffle, out_w * shuffle,
    channels / shuffle^2] (channels-last): y = act(A^T m A * out_scale + bias + noise * noise_gain), act = leaky ReLU
    of slope `slope` (slope < 0: none) then clamp (clamp < 0: none). With shuffle > 1 (an upsampling layer's
    polyphase kernels) the product channels are phase-major, channel phase * out + o with phase = py * shuffle + px,
@@ -138,8 +139,8 @@ void NAME(winograd_input)(const float *x, int batch, int height, int width, int 
    out_h * shuffle, out_w * shuffle] with `noise_batch_stride` floats between samples (0: one map for all): each
    optional (NULL). Tile rows as above. Large outputs whose pixels are whole cache lines of channels are stored past
    the cache (output_streamed). */
-void NAME(winograd_output)(const float *const *m, int batch, int tiles_y, int tiles_x, int channels, int out_h,
-                           int out_w, int shuffle, const float *out_scale, const float *bias, const float *noise,
+void NAME(winograd_output)(const float *const *m, int batch, int tiles_y, int tiles_x, int channels, int m_width,
+                           int out_h, int out_w, int shuffle, const float *out_scale, const float *bias, const float *noise,
                            ptrdiff_t noise_batch_stride, float noise_gain, float slope, float clamp, float *y,
                            int row_begin, int row_end, int threads) {
     const int out_channels = channels / (shuffle * shuffle), wide = out_w * shuffle;
@@ -154,7 +155,7 @@ void NAME(winograd_output)(const float *const *m, int batch, int tiles_y, int ti
         for (int tx = 0; tx < tiles_x; tx++) {
             size_t tile = ((size_t)n * tiles_y + ty) * tiles_x + tx;
             const float *at[SPAN * SPAN];
-            for (int p = 0; p < SPAN * SPAN; p++) at[p] = m[p] + tile * channels;
+            for (int p = 0; p < SPAN * SPAN; p++) at[p] = m[p] + tile * m_width;
             int y0 = ty * TILE, x0 = tx * TILE;
             NAME(output_tile)(at, shuffle, out_channels, y0, x0, min_int(out_h - y0, TILE), min_int(out_w - x0, TILE),
                               scale, bias, noise_map, wide, noise_gain, slope, clamp, ys, streamed);

@@ -193,13 +193,14 @@ void winograd_up_input(const float *x, int batch, int height, int width, int cha
     }
 }
 
-/* The separate passes' output transform: m[q], the 36 products [tiles * multiplicity, out_channels]; out_scale
-   [batch, out_channels] or NULL. Tile rows as above. */
-void winograd_up_output(float *const *m, int batch, int tiles_y, int tiles_x, int out_channels, int z_h, int z_w,
-                        const float *out_scale, float *z, int row_begin, int row_end, int threads) {
+/* The separate passes' output transform: m[q], the 36 products [tiles * multiplicity, m_width] (m_width >=
+   out_channels: rows padded to whole vectors where the products were); out_scale [batch, out_channels] or NULL.
+   Tile rows as above. */
+void winograd_up_output(float *const *m, int batch, int tiles_y, int tiles_x, int out_channels, int m_width, int z_h,
+                        int z_w, const float *out_scale, float *z, int row_begin, int row_end, int threads) {
     float *base[UP_VALUES];
     size_t step[UP_VALUES];
-    up_values(m, out_channels, base, step);
+    up_values(m, m_width, base, step);
     const int streamed = output_streamed(z, (size_t)batch * z_h * z_w, out_channels);
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
