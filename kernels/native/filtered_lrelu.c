@@ -406,9 +406,9 @@ int filtered_lrelu_channels_last(const float *x, const float *bias, float *y, in
     p.out_width = filtered_lrelu_out_size(width, up, pad_x0, pad_x1, up_count, down, down_count);
     p.out_height = filtered_lrelu_out_size(height, up, pad_y0, pad_y1, up_count, down, down_count);
     if (p.out_width <= 0 || p.out_height <= 0 || up < 1 || down < 1 || c_begin % CB != 0) return -1;
-    /* Whole 64-byte lines per block and pixel: no two threads stream into one line. */
-    p.stream_out = channels % CB == 0 && CB * sizeof(float) % 64 == 0 && (size_t)y % 64 == 0 &&
-                   (size_t)batch * p.out_height * p.out_width * channels * sizeof(float) >= STREAM_MIN_BYTES;
+    /* Threads split the channels in blocks of CB: each block of a pixel must be whole 64-byte lines too. */
+    p.stream_out = channels % CB == 0 && CB * sizeof(float) % 64 == 0 &&
+                   output_streamed(y, (size_t)batch * p.out_height * p.out_width, channels);
     if (up_count > MAX_TAPS || down_count > MAX_TAPS || p.down_rank < 1 || p.down_rank > MAX_RANK) return -1;
     p.down_folded = filtered_lrelu_down_pass(down_x, down_y, down_2d, down_count, p.down_rank) == DOWN_FOLDED;
     const int blocks = (c_end - c_begin + CB - 1) / CB;

@@ -121,8 +121,7 @@ int fir_bias_act(const float *x, float *y, int batch, int height, int width, int
     const int out_h = height + pad_y0 + pad_y1 - count + 1, out_w = width + pad_x0 + pad_x1 - count + 1;
     if (out_h <= 0 || out_w <= 0 || count > MAX_TAPS || count < 1) return -1;
     const size_t row = (size_t)out_w * channels;
-    const int streamed = channels % 16 == 0 && (size_t)y % 64 == 0 &&
-                         (size_t)batch * out_h * row * sizeof(float) >= STREAM_MIN_BYTES;
+    const int streamed = output_streamed(y, (size_t)batch * out_h * out_w, channels);
     int failed = 0;
     (void)threads;
 #pragma omp parallel num_threads(threads) reduction(| : failed)

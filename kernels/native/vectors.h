@@ -48,6 +48,13 @@ static inline void stream(float *p, vec_t v) {
    anyway, and a plain store first reads each line it writes. Smaller ones may still be in the cache when read. */
 #define STREAM_MIN_BYTES ((size_t)8 << 20)
 
+/* Whether a channels-last output of `pixels` pixels of `channels` floats, from y, goes past the cache: large
+   (STREAM_MIN_BYTES), with pixels that are whole 64-byte lines of channels at an aligned start, so that a thread
+   that writes whole pixels never shares a line with another. */
+static inline int output_streamed(const float *y, size_t pixels, int channels) {
+    return channels % 16 == 0 && (size_t)y % 64 == 0 && pixels * channels * sizeof(float) >= STREAM_MIN_BYTES;
+}
+
 /* Makes a thread's streamed stores visible before its work is taken as done. */
 static inline void stream_fence(void) {
 #if defined(X86_VECTORS) && defined(__SSE__)

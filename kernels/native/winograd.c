@@ -81,14 +81,6 @@ static void block_product(const float *v, int count, int k_count, const float *u
                          1);
 }
 
-/* Whether a layer's output goes past the cache: large (it cannot stay in the cache for the next layer anyway, and
-   a plain store first reads each line it writes), with pixels that are whole 64-byte lines of channels (no two
-   threads store into one line) at an aligned start. */
-static int output_streamed(const float *y, size_t pixels, int out_channels) {
-    return out_channels % LINE_FLOATS == 0 && (size_t)y % 64 == 0 &&
-           pixels * out_channels * sizeof(float) >= STREAM_MIN_BYTES;
-}
-
 /* The fused passes number their tiles sample by sample and row by row, and take them in blocks. */
 typedef struct {
     size_t sample;

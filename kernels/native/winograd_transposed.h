@@ -133,7 +133,7 @@ static inline void up_input_tile(const float *xs, int height, int width, int cha
 /* One tile's output transform: the products of tile t at base[p] + t * step[p] (channels contiguous) carried to
    its rows x cols outputs (at most 8 x 8), scaled by scale [out_channels] (or not: NULL), written to zt (the
    tile's first output in a channels-last image whose rows are `wide` pixels); past the cache where `streamed`
-   (output_streamed in winograd.c). */
+   (output_streamed in vectors.h). */
 static inline void up_output_tile(const float *const *base, const size_t *step, size_t t, int out_channels, int rows,
                                   int cols, const float *scale, float *zt, int wide, int streamed) {
     for (int oc = 0; oc < out_channels; oc += LANES) {
