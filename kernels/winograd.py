@@ -369,15 +369,29 @@ def winograd_transforms_compiled() -> bool:
     return library("winograd") is not None
 
 
+def _compiled_for(x: torch.Tensor, kernels: torch.Tensor, *tensors: torch.Tensor | None) -> _Compiled | None:
+    """The compiled transforms where they apply to a convolution of x with these kernels (and the other tensors
+    it reads): float32 on the CPU, no gradient wanted, a compiler found; else None."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or kernels.dtype != torch.float32:
+        return None
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, kernels, *tensors)):
+        return None
+    return declared("winograd", _declare)
+
+
+def _fused_block(values: int, in_channels: int, padded: int, block_multiple: int) -> int:
+    """A fused block's tiles for `values` transformed values a tile: as many as make its transformed input and
+    products about FUSED_BLOCK_BYTES, within [FUSED_FEWEST_TILES, FUSED_MOST_TILES], a multiple of the register
+    blocks' rows."""
+    per_tile = values * (in_channels + padded) * 4
+    block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
+    return max(1, block // block_multiple) * block_multiple
+
+
 def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, noise_gain, slope, clamp, shuffle=1):
     """The whole convolution with the compiled transforms, or None where they do not apply (not float32 on the
     CPU, a gradient wanted, no compiler). Raises MemoryError where the fused pass's buffers cannot be allocated."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or kernels.dtype != torch.float32:
-        return None
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                       for t in (x, kernels, in_scale, out_scale, bias, noise)):
-        return None
-    functions = declared("winograd", _declare)
+    functions = _compiled_for(x, kernels, in_scale, out_scale, bias, noise)
     if functions is None:
         return None
     lib, by_tile, block_multiple, lanes = functions
@@ -409,9 +423,7 @@ def _winograd_native(x, kernels, in_scale, out_scale, bias, padding, noise, nois
         # u [span^2, in, padded]: each product's kernels with the output channels contiguous, padded to whole vectors.
         u = padded_kernels(kernels, lanes)
         padded = u.shape[2]
-        per_tile = span * span * (in_channels + padded) * 4
-        block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
-        block = max(1, block // block_multiple) * block_multiple
+        block = _fused_block(span * span, in_channels, padded, block_multiple)
         failed = parallel(lib, lambda begin, end, threads: fused(
             pointer(x), batch_size, height, width, in_channels, pointer(in_scale), padding, tiles_y, tiles_x,
             pointer(u), product_channels, padded, block, out_h, out_w, shuffle, pointer(out_scale), pointer(bias),
@@ -560,11 +572,7 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
     None where the compiled transforms do not apply (not float32 on the CPU, a gradient wanted, no compiler).
     `fused` chooses the pass (None: `use_fused_transposed`). Raises MemoryError where the fused pass's buffers
     cannot be allocated."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or kernels.dtype != torch.float32:
-        return None
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, kernels, in_scale, out_scale)):
-        return None
-    compiled = declared("winograd", _declare)
+    compiled = _compiled_for(x, kernels, in_scale, out_scale)
     if compiled is None:
         return None
     lib, _, block_multiple, lanes = compiled
@@ -583,9 +591,7 @@ def winograd_transposed_conv(x: torch.Tensor, kernels: torch.Tensor, in_scale: t
     if fused:
         u = padded_kernels(kernels, lanes)
         padded = u.shape[2]
-        per_tile = UP_VALUES * (in_channels + padded) * 4
-        block = min(max(FUSED_BLOCK_BYTES // per_tile, FUSED_FEWEST_TILES), FUSED_MOST_TILES)
-        block = max(1, block // block_multiple) * block_multiple
+        block = _fused_block(UP_VALUES, in_channels, padded, block_multiple)
         failed = parallel(lib, lambda begin, end, threads: lib.winograd_up_fused(
             pointer(x), batch_size, height, width, in_channels, pointer(in_scale), tiles_y, tiles_x, pointer(u),
             out_channels, padded, block, z_h, z_w, pointer(out_scale), pointer(z), begin, end, threads),
