@@ -506,25 +506,26 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
         y = few_outputs(x, w, b, clamp)
         if y is not None:
             return y
-    # The prepared forms below are made only where use_matrix and use_transposed_winograd allow them (with the
-    # call's flip_weight); the checks here keep a PreparedWeight built elsewhere from giving a wrong size (a cropped
-    # transposed convolution) or a true convolution where the matrix holds a correlation.
-    whole = up == 1 or (resample_filter is not None and isinstance(padding, int) and _transposed_padding(
-        kh, kw, up, _resample_padding(resample_filter, up, 1, padding))[0] == (0, 0))
-    if (prepared is not None and prepared.matrix is not None and dtype == torch.float32 and x.device.type == "cpu"
-            and whole and (up == 2 or (up == 1 and flip_weight)) and isinstance(padding, int)):
+    if (prepared is not None and (prepared.matrix is not None or prepared.transposed_winograd is not None)
+            and dtype == torch.float32 and x.device.type == "cpu" and isinstance(padding, int)):
+        # These forms are made only where use_matrix and use_transposed_winograd allow them (with the call's
+        # flip_weight); the checks here keep a PreparedWeight built elsewhere from giving a wrong size (a cropped
+        # transposed convolution) or a true convolution where the matrix holds a correlation.
+        whole, fir_padding = up == 1, None
+        if up == 2 and resample_filter is not None:
+            cropped, fir_padding = _transposed_padding(kh, kw, up, _resample_padding(resample_filter, up, 1, padding))
+            whole = cropped == (0, 0)
         out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
-        return _by_matrix(x, prepared.matrix, styles * gain, out_scale, b, noise, up, padding, resample_filter,
-                          (kh, kw), act, alpha, gain, slope, clamp)
-    if (prepared is not None and prepared.transposed_winograd is not None and polyphase is None
-            and dtype == torch.float32 and up == 2 and (kh, kw) == (TAPS, TAPS) and whole):
-        # The styles scale the input's channels and the demodulation the transposed convolution's output, as
-        # they are copied in and out; the FIR filter and the rest follow in one pass.
-        _, fir_padding = _transposed_padding(kh, kw, up, _resample_padding(resample_filter, up, 1, padding))
-        out_scale = demodulation_coefficients(prepared.energy, styles) if demodulate else None
-        z = winograd_transposed_conv(x, prepared.transposed_winograd, styles * gain, out_scale)
-        if z is not None:
-            return _fir_bias_act(z, resample_filter, fir_padding, up, b, noise, act, alpha, gain, slope, clamp)
+        if prepared.matrix is not None and whole and (up == 2 or flip_weight):
+            return _by_matrix(x, prepared.matrix, styles * gain, out_scale, b, noise, up, padding, resample_filter,
+                              fir_padding, (kh, kw), act, alpha, gain, slope, clamp)
+        if (prepared.transposed_winograd is not None and polyphase is None and up == 2
+                and (kh, kw) == (TAPS, TAPS) and whole):
+            # The styles scale the input's channels and the demodulation the transposed convolution's output, as
+            # they are copied in and out; the FIR filter and the rest follow in one pass.
+            z = winograd_transposed_conv(x, prepared.transposed_winograd, styles * gain, out_scale)
+            if z is not None:
+                return _fir_bias_act(z, resample_filter, fir_padding, up, b, noise, act, alpha, gain, slope, clamp)
 
     scale = styles.unsqueeze(1) * gain                                     # [N, 1, in]
     if demodulate:
@@ -577,9 +578,10 @@ def modulated_conv2d_bias_act(x, weight, styles, bias, noise=None, up=1, padding
     return _noise_act_clamp(y, noise, act, alpha, gain, clamp)
 
 
-def _by_matrix(x, matrix, in_scale, out_scale, b, noise, up, padding, resample_filter, kernel_size, act, alpha, gain,
-               slope, clamp):
-    """A layer as one matrix product with `matrix_weight`: see use_matrix."""
+def _by_matrix(x, matrix, in_scale, out_scale, b, noise, up, padding, resample_filter, fir_padding, kernel_size, act,
+               alpha, gain, slope, clamp):
+    """A layer as one matrix product with `matrix_weight`: see use_matrix. fir_padding: for an upsampling layer,
+    its FIR filter's padding after the whole transposed convolution."""
     batch_size, in_channels, height, width = x.shape
     x = x.float() * in_scale.reshape(batch_size, in_channels, 1, 1)
     kh, kw = kernel_size
@@ -597,7 +599,6 @@ def _by_matrix(x, matrix, in_scale, out_scale, b, noise, up, padding, resample_f
     z = F.fold(contributions, ((height - 1) * up + kh, (width - 1) * up + kw), kernel_size, stride=up)
     if out_scale is not None:
         z.mul_(out_scale.reshape(batch_size, -1, 1, 1))
-    _, fir_padding = _transposed_padding(kh, kw, up, _resample_padding(resample_filter, up, 1, padding))
     return _fir_bias_act(z, resample_filter, fir_padding, up, b, noise, act, alpha, gain, slope, clamp)
 
 
