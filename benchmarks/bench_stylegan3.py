@@ -8,14 +8,13 @@ float32) timed in the same run, which bounds what any float32 path, this project
                                          [--skip-reference] [--down-passes]
 
 Wall time is what a user waits; CPU time (this process, all threads) is steadier on a shared machine. Freed
-memory is kept for reuse, as the explorer keeps it (explorer/memory.py). --down-passes times each layer's compiled filtered leaky ReLU on the layer's own input, with its downsampling
-filter as the kernel runs it (R's radial filters as folded sums of separable terms) against the same filter as one
-2-D pass, alternating in this run.
+memory is kept for reuse, as the explorer keeps it (explorer/memory.py). --down-passes times each layer's compiled
+filtered leaky ReLU on the layer's own input, with its downsampling filter as the kernel runs it (R's radial
+filters as folded sums of separable terms) against the same filter as one 2-D pass, alternating in this run.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.alternate import alternate  # noqa: E402
 from explorer.memory import keep_freed_memory  # noqa: E402
 from explorer.networks import stylegan3  # noqa: E402
 import kernels.filtered_lrelu as filtered_lrelu_module  # noqa: E402
@@ -151,6 +151,7 @@ def main():
           f"({flops / conv_wall / 1e9 / peak:.0%}); at that rate the convolutions alone would take "
           f"{flops / peak / 1e9:.2f} s, the rest of the synthesis took {fast.wall - conv_wall:.2f} s")
 
+
 def layer_calls(G, ws) -> list[tuple[str, tuple, dict]]:
     """(layer name, args, kwargs) of every filtered leaky ReLU in one synthesis, in order."""
     calls, original = [], stylegan3.filtered_lrelu
@@ -176,23 +177,21 @@ def down_passes(G, ws, repeats: int) -> None:
     totals = [0.0, 0.0]
     print(f"{'layer':<14} {'shipped pass':<30} {'shipped':>9} {'2-D pass':>9} {'ratio':>6}  max |difference|")
     for name, args, kwargs in layer_calls(G, ws):
-        fd, down = kwargs["fd"], kwargs["down"]
-        kind = filtered_lrelu_module.down_pass(fd, down)
-        times, outputs = ([], []), [None, None]
-        with torch.no_grad():
-            for run in range(2 * (repeats + 1)):
-                path = run % 2
-                filtered_lrelu_module._low_rank_kept = as_2d if path else low_rank_kept
-                start = time.perf_counter()
-                outputs[path] = filtered_lrelu(*args, **kwargs)
-                if run >= 2:                        # the first of each path warms up
-                    times[path].append(time.perf_counter() - start)
-        filtered_lrelu_module._low_rank_kept = low_rank_kept
-        shipped, flat = (statistics.median(t) for t in times)
+        kind = filtered_lrelu_module.down_pass(kwargs["fd"], kwargs["down"])
+
+        def run(low_rank, args=args, kwargs=kwargs):
+            filtered_lrelu_module._low_rank_kept = low_rank
+            return filtered_lrelu(*args, **kwargs)
+
+        try:
+            medians, outputs = alternate({"shipped": lambda: run(low_rank_kept), "2-D": lambda: run(as_2d)}, repeats)
+        finally:
+            filtered_lrelu_module._low_rank_kept = low_rank_kept
+        shipped, flat = medians["shipped"], medians["2-D"]
         totals[0] += shipped
         totals[1] += flat
         print(f"{name:<14} {kind or 'eager':<30} {shipped * 1e3:7.1f} ms {flat * 1e3:6.1f} ms {flat / shipped:5.2f}x"
-              f"  {(outputs[0] - outputs[1]).abs().max().item():.1e}")
+              f"  {(outputs['shipped'] - outputs['2-D']).abs().max().item():.1e}")
     print(f"{'all':<14} {'':<30} {totals[0] * 1e3:7.1f} ms {totals[1] * 1e3:6.1f} ms {totals[1] / totals[0]:5.2f}x")
 
 

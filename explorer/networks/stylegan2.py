@@ -81,7 +81,8 @@ class SynthesisLayer(nn.Module):
         self.prepared = DerivedTensor(prepare_weight)
         # Built only once a call needs them (bfloat16, or 1024 px): 4x the weight's size.
         self.polyphase = DerivedTensor(polyphase_kernels)
-        # Built only once a float32 call needs them (many channels, no upsampling): 7x the weight's size (F(6x6)).
+        # Built only once a float32 call needs them (many channels, no upsampling): 4x the weight's size (F(4x4)),
+        # 7x from 128 px (F(6x6)).
         self.winograd = DerivedTensor(winograd_kernels)
         # The polyphase kernels in Winograd's form (float32 at 1024 px, compiled transforms): 28x the weight's size.
         self.polyphase_winograd = DerivedTensor(polyphase_winograd_kernels)

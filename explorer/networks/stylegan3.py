@@ -42,7 +42,6 @@ def unit_rms(t: torch.Tensor, dims: list[int] | None = None) -> torch.Tensor:
     return t * t.square().mean(dims, keepdim=True).rsqrt()
 
 
-
 # StyleGAN3 takes Winograd's F(6x6, 3x3) from this side on, where the transforms are compiled: every side (T 256
 # 0.866 s against 0.900 with F(4x4) below 128 px and 0.956 with F(4x4) everywhere, its image moving 1.4e-6).
 WINOGRAD_F6_MIN_SIDE = 0
